@@ -1,0 +1,243 @@
+/**
+ * The typed libvirt calls this project uses, named after the libvirt C API they map to, so that libvirt's own
+ * documentation applies to each of them. `LibvirtConnection` implements this interface over libvirt's remote
+ * protocol; the engine depends on narrow `Pick<>`s of it, so it can be tested by failing any call.
+ *
+ * Conventions
+ * - Every call accepts `CallOptions` last: a call never waits forever; without options the connection's
+ *   default deadline applies.
+ * - Failures reject with a `LibvirtError` (see errors.ts) that keeps everything the daemon sent.
+ * - Sizes and offsets are `bigint` where libvirt sends 64-bit values that can exceed 2^53 (job cursors,
+ *   capacities); versions and flags are plain numbers.
+ */
+
+/** A domain as the daemon identifies it on the wire (`remote_nonnull_domain`). */
+export interface DomainRef {
+  readonly name: string;
+  /** Canonical lower-case form, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`. */
+  readonly uuid: string;
+  /** Hypervisor id while running, -1 otherwise. */
+  readonly id: number;
+}
+
+/** A snapshot (`remote_nonnull_domain_snapshot`). */
+export interface SnapshotRef {
+  readonly name: string;
+  readonly domain: DomainRef;
+}
+
+/** A storage pool (`remote_nonnull_storage_pool`). */
+export interface StoragePoolRef {
+  readonly name: string;
+  readonly uuid: string;
+}
+
+/** A storage volume (`remote_nonnull_storage_vol`). */
+export interface StorageVolRef {
+  readonly pool: string;
+  readonly name: string;
+  readonly key: string;
+}
+
+export interface CallOptions {
+  /** Aborting rejects the call at once; the daemon may still complete it. */
+  readonly signal?: AbortSignal;
+  /** Deadline in milliseconds for this call, overriding the connection's default. */
+  readonly timeoutMs?: number;
+}
+
+export interface DomainStateInfo {
+  readonly state: DomainState;
+  /** Meaning depends on the state (virDomainRunningReason, virDomainShutoffReason, ...). */
+  readonly reason: number;
+}
+
+/** `virDomainGetBlockJobInfo`: cursor and end are in bytes of the job's own progress scale. */
+export interface BlockJobInfo {
+  readonly type: BlockJobType;
+  /** MiB/s unless the job was started with a BANDWIDTH_BYTES flag. */
+  readonly bandwidth: bigint;
+  readonly cur: bigint;
+  readonly end: bigint;
+}
+
+export interface BlockInfo {
+  readonly capacity: bigint;
+  readonly allocation: bigint;
+  readonly physical: bigint;
+}
+
+export interface StorageVolInfo {
+  readonly type: number;
+  readonly capacity: bigint;
+  readonly allocation: bigint;
+}
+
+export const DomainState = {
+  NOSTATE: 0,
+  RUNNING: 1,
+  BLOCKED: 2,
+  PAUSED: 3,
+  SHUTDOWN: 4,
+  SHUTOFF: 5,
+  CRASHED: 6,
+  PMSUSPENDED: 7,
+} as const;
+export type DomainState = (typeof DomainState)[keyof typeof DomainState];
+
+export const BlockJobType = {
+  UNKNOWN: 0,
+  PULL: 1,
+  COPY: 2,
+  COMMIT: 3,
+  ACTIVE_COMMIT: 4,
+  BACKUP: 5,
+} as const;
+export type BlockJobType = (typeof BlockJobType)[keyof typeof BlockJobType];
+
+export const BlockJobStatus = {
+  COMPLETED: 0,
+  FAILED: 1,
+  CANCELED: 2,
+  READY: 3,
+} as const;
+export type BlockJobStatus = (typeof BlockJobStatus)[keyof typeof BlockJobStatus];
+
+/** VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2: the disk is named by its target (`vda`), not by path. */
+export interface BlockJobEvent {
+  readonly domain: DomainRef;
+  readonly disk: string;
+  readonly type: BlockJobType;
+  readonly status: BlockJobStatus;
+}
+
+/** VIR_DOMAIN_EVENT_ID_LIFECYCLE. `event` is virDomainEventType (STARTED 2, STOPPED 5, ...). */
+export interface LifecycleEvent {
+  readonly domain: DomainRef;
+  readonly event: number;
+  readonly detail: number;
+}
+
+/**
+ * A live event registration. Events are delivered to the listener in order; a listener that throws does not
+ * stop delivery. `close()` unregisters on the daemon; a lost connection ends the subscription with `onClose`.
+ */
+export interface EventSubscription {
+  close(options?: CallOptions): Promise<void>;
+}
+
+export interface LibvirtApi {
+  connectGetLibVersion(options?: CallOptions): Promise<number>;
+  connectGetVersion(options?: CallOptions): Promise<number>;
+  connectGetCapabilities(options?: CallOptions): Promise<string>;
+  connectGetHostname(options?: CallOptions): Promise<string>;
+
+  domainLookupByName(name: string, options?: CallOptions): Promise<DomainRef>;
+  domainLookupByUUID(uuid: string, options?: CallOptions): Promise<DomainRef>;
+  domainGetXMLDesc(domain: DomainRef, flags: number, options?: CallOptions): Promise<string>;
+  domainGetState(domain: DomainRef, options?: CallOptions): Promise<DomainStateInfo>;
+  domainDefineXMLFlags(xml: string, flags: number, options?: CallOptions): Promise<DomainRef>;
+  domainCreateWithFlags(domain: DomainRef, flags: number, options?: CallOptions): Promise<DomainRef>;
+  domainDestroyFlags(domain: DomainRef, flags: number, options?: CallOptions): Promise<void>;
+  domainSuspend(domain: DomainRef, options?: CallOptions): Promise<void>;
+  domainResume(domain: DomainRef, options?: CallOptions): Promise<void>;
+  domainUndefineFlags(domain: DomainRef, flags: number, options?: CallOptions): Promise<void>;
+  /** `metadata` null removes the element. `type` is DomainMetadataType. */
+  domainSetMetadata(
+    domain: DomainRef,
+    type: number,
+    metadata: string | null,
+    key: string | null,
+    uri: string | null,
+    flags: number,
+    options?: CallOptions,
+  ): Promise<void>;
+  /** Rejects with NO_DOMAIN_METADATA (80) when the element is absent. */
+  domainGetMetadata(
+    domain: DomainRef,
+    type: number,
+    uri: string | null,
+    flags: number,
+    options?: CallOptions,
+  ): Promise<string>;
+
+  domainSnapshotCreateXML(
+    domain: DomainRef,
+    xml: string,
+    flags: number,
+    options?: CallOptions,
+  ): Promise<SnapshotRef>;
+  domainSnapshotLookupByName(domain: DomainRef, name: string, options?: CallOptions): Promise<SnapshotRef>;
+  domainSnapshotGetXMLDesc(snapshot: SnapshotRef, flags: number, options?: CallOptions): Promise<string>;
+  domainListAllSnapshots(domain: DomainRef, flags: number, options?: CallOptions): Promise<SnapshotRef[]>;
+  domainSnapshotListAllChildren(
+    snapshot: SnapshotRef,
+    flags: number,
+    options?: CallOptions,
+  ): Promise<SnapshotRef[]>;
+  /** Rejects with NO_DOMAIN_SNAPSHOT (72) for a root snapshot. */
+  domainSnapshotGetParent(snapshot: SnapshotRef, options?: CallOptions): Promise<SnapshotRef>;
+  /** Rejects with NO_DOMAIN_SNAPSHOT (72) when there is no current snapshot. */
+  domainSnapshotCurrent(domain: DomainRef, options?: CallOptions): Promise<SnapshotRef>;
+  domainSnapshotDelete(snapshot: SnapshotRef, flags: number, options?: CallOptions): Promise<void>;
+  domainRevertToSnapshot(snapshot: SnapshotRef, flags: number, options?: CallOptions): Promise<void>;
+
+  /** `bandwidth` is MiB/s unless flags include BANDWIDTH_BYTES. `base`/`top` null: libvirt's defaults. */
+  domainBlockCommit(
+    domain: DomainRef,
+    disk: string,
+    base: string | null,
+    top: string | null,
+    bandwidth: bigint,
+    flags: number,
+    options?: CallOptions,
+  ): Promise<void>;
+  /** null when no job runs on the disk. */
+  domainGetBlockJobInfo(domain: DomainRef, disk: string, options?: CallOptions): Promise<BlockJobInfo | null>;
+  domainBlockJobAbort(domain: DomainRef, disk: string, flags: number, options?: CallOptions): Promise<void>;
+  domainBlockJobSetSpeed(
+    domain: DomainRef,
+    disk: string,
+    bandwidth: bigint,
+    flags: number,
+    options?: CallOptions,
+  ): Promise<void>;
+  domainBlockRebase(
+    domain: DomainRef,
+    disk: string,
+    base: string | null,
+    bandwidth: bigint,
+    flags: number,
+    options?: CallOptions,
+  ): Promise<void>;
+  domainGetBlockInfo(domain: DomainRef, disk: string, options?: CallOptions): Promise<BlockInfo>;
+  domainFSFreeze(domain: DomainRef, mountpoints: string[], options?: CallOptions): Promise<number>;
+  domainFSThaw(domain: DomainRef, mountpoints: string[], options?: CallOptions): Promise<number>;
+  domainSaveImageGetXMLDesc(file: string, flags: number, options?: CallOptions): Promise<string>;
+  domainRestoreFlags(file: string, xml: string | null, flags: number, options?: CallOptions): Promise<void>;
+
+  storagePoolLookupByName(name: string, options?: CallOptions): Promise<StoragePoolRef>;
+  storagePoolLookupByVolume(volume: StorageVolRef, options?: CallOptions): Promise<StoragePoolRef>;
+  storagePoolCreateXML(xml: string, flags: number, options?: CallOptions): Promise<StoragePoolRef>;
+  storagePoolDestroy(pool: StoragePoolRef, options?: CallOptions): Promise<void>;
+  storagePoolRefresh(pool: StoragePoolRef, options?: CallOptions): Promise<void>;
+  connectListAllStoragePools(flags: number, options?: CallOptions): Promise<StoragePoolRef[]>;
+  storagePoolGetXMLDesc(pool: StoragePoolRef, flags: number, options?: CallOptions): Promise<string>;
+  storageVolLookupByPath(path: string, options?: CallOptions): Promise<StorageVolRef>;
+  storageVolGetInfo(volume: StorageVolRef, options?: CallOptions): Promise<StorageVolInfo>;
+  storageVolDelete(volume: StorageVolRef, flags: number, options?: CallOptions): Promise<void>;
+
+  /** Registers for block-job-2 events of one domain, or of all domains when `domain` is null. */
+  subscribeBlockJobEvents(
+    domain: DomainRef | null,
+    listener: (event: BlockJobEvent) => void,
+    options?: CallOptions,
+  ): Promise<EventSubscription>;
+  subscribeLifecycleEvents(
+    domain: DomainRef | null,
+    listener: (event: LifecycleEvent) => void,
+    options?: CallOptions,
+  ): Promise<EventSubscription>;
+
+  close(): Promise<void>;
+}
