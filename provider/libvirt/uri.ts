@@ -1,0 +1,464 @@
+/**
+ * libvirt connection URIs, parsed the way libvirt's remote driver parses them
+ * (`driver[+transport]://[user@][host][:port]/path[?params]`), in one strict place: every later step (socket
+ * choice, ssh argv, TLS credentials, the name sent in CONNECT_OPEN) reads this parsed form, never the string.
+ *
+ * Facts from libvirt (src/util/viruri.c, src/remote/remote_sockets.c, src/remote/remote_driver.c):
+ * - no `+transport` and no host -> unix; no `+transport` with a host -> TLS (libvirt's rule, kept here: an
+ *   ssh default would surprise anyone who uses virsh with the same URI);
+ * - query parameters are split at `&` (or at `;` when no `&` is left), percent-decoded, matched by name
+ *   case-insensitively, the last occurrence wins; booleans are integers (non-zero is true);
+ * - the name sent to the daemon is the URI without transport, user, host, port and client-side parameters.
+ * Pure: no I/O, no environment access except in `defaultUri`.
+ */
+
+const BRAND = Symbol.for("pulumi-libvirt-snapshot/LibvirtUriError");
+
+/** The part of a URI an error is about, so a message can point at it. */
+export type UriPart =
+  | "uri"
+  | "scheme"
+  | "transport"
+  | "user"
+  | "host"
+  | "port"
+  | "path"
+  | "query"
+  | "fragment";
+
+/** A URI this client cannot use. Code 8 (VIR_ERR_INVALID_ARG) is what libvirt reports for the same cases. */
+export class LibvirtUriError extends Error {
+  declare readonly [BRAND]: true;
+  readonly code = 8;
+  readonly codeName = "INVALID_ARG";
+  /** The URI as given. */
+  readonly uri: string;
+  readonly part: UriPart;
+  /** The query parameter concerned, if any. */
+  readonly param: string | null;
+
+  constructor(uri: string, part: UriPart, message: string, param: string | null = null) {
+    super(`invalid libvirt URI ${JSON.stringify(uri)}: ${message}`);
+    Object.defineProperty(this, BRAND, { value: true });
+    this.name = "LibvirtUriError";
+    this.uri = uri;
+    this.part = part;
+    this.param = param;
+  }
+}
+
+/** True for a LibvirtUriError from any loaded copy of this package. */
+export function isLibvirtUriError(error: unknown): error is LibvirtUriError {
+  return typeof error === "object" && error !== null && (error as { [BRAND]?: unknown })[BRAND] === true;
+}
+
+export const Transport = { unix: "unix", ssh: "ssh", tcp: "tcp", tls: "tls" } as const;
+export type Transport = (typeof Transport)[keyof typeof Transport];
+
+/** Which daemon socket to use: modular (`virtqemud-sock`), monolithic (`libvirt-sock`), or auto-detect. */
+export const SocketMode = { auto: "auto", legacy: "legacy", direct: "direct" } as const;
+export type SocketMode = (typeof SocketMode)[keyof typeof SocketMode];
+
+/** How an ssh tunnel reaches the daemon on the remote host (libvirt's `proxy` parameter). */
+export const SshProxy = { auto: "auto", netcat: "netcat", native: "native" } as const;
+export type SshProxy = (typeof SshProxy)[keyof typeof SshProxy];
+
+/** ssh host-key policy (libvirt's `known_hosts_verify`): normal = must be known, auto = add if new. */
+export const KnownHostsVerify = { normal: "normal", auto: "auto", ignore: "ignore" } as const;
+export type KnownHostsVerify = (typeof KnownHostsVerify)[keyof typeof KnownHostsVerify];
+
+/** The client-side parameters of a URI, decoded. Only those that apply to the URI's transport are set. */
+export interface UriParams {
+  /** unix, ssh: the daemon socket path (an explicit socket makes ssh use netcat, as in libvirt). */
+  readonly socket?: string;
+  /** unix, ssh: socket choice; default auto. */
+  readonly mode: SocketMode;
+  /** ssh: private key file (`-i`). */
+  readonly keyfile?: string;
+  /** ssh: known_hosts file (`UserKnownHostsFile`). */
+  readonly knownHosts?: string;
+  readonly knownHostsVerify?: KnownHostsVerify;
+  /** ssh: never prompt (`BatchMode=yes`). Also forced when this process has no TTY. */
+  readonly noTty: boolean;
+  /** ssh: the local ssh binary to run instead of `ssh`. */
+  readonly command?: string;
+  /** ssh: the remote netcat binary; giving it selects the netcat proxy, as in libvirt. */
+  readonly netcat?: string;
+  readonly proxy: SshProxy;
+  /** tls, ssh: skip verifying the server certificate / host key. */
+  readonly noVerify: boolean;
+  /** tls: directory holding cacert.pem, clientcert.pem, clientkey.pem. */
+  readonly pkipath?: string;
+}
+
+export interface LibvirtUri {
+  /** The URI as given. */
+  readonly uri: string;
+  /** Hypervisor driver (`qemu`); `remote` asks the daemon to pick (an empty name is sent). */
+  readonly driver: string;
+  readonly transport: Transport;
+  /** Decoded user, for ssh only. */
+  readonly user?: string;
+  /** Decoded host without IPv6 brackets; unset for unix. tcp/tls/ssh default to `localhost`. */
+  readonly host?: string;
+  readonly port?: number;
+  /** Decoded path (`/system`). */
+  readonly path: string;
+  readonly params: UriParams;
+  /** The URI sent in CONNECT_OPEN: the `name` parameter, or the URI reduced to `driver:///path`. */
+  readonly daemonName: string;
+  /** The URI given to `virt-ssh-helper` on the remote host: the daemon name plus `mode`, as libvirt does. */
+  readonly helperUri: string;
+}
+
+/** The URI used when none is given: `LIBVIRT_DEFAULT_URI`, else `qemu:///system` (libvirt's order). */
+export function defaultUri(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (explicit !== undefined && explicit !== "") return explicit;
+  const fromEnv = env.LIBVIRT_DEFAULT_URI;
+  return fromEnv !== undefined && fromEnv !== "" ? fromEnv : "qemu:///system";
+}
+
+const PARAM_TRANSPORTS: Readonly<Record<string, readonly Transport[]>> = {
+  name: ["unix", "ssh", "tcp", "tls"],
+  socket: ["unix", "ssh"],
+  mode: ["unix", "ssh"],
+  keyfile: ["ssh"],
+  known_hosts: ["ssh"],
+  known_hosts_verify: ["ssh"],
+  no_tty: ["ssh"],
+  command: ["ssh"],
+  netcat: ["ssh"],
+  proxy: ["ssh"],
+  no_verify: ["ssh", "tls"],
+  pkipath: ["tls"],
+};
+const SUPPORTED_PARAMS = Object.keys(PARAM_TRANSPORTS).join(", ");
+/** libvirt parameters this client knows but does not implement, with the reason given to the user. */
+const UNSUPPORTED_PARAMS: Readonly<Record<string, string>> = {
+  auth: "SASL/polkit authentication selection is not implemented",
+  sshauth: "it applies to libssh/libssh2 transports only",
+  tls_priority: "GnuTLS priority strings have no Node.js equivalent",
+  no_sanity: "certificate sanity checks cannot be switched off",
+  authfile: "credential files are not read",
+};
+const UNSUPPORTED_TRANSPORTS = new Set(["libssh", "libssh2", "ext"]);
+
+// RFC 3986 characters; libvirt hands URIs to libxml2's strict RFC 3986 parser, which refuses anything else.
+const UNRESERVED = "A-Za-z0-9\\-._~";
+const SUB_DELIMS = "!$&'()*+,;=";
+const PCHAR = new RegExp(`^(?:[${UNRESERVED}${SUB_DELIMS}:@/]|%[0-9A-Fa-f]{2})*$`);
+const QUERY_CHARS = new RegExp(`^(?:[${UNRESERVED}${SUB_DELIMS}:@/?]|%[0-9A-Fa-f]{2})*$`);
+const USERINFO = new RegExp(`^(?:[${UNRESERVED}${SUB_DELIMS}:]|%[0-9A-Fa-f]{2})*$`);
+const REG_NAME = new RegExp(`^(?:[${UNRESERVED}${SUB_DELIMS}]|%[0-9A-Fa-f]{2})*$`);
+// What a decoded host or user may be once past the URI grammar: names and addresses, nothing an ssh or DNS
+// layer could read as an option, a token or a second word.
+const HOST_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$/;
+const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9._@+-]*$/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Parses a libvirt URI. Throws LibvirtUriError naming the offending part and what is supported; never
+ * returns a partially checked result.
+ */
+export function parseLibvirtUri(uri: string): LibvirtUri {
+  const fail = (part: UriPart, message: string, param: string | null = null): never => {
+    throw new LibvirtUriError(uri, part, message, param);
+  };
+  const schemeMatch = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(uri);
+  if (!schemeMatch) fail("scheme", "expected driver[+transport]://[user@][host][:port]/path[?params]");
+  const scheme = (schemeMatch as RegExpExecArray)[1] as string;
+  let rest = uri.slice(scheme.length + 1);
+
+  let fragment: string | undefined;
+  const hashAt = rest.indexOf("#");
+  if (hashAt >= 0) {
+    fragment = rest.slice(hashAt + 1);
+    rest = rest.slice(0, hashAt);
+    if (!QUERY_CHARS.test(fragment)) fail("fragment", "characters outside RFC 3986 (quote them with %XX)");
+  }
+  let rawQuery: string | undefined;
+  const queryAt = rest.indexOf("?");
+  if (queryAt >= 0) {
+    rawQuery = rest.slice(queryAt + 1);
+    rest = rest.slice(0, queryAt);
+    if (!QUERY_CHARS.test(rawQuery)) fail("query", "characters outside RFC 3986 (quote them with %XX)");
+  }
+  let authority: string | undefined;
+  let rawPath = rest;
+  if (rest.startsWith("//")) {
+    const slashAt = rest.indexOf("/", 2);
+    authority = slashAt < 0 ? rest.slice(2) : rest.slice(2, slashAt);
+    rawPath = slashAt < 0 ? "" : rest.slice(slashAt);
+  }
+  if (!PCHAR.test(rawPath)) fail("path", "characters outside RFC 3986 (quote them with %XX)");
+  const path = decodeComponent(rawPath, () => fail("path", "percent-encoding is not valid UTF-8"));
+  if (path.includes("\u0000")) fail("path", "NUL characters are not allowed");
+
+  const plusAt = scheme.indexOf("+");
+  const driver = plusAt < 0 ? scheme : scheme.slice(0, plusAt);
+  const transportName = plusAt < 0 ? undefined : scheme.slice(plusAt + 1).toLowerCase();
+  if (driver === "") fail("scheme", "the driver name is empty");
+
+  const { user, host, port } = parseAuthority(authority, fail);
+  let transport: Transport;
+  if (transportName === undefined) {
+    transport = host === undefined ? "unix" : "tls";
+  } else if (transportName in Transport) {
+    transport = transportName as Transport;
+  } else if (UNSUPPORTED_TRANSPORTS.has(transportName)) {
+    return fail("transport", `transport '${transportName}' is not supported; use unix, ssh, tcp or tls`);
+  } else {
+    return fail("transport", `unknown transport '${transportName}'; supported: unix, ssh, tcp, tls`);
+  }
+  if (transport === "unix" && (host !== undefined || port !== undefined || user !== undefined)) {
+    fail("host", "the unix transport connects to a local socket and takes no user, host or port");
+  }
+  if (user !== undefined && transport !== "ssh") {
+    fail("user", `a user applies to the ssh transport only, not to ${transport}`);
+  }
+
+  const raw = parseQuery(rawQuery ?? "", (message, param) => fail("query", message, param));
+  const params = interpretParams(raw, transport, path, fail);
+  const nameParam = raw.get("name");
+  const reduced = `${driver}://${encodePath(path)}${fragment === undefined ? "" : `#${fragment}`}`;
+  const daemonName = nameParam ?? (driver === "remote" ? "" : reduced);
+  const explicitMode = raw.get("mode");
+  const helperUri =
+    explicitMode === undefined || nameParam !== undefined
+      ? daemonName
+      : `${daemonName}${daemonName.includes("?") ? "&" : "?"}mode=${encodeValue(explicitMode)}`;
+
+  return {
+    uri,
+    driver,
+    transport,
+    ...(user === undefined ? {} : { user }),
+    ...(transport === "unix" ? {} : { host: host ?? "localhost" }),
+    ...(port === undefined ? {} : { port }),
+    path,
+    params,
+    daemonName,
+    helperUri,
+  };
+}
+
+function parseAuthority(
+  authority: string | undefined,
+  fail: (part: UriPart, message: string) => never,
+): { user?: string; host?: string; port?: number } {
+  if (authority === undefined || authority === "") return {};
+  let hostPort = authority;
+  let user: string | undefined;
+  const atAt = authority.lastIndexOf("@");
+  if (atAt >= 0) {
+    const rawUser = authority.slice(0, atAt);
+    hostPort = authority.slice(atAt + 1);
+    if (!USERINFO.test(rawUser)) fail("user", "characters outside RFC 3986 (quote them with %XX)");
+    user = decodeComponent(rawUser, () => fail("user", "percent-encoding is not valid UTF-8"));
+    if (!USER_NAME.test(user)) fail("user", "a user name may hold letters, digits and . _ @ + - only");
+  }
+  let rawHost = hostPort;
+  let rawPort: string | undefined;
+  if (hostPort.startsWith("[")) {
+    const close = hostPort.indexOf("]");
+    if (close < 0) fail("host", "unterminated IPv6 literal");
+    rawHost = hostPort.slice(0, close + 1);
+    const after = hostPort.slice(close + 1);
+    if (after !== "" && !after.startsWith(":")) fail("host", "unexpected text after the IPv6 literal");
+    rawPort = after === "" ? undefined : after.slice(1);
+  } else {
+    const colonAt = hostPort.lastIndexOf(":");
+    if (colonAt >= 0) {
+      rawHost = hostPort.slice(0, colonAt);
+      rawPort = hostPort.slice(colonAt + 1);
+    }
+  }
+  let host: string | undefined;
+  if (rawHost.startsWith("[")) {
+    const literal = rawHost.slice(1, -1);
+    if (!/^[0-9A-Fa-f:.]+$/.test(literal) || !literal.includes(":")) {
+      fail("host", `'${literal}' is not an IPv6 address (zone ids and IPvFuture are not supported)`);
+    }
+    host = literal;
+  } else if (rawHost !== "") {
+    if (!REG_NAME.test(rawHost)) fail("host", "characters outside RFC 3986 (quote them with %XX)");
+    host = decodeComponent(rawHost, () => fail("host", "percent-encoding is not valid UTF-8"));
+    if (!HOST_NAME.test(host)) fail("host", `'${host}' is not a host name or IPv4 address`);
+  }
+  let port: number | undefined;
+  if (rawPort !== undefined && rawPort !== "") {
+    if (!/^\d{1,5}$/.test(rawPort) || Number(rawPort) > 65535) {
+      fail("port", `'${rawPort}' is not a port number (1-65535)`);
+    }
+    // libvirt treats port 0 as "not given".
+    port = Number(rawPort) === 0 ? undefined : Number(rawPort);
+  }
+  if (host === undefined && (user !== undefined || port !== undefined)) {
+    fail("host", "a user or port needs a host");
+  }
+  return {
+    ...(user === undefined ? {} : { user }),
+    ...(host === undefined ? {} : { host }),
+    ...(port === undefined ? {} : { port }),
+  };
+}
+
+/**
+ * Quirk: libvirt (viruri.c virURIParseParams) ends a parameter at the next `&`, and only when no `&` is left
+ * at the next `;`; so in `a=1;b=2&c=3` the value of `a` is `1;b=2`. Mirrored so a URI means the same here.
+ */
+function parseQuery(
+  query: string,
+  fail: (message: string, param: string | null) => never,
+): Map<string, string> {
+  const params = new Map<string, string>();
+  let at = 0;
+  while (at < query.length) {
+    let end = query.indexOf("&", at);
+    if (end < 0) end = query.indexOf(";", at);
+    if (end < 0) end = query.length;
+    const section = query.slice(at, end);
+    at = end + 1;
+    const eq = section.indexOf("=");
+    if (section === "" || eq === 0) continue; // empty sections and "=value" are ignored, as in libvirt
+    const rawName = eq < 0 ? section : section.slice(0, eq);
+    const rawValue = eq < 0 ? "" : section.slice(eq + 1);
+    const name = decodeComponent(rawName, () =>
+      fail("a parameter name is not valid UTF-8", null),
+    ).toLowerCase();
+    const value = decodeComponent(rawValue, () => fail("a parameter value is not valid UTF-8", name));
+    params.set(name, value);
+  }
+  return params;
+}
+
+function interpretParams(
+  raw: Map<string, string>,
+  transport: Transport,
+  path: string,
+  fail: (part: UriPart, message: string, param: string | null) => never,
+): UriParams {
+  for (const name of raw.keys()) {
+    const reason = UNSUPPORTED_PARAMS[name];
+    if (reason !== undefined) fail("query", `parameter '${name}' is not supported: ${reason}`, name);
+    const allowed = PARAM_TRANSPORTS[name];
+    if (allowed === undefined) {
+      fail("query", `unknown parameter '${name}'; supported: ${SUPPORTED_PARAMS}`, name);
+    } else if (!allowed.includes(transport)) {
+      fail("query", `parameter '${name}' applies to ${allowed.join("/")} only, not to ${transport}`, name);
+    }
+    if (CONTROL.test(raw.get(name) ?? ""))
+      fail("query", `parameter '${name}' holds control characters`, name);
+  }
+  const flag = (name: string): boolean => {
+    const value = raw.get(name);
+    if (value === undefined) return false;
+    if (!/^[+-]?\d+$/.test(value)) fail("query", `parameter '${name}' must be an integer (0 or 1)`, name);
+    return Number(value) !== 0;
+  };
+  const oneOf = <T extends string>(name: string, values: Record<string, T>, fallback: T): T => {
+    const value = raw.get(name);
+    if (value === undefined) return fallback;
+    const found = values[value.toLowerCase()];
+    if (found === undefined) {
+      fail("query", `parameter '${name}' must be one of ${Object.keys(values).join(", ")}`, name);
+    }
+    return found as T;
+  };
+  const socket = raw.get("socket");
+  if (socket !== undefined && !isPlainAbsolutePath(socket)) {
+    fail("query", "parameter 'socket' must be an absolute path without '.' or '..' segments", "socket");
+  }
+  const proxy = oneOf("proxy", SshProxy, "auto");
+  const netcat = raw.get("netcat");
+  if (netcat !== undefined && proxy === "native") {
+    fail("query", "parameter 'netcat' cannot be used with proxy=native (libvirt refuses it too)", "netcat");
+  }
+  if (socket !== undefined && proxy === "native") {
+    fail(
+      "query",
+      "parameter 'socket' needs the netcat proxy; virt-ssh-helper picks its own socket",
+      "socket",
+    );
+  }
+  const mode = oneOf("mode", SocketMode, "auto");
+  const keyfile = raw.get("keyfile");
+  const knownHosts = raw.get("known_hosts");
+  for (const [name, value] of [
+    ["keyfile", keyfile],
+    ["known_hosts", knownHosts],
+  ] as const) {
+    // ssh expands %-tokens and ${VAR} in file options and splits them at blanks: such paths cannot be data.
+    if (value !== undefined && (value === "" || /[%$\s"'\\]/.test(value))) {
+      fail("query", `parameter '${name}' must be a path without %, $, blanks, quotes or backslashes`, name);
+    }
+  }
+  const pkipath = raw.get("pkipath");
+  if (pkipath !== undefined && pkipath === "") fail("query", "parameter 'pkipath' is empty", "pkipath");
+  const command = raw.get("command");
+  if (command !== undefined && command === "") fail("query", "parameter 'command' is empty", "command");
+  if (transport === "ssh" && path === "/session" && socket === undefined && netcat !== undefined) {
+    fail("query", "ssh to /session runs virt-ssh-helper; netcat needs an explicit 'socket'", "netcat");
+  }
+  const knownHostsVerify = raw.has("known_hosts_verify")
+    ? oneOf("known_hosts_verify", KnownHostsVerify, "normal")
+    : undefined;
+  return {
+    mode,
+    proxy,
+    noTty: flag("no_tty"),
+    noVerify: flag("no_verify"),
+    ...(socket === undefined ? {} : { socket }),
+    ...(keyfile === undefined ? {} : { keyfile }),
+    ...(knownHosts === undefined ? {} : { knownHosts }),
+    ...(knownHostsVerify === undefined ? {} : { knownHostsVerify }),
+    ...(command === undefined ? {} : { command }),
+    ...(netcat === undefined ? {} : { netcat }),
+    ...(pkipath === undefined ? {} : { pkipath }),
+  };
+}
+
+function isPlainAbsolutePath(path: string): boolean {
+  return path.startsWith("/") && !path.split("/").some((segment) => segment === "." || segment === "..");
+}
+
+function decodeComponent(raw: string, onInvalid: () => never): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] === "%" && /^[0-9A-Fa-f]{2}$/.test(raw.slice(i + 1, i + 3))) {
+      bytes.push(Number.parseInt(raw.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(...Buffer.from(raw[i] as string, "utf8"));
+    }
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(bytes));
+  } catch {
+    return onInvalid();
+  }
+}
+
+/** Re-encodes a decoded path for the daemon name: RFC 3986 path characters stay, the rest becomes %XX. */
+function encodePath(path: string): string {
+  return percentEncode(path, /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/);
+}
+
+/** Encodes a parameter value: unreserved characters stay (GLib's g_uri_escape_string does the same). */
+function encodeValue(value: string): string {
+  return percentEncode(value, /[A-Za-z0-9\-._~]/);
+}
+
+function percentEncode(text: string, keep: RegExp): string {
+  let out = "";
+  for (const char of text) {
+    if (keep.test(char)) {
+      out += char;
+    } else {
+      for (const byte of Buffer.from(char, "utf8"))
+        out += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+    }
+  }
+  return out;
+}
