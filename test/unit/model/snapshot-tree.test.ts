@@ -1,0 +1,187 @@
+import { describe, expect, test } from "vitest";
+import { parseDomainXml } from "../../../provider/model/domain";
+import { parseProjectMetadata, withSnapshotRecord } from "../../../provider/model/metadata";
+import { parseSnapshotXml, type SnapshotModel } from "../../../provider/model/snapshot";
+import { joinSnapshots } from "../../../provider/model/snapshot-tree";
+import { FIXTURE_DIR, fixture, qcow2 } from "./fixtures";
+
+const shutoffDomain = parseDomainXml(fixture("domain-shutoff-four-snapshots.xml"));
+const allFour = [
+  "snapshot-disk-only-shutoff.xml",
+  "snapshot-memory.xml",
+  "snapshot-disk-only.xml",
+  "snapshot-disk-only-paused.xml",
+].map((f) => parseSnapshotXml(fixture(f)));
+
+describe("joinSnapshots", () => {
+  test("four recorded snapshots on the recorded chains: tree, overlays and point-in-time images", () => {
+    const metadata = parseProjectMetadata(
+      withSnapshotRecord(undefined, {
+        name: "s4",
+        creationTime: 1795313375,
+        quiesced: false,
+        quiesceNote: "domain shut off",
+      }),
+    );
+    const forest = joinSnapshots(shutoffDomain, allFour, metadata);
+    expect(forest.problems).toEqual([]);
+    expect(
+      forest.snapshots.map((s) => ({
+        name: s.name,
+        parent: s.parent,
+        children: s.children,
+        memory: s.memory,
+        quiesced: s.quiesced,
+        quiesceNote: s.quiesceNote,
+        disks: s.disks,
+      })),
+    ).toEqual([
+      {
+        name: "s1",
+        parent: undefined,
+        children: ["s2"],
+        memory: { mode: "no" },
+        quiesced: undefined,
+        quiesceNote: undefined,
+        disks: [
+          {
+            target: "vda",
+            overlay: qcow2("vda.s1.qcow2"),
+            pointInTime: qcow2("vda.qcow2"),
+            chainPosition: 3,
+          },
+          {
+            target: "vdb",
+            overlay: qcow2("vdb.s1.qcow2"),
+            pointInTime: qcow2("vdb.qcow2"),
+            chainPosition: 1,
+          },
+        ],
+      },
+      {
+        name: "s2",
+        parent: "s1",
+        children: ["s3"],
+        memory: { mode: "external", file: `${FIXTURE_DIR}/lvsnap-fixture.s2.mem` },
+        quiesced: undefined,
+        quiesceNote: undefined,
+        disks: [
+          {
+            target: "vda",
+            overlay: qcow2("vda.s2.qcow2"),
+            pointInTime: qcow2("vda.s1.qcow2"),
+            chainPosition: 2,
+          },
+        ],
+      },
+      {
+        name: "s3",
+        parent: "s2",
+        children: ["s4"],
+        memory: { mode: "no" },
+        quiesced: undefined,
+        quiesceNote: undefined,
+        disks: [
+          {
+            target: "vda",
+            overlay: qcow2("vda.s3.qcow2"),
+            pointInTime: qcow2("vda.s2.qcow2"),
+            chainPosition: 1,
+          },
+        ],
+      },
+      {
+        name: "s4",
+        parent: "s3",
+        children: [],
+        memory: { mode: "no" },
+        quiesced: false,
+        quiesceNote: "domain shut off",
+        disks: [
+          {
+            target: "vda",
+            overlay: qcow2("vda.s4.qcow2"),
+            pointInTime: qcow2("vda.s3.qcow2"),
+            chainPosition: 0,
+          },
+          {
+            target: "vdb",
+            overlay: qcow2("vdb.s4.qcow2"),
+            pointInTime: qcow2("vdb.s1.qcow2"),
+            chainPosition: 0,
+          },
+        ],
+      },
+    ]);
+  });
+
+  test("live chain with node indexes: the joined overlay carries libvirt's index", () => {
+    const domain = parseDomainXml(fixture("domain-running-two-snapshots.xml"));
+    const forest = joinSnapshots(domain, allFour.slice(1, 3));
+    expect(
+      forest.snapshots.map((s) => s.disks.map((d) => [d.target, d.overlay.index, d.pointInTime?.index])),
+    ).toEqual([
+      [
+        ["vda", 6, 5],
+        ["vdb", 7, 4],
+      ],
+      [["vda", 8, 6]],
+    ]);
+    expect(forest.problems).toEqual([]);
+  });
+
+  test("metadata that disagrees with the chains is reported in words", () => {
+    // The chains of the running fixture know only s1 and s2: s3 and s4's overlays are not in them.
+    const domain = parseDomainXml(fixture("domain-running-two-snapshots.xml"));
+    const forest = joinSnapshots(domain, allFour);
+    expect(forest.problems).toEqual([
+      {
+        kind: "overlay-not-in-chain",
+        snapshot: "s3",
+        disk: "vda",
+        message:
+          `snapshot s3, disk vda: its overlay ${FIXTURE_DIR}/vda.s3.qcow2 is not in the live chain ` +
+          `(${FIXTURE_DIR}/vda.s2.qcow2 -> ${FIXTURE_DIR}/vda.s1.qcow2 -> ${FIXTURE_DIR}/vda.qcow2)`,
+      },
+      {
+        kind: "overlay-not-in-chain",
+        snapshot: "s4",
+        disk: "vda",
+        message: expect.stringContaining("vda.s4.qcow2 is not in the live chain"),
+      },
+      {
+        kind: "overlay-not-in-chain",
+        snapshot: "s4",
+        disk: "vdb",
+        message: expect.stringContaining("vdb.s4.qcow2 is not in the live chain"),
+      },
+    ]);
+  });
+
+  test("chain order that contradicts the tree, a shared overlay, an unknown disk and a dangling parent", () => {
+    const [s4, s2, s1, s3] = allFour as [SnapshotModel, SnapshotModel, SnapshotModel, SnapshotModel];
+    // s3 claims s1 as parent although s2 (on vda) sits between them in the chain.
+    const reparented = { ...s3, parent: "s1" };
+    const stray: SnapshotModel = {
+      ...s4,
+      name: "stray",
+      parent: "gone",
+      disks: [
+        { target: "vdz", mode: "external", overlay: qcow2("vdz.qcow2") },
+        { target: "vda", mode: "external", overlay: qcow2("vda.s2.qcow2") },
+      ],
+    };
+    const forest = joinSnapshots(shutoffDomain, [s1, s2, reparented, stray]);
+    expect(forest.problems.map((p) => [p.kind, p.snapshot, p.disk])).toEqual([
+      ["unknown-parent", "stray", undefined],
+      ["unknown-disk", "stray", "vdz"],
+      ["overlay-shared", "stray", "vda"],
+      ["chain-order", "s3", "vda"],
+    ]);
+    expect(forest.problems[3]?.message).toBe(
+      `snapshot s3, disk vda: the tree says the layer below its overlay is ${FIXTURE_DIR}/vda.s1.qcow2 ` +
+        `(snapshot s1), but the live chain has ${FIXTURE_DIR}/vda.s2.qcow2 there`,
+    );
+    expect(forest.snapshots.map((s) => s.name)).toEqual(["s1", "s2", "s3", "stray"]);
+  });
+});
