@@ -4,7 +4,7 @@
  * it. Pure: no I/O.
  */
 import type { Element } from "@xmldom/xmldom";
-import { PROJECT_XML_NAMESPACE } from "./metadata";
+import { PROJECT_XML_NAMESPACE } from "./xml-namespace";
 import {
   attr,
   child,

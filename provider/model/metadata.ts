@@ -8,7 +8,7 @@
  * delete journal records its intent, so one document holds everything the project keeps on a host.
  *
  * Document (as `virDomainGetMetadata` returns it, without a prefix; `virDomainGetXMLDesc` shows the same
- * element as `<lvsnap:state xmlns:lvsnap=PROJECT_XML_NAMESPACE>`):
+ * element as `<lvsnap:state xmlns:lvsnap=PROJECT_XML_NAMESPACE>`, see xml-namespace.ts):
  * ```xml
  * <state>
  *   <snapshot name="s1" creation-time="1795313354" quiesced="no" quiesce-note="no guest agent channel"/>
@@ -21,10 +21,6 @@
 import type { Element } from "@xmldom/xmldom";
 import { appendElement, attr, childElements, newDocumentRoot, parseRoot, serialize } from "./xml";
 
-/** The project's XML namespace, used for domain `<metadata>`; never change it (stored on hosts). */
-export const PROJECT_XML_NAMESPACE = "https://pulumi-libvirt-snapshot.dev/xmlns/v1";
-/** The prefix (`key` of `virDomainSetMetadata`) libvirt uses for PROJECT_XML_NAMESPACE in domain XML. */
-export const PROJECT_XML_KEY = "lvsnap";
 /** The local name of the project's root element inside `<metadata>`. */
 export const PROJECT_METADATA_ROOT = "state";
 
@@ -76,7 +72,7 @@ export function findSnapshotRecord(
 /**
  * Rewrites the project's document: the new document keeps every child of the old root (in order, including
  * sections this module does not know), then `edit` changes it. Returns namespace-free XML ready for
- * `virDomainSetMetadata(..., PROJECT_XML_KEY, PROJECT_XML_NAMESPACE, ...)`.
+ * `virDomainSetMetadata(..., PROJECT_XML_PREFIX, PROJECT_XML_NAMESPACE, ...)` (see xml-namespace.ts).
  */
 export function editProjectMetadata(xml: string | undefined, edit: (root: Element) => void): string {
   const root = newDocumentRoot(PROJECT_METADATA_ROOT);
