@@ -119,11 +119,23 @@ export interface LifecycleEvent {
 }
 
 /**
- * A live event registration. Events are delivered to the listener in order; a listener that throws does not
- * stop delivery. `close()` unregisters on the daemon; a lost connection ends the subscription with `onClose`.
+ * A live event registration. Events are delivered to the listener in order, on a later turn of the event loop
+ * than their arrival (reply routing never waits for a listener); a listener that throws does not stop delivery.
+ * `close()` stops delivery at once and unregisters on the daemon (idempotent). A lost connection, or a listener
+ * that falls more than the connection's event buffer behind, ends the subscription and calls
+ * `SubscribeOptions.onEnd` with the reason.
  */
 export interface EventSubscription {
   close(options?: CallOptions): Promise<void>;
+}
+
+/** Options of the subscribe calls: the registration call's options, plus how to learn that delivery ended. */
+export interface SubscribeOptions extends CallOptions {
+  /**
+   * Called once if the subscription ends without `close()`: the LibvirtError says why (kind `closed` for a
+   * lost connection, code OVERFLOW for a listener that fell behind). No event is delivered after it.
+   */
+  readonly onEnd?: (reason: Error) => void;
 }
 
 export interface LibvirtApi {
@@ -231,12 +243,12 @@ export interface LibvirtApi {
   subscribeBlockJobEvents(
     domain: DomainRef | null,
     listener: (event: BlockJobEvent) => void,
-    options?: CallOptions,
+    options?: SubscribeOptions,
   ): Promise<EventSubscription>;
   subscribeLifecycleEvents(
     domain: DomainRef | null,
     listener: (event: LifecycleEvent) => void,
-    options?: CallOptions,
+    options?: SubscribeOptions,
   ): Promise<EventSubscription>;
 
   close(): Promise<void>;

@@ -1,0 +1,152 @@
+import type {
+  BlockJobEvent,
+  BlockJobStatus,
+  BlockJobType,
+  CallOptions,
+  EventSubscription,
+  LifecycleEvent,
+} from "./api";
+import { type LibvirtError, localError } from "./errors";
+import { ErrorCode } from "./flags";
+import { EventProcedure } from "./procedures";
+import { readDomain } from "./wire-types";
+import type { XdrReader } from "./xdr";
+
+/**
+ * Routes domain event messages (the callback variants, which carry the callbackID the daemon assigned at
+ * registration) to subscriptions, through a bounded queue per subscription drained on a later turn of the event
+ * loop. Reply routing therefore never waits for a listener, and a listener that throws or is slow affects only
+ * its own subscription.
+ *
+ * Overflow policy: a subscription whose queue exceeds its bound is ended with an OVERFLOW error (delivered by
+ * `onEnd`), never silently thinned: a lost READY event would leave a block job unpivoted.
+ */
+
+/** Default bound of undelivered events per subscription. */
+export const DEFAULT_EVENT_BUFFER = 1024;
+
+type DecodedEvent = { readonly callbackId: number; readonly event: BlockJobEvent | LifecycleEvent };
+
+/** Decodes one event message; null for event kinds this client does not subscribe to. */
+export function decodeEvent(procedure: number, reader: XdrReader): DecodedEvent | null {
+  if (procedure === EventProcedure.DOMAIN_EVENT_CALLBACK_LIFECYCLE) {
+    const callbackId = reader.int();
+    const domain = readDomain(reader);
+    const event = reader.int();
+    const detail = reader.int();
+    reader.expectEnd("a lifecycle event");
+    return { callbackId, event: { domain, event, detail } };
+  }
+  if (procedure === EventProcedure.DOMAIN_EVENT_BLOCK_JOB_2) {
+    const callbackId = reader.int();
+    const domain = readDomain(reader);
+    const disk = reader.string();
+    const type = reader.int() as BlockJobType;
+    const status = reader.int() as BlockJobStatus;
+    reader.expectEnd("a block job event");
+    return { callbackId, event: { domain, disk, type, status } };
+  }
+  return null;
+}
+
+/** A subscription as the hub sees it: a queue, a listener, and how it ends. */
+export class Subscription<E> implements EventSubscription {
+  private readonly queue: E[] = [];
+  private draining = false;
+  private ended = false;
+
+  constructor(
+    private readonly listener: (event: E) => void,
+    private readonly maxBuffered: number,
+    private readonly unregister: (subscription: Subscription<E>, options?: CallOptions) => Promise<void>,
+    private readonly onEnd: ((reason: LibvirtError) => void) | undefined,
+  ) {}
+
+  /** Queues an event for delivery; ends the subscription with OVERFLOW past the bound. */
+  push(event: E): void {
+    if (this.ended) return;
+    if (this.queue.length >= this.maxBuffered) {
+      this.end(
+        localError(
+          "closed",
+          ErrorCode.OVERFLOW,
+          `event subscription overflowed (${this.maxBuffered} undelivered events)`,
+        ),
+      );
+      void this.unregister(this).catch(() => {});
+      return;
+    }
+    this.queue.push(event);
+    if (!this.draining) {
+      this.draining = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  /** Ends delivery because of `reason` and tells the subscriber. Idempotent. */
+  end(reason: LibvirtError): void {
+    if (this.ended) return;
+    this.stop();
+    this.onEnd?.(reason);
+  }
+
+  async close(options?: CallOptions): Promise<void> {
+    if (this.ended) return;
+    this.stop();
+    await this.unregister(this, options);
+  }
+
+  private stop(): void {
+    this.ended = true;
+    this.queue.length = 0;
+  }
+
+  private drain(): void {
+    this.draining = false;
+    // Events queued while draining wait for the next turn, so a listener cannot starve the event loop.
+    const batch = this.queue.splice(0, this.queue.length);
+    for (const event of batch) {
+      if (this.ended) return;
+      try {
+        this.listener(event);
+      } catch {
+        // A throwing listener does not stop delivery (api.ts contract).
+      }
+    }
+  }
+}
+
+/** The subscriptions of one connection, keyed by the daemon's callbackID. */
+export class EventHub {
+  private readonly byCallbackId = new Map<number, Subscription<unknown>>();
+
+  /** Binds a callbackID to a subscription; called synchronously with the registration reply. */
+  add(callbackId: number, subscription: Subscription<unknown>): void {
+    this.byCallbackId.set(callbackId, subscription);
+  }
+
+  /** Forgets a subscription; returns its callbackID, or undefined if it was not bound. */
+  remove(subscription: Subscription<unknown>): number | undefined {
+    for (const [callbackId, candidate] of this.byCallbackId) {
+      if (candidate === subscription) {
+        this.byCallbackId.delete(callbackId);
+        return callbackId;
+      }
+    }
+    return undefined;
+  }
+
+  /** Routes one event message (the RpcClient's event sink). Unknown callbackIDs are late events: dropped. */
+  dispatch(procedure: number, reader: XdrReader): void {
+    const decoded = decodeEvent(procedure, reader);
+    if (decoded === null) return;
+    this.byCallbackId.get(decoded.callbackId)?.push(decoded.event);
+  }
+
+  /** Ends every subscription with `reason` (the connection closed). */
+  endAll(reason: LibvirtError): void {
+    const subscriptions = [...this.byCallbackId.values()];
+    this.byCallbackId.clear();
+    for (const subscription of subscriptions) subscription.end(reason);
+  }
+}

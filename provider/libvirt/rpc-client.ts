@@ -1,0 +1,369 @@
+import type { Duplex } from "node:stream";
+import type { CallOptions } from "./api";
+import {
+  callerFrames,
+  captureCallerStack,
+  isLibvirtError,
+  type LibvirtError,
+  localError,
+  protocolError,
+} from "./errors";
+import { ErrorCode } from "./flags";
+import { FrameDecoder } from "./framing";
+import { type KeepaliveAction, KeepaliveMonitor, type KeepaliveSettings } from "./keepalive";
+import type { Procedure } from "./procedures";
+import {
+  KEEPALIVE_PROGRAM,
+  KEEPALIVE_PROTOCOL_VERSION,
+  KeepaliveProcedure,
+  MessageEncoder,
+  type MessageHeader,
+  MessageStatus,
+  MessageType,
+  REMOTE_PROGRAM,
+  REMOTE_PROTOCOL_VERSION,
+  readHeader,
+  readRemoteError,
+  unexpectedMessage,
+} from "./protocol";
+import { XdrReader } from "./xdr";
+
+/**
+ * The RPC layer of a libvirt connection over one byte stream: numbers calls by serial, routes replies back to
+ * their callers in any order, hands event messages to a sink, answers and sends keepalive pings, and enforces
+ * deadlines. It knows procedures only as encode/decode pairs.
+ *
+ * Guarantees: no call waits forever (a deadline, an AbortSignal, keepalive, or the stream closing ends it);
+ * closing, for whatever reason, rejects every pending call; a protocol violation closes the stream. One
+ * unref'd interval timer serves all deadlines and keepalive, so an idle client never keeps Node alive.
+ */
+
+/** Granularity of deadlines and keepalive checks, in milliseconds. */
+const TICK_MS = 100;
+
+export interface RpcClientOptions {
+  /** Default deadline of a call, in milliseconds. */
+  readonly callTimeoutMs: number;
+  /** Receives each event message of the remote program; may throw a protocol error. Runs synchronously. */
+  readonly onEvent: (procedure: number, reader: XdrReader) => void;
+  /** Told once when the client closes, with the reason. */
+  readonly onClose: (reason: LibvirtError) => void;
+}
+
+interface PendingCall {
+  readonly procedureName: string;
+  readonly decode: (reader: XdrReader) => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: LibvirtError) => void;
+  readonly deadline: number;
+  readonly callerStack: { stack?: string };
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+export class RpcClient {
+  private readonly pending = new Map<number, PendingCall>();
+  /** Serials of calls given up locally (deadline, abort) whose late replies are dropped, not treated as errors. */
+  private readonly abandoned = new Set<number>();
+  private nextSerial = 1;
+  private readonly decoder = new FrameDecoder((body) => this.onMessage(body));
+  private readonly encoder = new MessageEncoder();
+  private readonly ticker: NodeJS.Timeout;
+  private keepalive: KeepaliveMonitor | null = null;
+  private heardSinceTick = false;
+  private corked = false;
+  private closeReason: LibvirtError | null = null;
+
+  constructor(
+    private readonly stream: Duplex,
+    private readonly options: RpcClientOptions,
+  ) {
+    stream.on("data", (chunk: Buffer) => this.onData(chunk));
+    stream.on("error", (error: Error) =>
+      this.close(
+        localError(
+          "closed",
+          ErrorCode.SYSTEM_ERROR,
+          `libvirt connection failed: ${error.message}`,
+          null,
+          undefined,
+          error,
+        ),
+      ),
+    );
+    stream.on("close", () =>
+      this.close(localError("closed", ErrorCode.RPC, "libvirt connection closed by the peer")),
+    );
+    stream.on("end", () =>
+      this.close(localError("closed", ErrorCode.RPC, "libvirt connection closed by the peer")),
+    );
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
+    this.ticker.unref();
+  }
+
+  /** Why the client closed, or null while it is open. */
+  get closed(): LibvirtError | null {
+    return this.closeReason;
+  }
+
+  /** Number of calls awaiting a reply. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Sends one call and resolves with its decoded reply. Rejects with a LibvirtError: `remote` for a daemon
+   * error, `timeout` / `aborted` when given up locally (the daemon may still carry the call out), `closed` or
+   * `protocol` when the connection ends first.
+   */
+  call<A, R>(procedure: Procedure<A, R>, args: A, options?: CallOptions): Promise<R> {
+    const callerStack = captureCallerStack(this.call);
+    return new Promise<R>((resolve, reject) => {
+      if (this.closeReason !== null) {
+        reject(this.closedCallError(this.closeReason, procedure.name, callerStack));
+        return;
+      }
+      const signal = options?.signal;
+      if (signal?.aborted) {
+        reject(this.abortError(procedure.name, callerStack, signal.reason));
+        return;
+      }
+      const serial = this.nextSerial;
+      this.nextSerial = (this.nextSerial + 1) >>> 0 || 1;
+      let message: Buffer;
+      try {
+        const writer = this.encoder.begin(
+          REMOTE_PROGRAM,
+          REMOTE_PROTOCOL_VERSION,
+          procedure.number,
+          MessageType.CALL,
+          serial,
+          MessageStatus.OK,
+        );
+        procedure.encode(writer, args);
+        message = this.encoder.finish();
+      } catch (error) {
+        reject(
+          localError(
+            "protocol",
+            ErrorCode.INVALID_ARG,
+            `cannot encode ${procedure.name}: ${String(error)}`,
+            procedure.name,
+            callerFrames(callerStack),
+            error,
+          ),
+        );
+        return;
+      }
+      const entry: PendingCall = {
+        procedureName: procedure.name,
+        decode: procedure.decode,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        deadline: Date.now() + (options?.timeoutMs ?? this.options.callTimeoutMs),
+        callerStack,
+        signal,
+        onAbort: undefined,
+      };
+      if (signal !== undefined) {
+        entry.onAbort = () =>
+          this.giveUp(serial, this.abortError(procedure.name, callerStack, signal.reason));
+        signal.addEventListener("abort", entry.onAbort, { once: true });
+      }
+      this.pending.set(serial, entry);
+      this.write(message);
+    });
+  }
+
+  /** Starts answering-and-sending keepalive pings (after the daemon confirmed it speaks the program). */
+  startKeepalive(settings: KeepaliveSettings): void {
+    this.keepalive = new KeepaliveMonitor(settings, Date.now());
+  }
+
+  /**
+   * Closes the client: rejects every pending call with `reason` (as seen from each caller), tells the owner,
+   * and destroys the stream. Idempotent; the first reason wins.
+   */
+  close(reason: LibvirtError): void {
+    if (this.closeReason !== null) return;
+    this.closeReason = reason;
+    clearInterval(this.ticker);
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    this.abandoned.clear();
+    for (const call of calls) {
+      this.detachAbort(call);
+      call.reject(this.closedCallError(reason, call.procedureName, call.callerStack));
+    }
+    this.stream.destroy();
+    this.options.onClose(reason);
+  }
+
+  /** Ends the stream after the queued bytes are flushed, then closes with `reason`. */
+  async shutdown(reason: LibvirtError): Promise<void> {
+    if (this.closeReason === null && !this.stream.destroyed) {
+      await new Promise<void>((resolve) => this.stream.end(resolve));
+    }
+    this.close(reason);
+  }
+
+  private write(message: Buffer): void {
+    // Calls issued in the same tick leave in one writev.
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.stream.uncork();
+      });
+    }
+    this.stream.write(message);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.heardSinceTick = true;
+    try {
+      this.decoder.push(chunk);
+    } catch (error) {
+      this.close(isLibvirtError(error) ? error : protocolError(String(error), error));
+    }
+  }
+
+  private onMessage(body: Buffer): void {
+    if (this.closeReason !== null) return;
+    const reader = new XdrReader(body);
+    const header = readHeader(reader);
+    if (header.program === REMOTE_PROGRAM && header.version === REMOTE_PROTOCOL_VERSION) {
+      if (header.type === MessageType.REPLY) this.onReply(header, reader);
+      else if (header.type === MessageType.MESSAGE) this.options.onEvent(header.procedure, reader);
+      else throw unexpectedMessage(header);
+    } else if (header.program === KEEPALIVE_PROGRAM && header.type === MessageType.MESSAGE) {
+      if (header.procedure === KeepaliveProcedure.PING) this.sendKeepalive(KeepaliveProcedure.PONG);
+      else if (header.procedure !== KeepaliveProcedure.PONG) throw unexpectedMessage(header);
+    } else {
+      throw unexpectedMessage(header);
+    }
+  }
+
+  private onReply(header: MessageHeader, reader: XdrReader): void {
+    const call = this.pending.get(header.serial);
+    if (call === undefined) {
+      if (this.abandoned.delete(header.serial)) return;
+      throw protocolError(`reply to serial ${header.serial}, which no call is waiting for`);
+    }
+    this.pending.delete(header.serial);
+    this.detachAbort(call);
+    if (header.status === MessageStatus.OK) {
+      let value: unknown;
+      try {
+        value = call.decode(reader);
+        reader.expectEnd(`the reply to ${call.procedureName}`);
+      } catch (error) {
+        call.reject(
+          localError(
+            "protocol",
+            ErrorCode.RPC,
+            `bad reply to ${call.procedureName}`,
+            call.procedureName,
+            callerFrames(call.callerStack),
+            error,
+          ),
+        );
+        throw error;
+      }
+      call.resolve(value);
+    } else if (header.status === MessageStatus.ERROR) {
+      call.reject(readRemoteError(reader, call.procedureName, callerFrames(call.callerStack)));
+    } else {
+      throw protocolError(`reply to ${call.procedureName} with status ${header.status}`);
+    }
+  }
+
+  private sendKeepalive(procedure: number): void {
+    if (this.closeReason !== null) return;
+    this.encoder.begin(
+      KEEPALIVE_PROGRAM,
+      KEEPALIVE_PROTOCOL_VERSION,
+      procedure,
+      MessageType.MESSAGE,
+      0,
+      MessageStatus.OK,
+    );
+    this.write(this.encoder.finish());
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    if (this.pending.size > 0) {
+      for (const [serial, call] of this.pending) {
+        if (call.deadline <= now) {
+          const error = localError(
+            "timeout",
+            ErrorCode.OPERATION_TIMEOUT,
+            `${call.procedureName} timed out`,
+            call.procedureName,
+            callerFrames(call.callerStack),
+          );
+          this.giveUp(serial, error);
+        }
+      }
+    }
+    const keepalive = this.keepalive;
+    if (keepalive === null) return;
+    if (this.heardSinceTick) {
+      this.heardSinceTick = false;
+      keepalive.heard(now);
+    }
+    const action: KeepaliveAction = keepalive.tick(now);
+    if (action === "ping") this.sendKeepalive(KeepaliveProcedure.PING);
+    else if (action === "dead") {
+      this.close(
+        localError(
+          "closed",
+          ErrorCode.RPC,
+          `libvirt daemon did not answer keepalive for ${keepalive.silentFor(now)} ms`,
+        ),
+      );
+    }
+  }
+
+  private giveUp(serial: number, error: LibvirtError): void {
+    const call = this.pending.get(serial);
+    if (call === undefined) return;
+    this.pending.delete(serial);
+    this.abandoned.add(serial);
+    this.detachAbort(call);
+    call.reject(error);
+  }
+
+  private detachAbort(call: PendingCall): void {
+    if (call.onAbort !== undefined) call.signal?.removeEventListener("abort", call.onAbort);
+  }
+
+  private abortError(procedureName: string, callerStack: { stack?: string }, reason: unknown): LibvirtError {
+    return localError(
+      "aborted",
+      ErrorCode.OPERATION_ABORTED,
+      `${procedureName} aborted`,
+      procedureName,
+      callerFrames(callerStack),
+      reason,
+    );
+  }
+
+  /** The error one pending call sees when the connection closes: its own stack, the close reason as cause. */
+  private closedCallError(
+    reason: LibvirtError,
+    procedureName: string,
+    callerStack: { stack?: string },
+  ): LibvirtError {
+    return localError(
+      reason.kind === "remote" ? "closed" : reason.kind,
+      reason.code,
+      reason.message,
+      procedureName,
+      callerFrames(callerStack),
+      reason,
+    );
+  }
+}
