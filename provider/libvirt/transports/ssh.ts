@@ -1,0 +1,257 @@
+import { type ChildProcessByStdio, spawn } from "node:child_process";
+import { Duplex, type Readable, type Writable } from "node:stream";
+import type { LibvirtUri } from "../uri";
+import { LibvirtTransportError, type TransportFailure } from "./errors";
+import { type DialOptions, underDeadline } from "./socket";
+import { SYSTEM_SOCKET_DIR, socketNames } from "./unix";
+
+/**
+ * Quirk: a remote account's shell start-up files may print to stdout before our command runs, which would
+ * corrupt the protocol stream (a classic libvirt-over-ssh failure). The remote command therefore prints this
+ * marker right before it execs the proxy; everything up to and including it is discarded, and its arrival
+ * proves that login and the remote shell worked.
+ */
+export const TUNNEL_READY_MARKER = "\n--lvsnap-tunnel-ready--\n";
+const MAX_PREAMBLE_BYTES = 64 * 1024;
+const STDERR_KEEP_BYTES = 4096;
+/** After SIGTERM, how long the ssh child gets before SIGKILL. */
+const KILL_GRACE_MS = 2000;
+
+/** Quotes a string for a POSIX shell: it stays one word, and no character in it is interpreted. */
+export function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The command the remote login shell runs, the way libvirt builds it (virNetClientSSHHelperCommand): wrapped in
+ * `sh -c` so it does not depend on the login shell, with every URI-derived part single-quoted twice (once for
+ * the login shell, once for `sh -c`), so hostile URI parts stay data.
+ * - proxy native: `virt-ssh-helper <uri>` (it finds the right daemon socket on the remote side);
+ * - proxy netcat: `nc -U <socket>` (with `-q0` where nc needs it to exit on EOF);
+ * - proxy auto (the default): virt-ssh-helper when installed, else netcat.
+ * The netcat socket is the `socket` parameter, else by `mode`: direct = the modular daemon's socket, legacy =
+ * libvirt-sock, auto = the modular one if it exists on the remote host.
+ */
+export function remoteCommand(uri: LibvirtUri, readonly = false): string {
+  const { params } = uri;
+  let proxy = params.proxy;
+  if (params.socket !== undefined || (proxy === "auto" && params.netcat !== undefined)) proxy = "netcat";
+  else if (proxy === "auto" && uri.path === "/session") proxy = "native";
+  const helper = `exec virt-ssh-helper ${readonly ? "-r " : ""}${shellQuote(uri.helperUri)}`;
+  const nc = shellQuote(params.netcat ?? "nc");
+  const { direct, legacy } = socketNames(uri, SYSTEM_SOCKET_DIR, readonly ? "sock-ro" : "sock");
+  let chooseSocket: string;
+  if (params.socket !== undefined) chooseSocket = `SOCK=${shellQuote(params.socket)}`;
+  else if (params.mode === "direct") chooseSocket = `SOCK=${shellQuote(direct)}`;
+  else if (params.mode === "legacy") chooseSocket = `SOCK=${shellQuote(legacy)}`;
+  else {
+    chooseSocket = `if test -S ${shellQuote(direct)}; then SOCK=${shellQuote(direct)}; else SOCK=${shellQuote(legacy)}; fi`;
+  }
+  const netcat = [
+    `if ${nc} -q 2>&1 | grep 'requires an argument' >/dev/null 2>&1; then ARG=-q0; else ARG=; fi`,
+    chooseSocket,
+    `exec ${nc} $ARG -U "$SOCK"`,
+  ].join("; ");
+  let body: string;
+  if (proxy === "native") body = helper;
+  else if (proxy === "netcat") body = netcat;
+  else body = `if command -v virt-ssh-helper >/dev/null 2>&1; then ${helper}; fi; ${netcat}`;
+  const script = `printf '%s' ${shellQuote(TUNNEL_READY_MARKER)}; ${body}`;
+  return `sh -c ${shellQuote(script)}`;
+}
+
+/**
+ * The argv of the local ssh client (without the binary), libvirt's (virNetSocketNewConnectSSH) plus host-key
+ * file, host-key policy and connect timeout: `-p port`, `-l user`, `-i keyfile`, `-T -e none`,
+ * `BatchMode=yes` when `no_tty=1` or this process has no terminal (never prompt), `StrictHostKeyChecking=no`
+ * for `no_verify=1`, `--` before the host so it can never be read as an option.
+ */
+export function sshArgv(
+  uri: LibvirtUri,
+  connectTimeoutMs: number,
+  hasTty: boolean,
+  readonly = false,
+): string[] {
+  const { params } = uri;
+  const argv: string[] = [];
+  if (uri.port !== undefined) argv.push("-p", String(uri.port));
+  if (uri.user !== undefined) argv.push("-l", uri.user);
+  if (params.keyfile !== undefined) argv.push("-i", params.keyfile);
+  argv.push("-T", "-e", "none");
+  if (params.noTty || !hasTty) argv.push("-o", "BatchMode=yes");
+  if (params.noVerify || params.knownHostsVerify === "ignore") argv.push("-o", "StrictHostKeyChecking=no");
+  else if (params.knownHostsVerify === "auto") argv.push("-o", "StrictHostKeyChecking=accept-new");
+  if (params.knownHosts !== undefined) argv.push("-o", `UserKnownHostsFile=${params.knownHosts}`);
+  argv.push("-o", `ConnectTimeout=${Math.max(1, Math.ceil(connectTimeoutMs / 1000))}`);
+  argv.push("--", uri.host ?? "localhost", remoteCommand(uri, readonly));
+  return argv;
+}
+
+const STDERR_FAILURES: [RegExp, TransportFailure][] = [
+  [
+    /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key .* (is not known|mismatch)/i,
+    "host-key",
+  ],
+  [/Permission denied|Too many authentication failures|no more authentication methods/i, "permission"],
+  [/Connection refused/i, "refused"],
+  [/Connection timed out|Operation timed out/i, "timeout"],
+  [
+    /Could not resolve hostname|Name or service not known|No route to host|Network is unreachable/i,
+    "unreachable",
+  ],
+];
+
+/** Classifies ssh's stderr; anything unrecognised is a closed tunnel. */
+export function classifySshStderr(stderr: string): TransportFailure {
+  return STDERR_FAILURES.find(([pattern]) => pattern.test(stderr))?.[1] ?? "closed";
+}
+
+type SshChild = ChildProcessByStdio<Writable, Readable, Readable>;
+
+/**
+ * The ssh child's stdout (read) and stdin (write) as one Duplex. Destroying the stream kills the child; the
+ * child ending (killed, network gone, remote proxy gone) ends the stream, with an error carrying ssh's stderr
+ * when it did not exit cleanly, so that a connection built on it fails its pending calls.
+ */
+export class SshTunnel extends Duplex {
+  readonly ready: Promise<void>;
+  /** Process id of the local ssh client, for diagnostics. */
+  readonly pid: number | undefined;
+  private stderr = "";
+  private preamble: Buffer | null = Buffer.alloc(0);
+  private exited = false;
+  private markReady!: () => void;
+  private failReady!: (error: Error) => void;
+
+  constructor(
+    private readonly child: SshChild,
+    private readonly target: string,
+  ) {
+    super({ allowHalfOpen: false });
+    this.pid = child.pid;
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.markReady = resolve;
+      this.failReady = reject;
+    });
+    // Until the tunnel is ready its failures reach the dialer through `ready`, not as unheard 'error' events.
+    const quiet = (): void => undefined;
+    this.on("error", quiet);
+    this.ready.then(
+      () => this.off("error", quiet),
+      () => undefined,
+    );
+    child.stderr.on("data", (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString("utf8")).slice(-STDERR_KEEP_BYTES);
+    });
+    child.stdout.on("data", (chunk: Buffer) => this.onStdout(chunk));
+    child.stdout.on("end", () => this.push(null));
+    child.stdin.on("error", () => undefined); // EPIPE after the child died: the exit handler reports it
+    child.on("error", (error) => this.fail("spawn", `cannot run ssh: ${error.message}`, error));
+    child.on("exit", (code, signal) => this.onExit(code, signal));
+  }
+
+  private onStdout(chunk: Buffer): void {
+    if (this.preamble !== null) {
+      const seen = Buffer.concat([this.preamble, chunk]);
+      const at = seen.indexOf(TUNNEL_READY_MARKER);
+      if (at < 0) {
+        if (seen.length > MAX_PREAMBLE_BYTES) this.fail("closed", "no tunnel marker in the remote output");
+        else this.preamble = seen;
+        return;
+      }
+      this.preamble = null;
+      this.markReady();
+      chunk = seen.subarray(at + TUNNEL_READY_MARKER.length);
+      if (chunk.length === 0) return;
+    }
+    if (!this.push(chunk)) this.child.stdout.pause();
+  }
+
+  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.exited = true;
+    if (this.destroyed) return;
+    // Give stderr and stdout a moment to drain: 'exit' can precede their last 'data' events.
+    setImmediate(() => {
+      if (code === 0) {
+        this.failReady(new Error("ssh exited before the tunnel was ready"));
+        this.destroy();
+        return;
+      }
+      const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
+      const detail = this.stderr.trim();
+      this.fail(classifySshStderr(detail), detail === "" ? `ssh ${how}` : `ssh ${how}: ${detail}`);
+    });
+  }
+
+  private fail(failure: TransportFailure, message: string, cause?: unknown): void {
+    const stderr = this.stderr.trim();
+    const error = new LibvirtTransportError({
+      transport: "ssh",
+      target: this.target,
+      failure,
+      message,
+      ...(stderr === "" ? {} : { stderr }),
+      cause,
+    });
+    this.failReady(error);
+    this.destroy(error);
+  }
+
+  override _read(): void {
+    this.child.stdout.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.child.stdin.write(chunk, (error) => callback(error ?? null));
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.child.stdin.end(() => callback());
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (!this.exited) {
+      this.child.kill("SIGTERM");
+      const force = setTimeout(() => this.child.kill("SIGKILL"), KILL_GRACE_MS);
+      force.unref();
+      this.child.once("exit", () => clearTimeout(force));
+    }
+    this.child.stdin.destroy();
+    this.child.stdout.destroy();
+    this.child.stderr.destroy();
+    callback(error);
+  }
+}
+
+/**
+ * Spawns the system ssh client (argv array, never a local shell) and resolves once the remote side prints its
+ * ready marker, i.e. login and host-key checks passed and the proxy to the daemon is being started. On
+ * failure (host key, authentication, refused port, deadline) the child is killed and the error carries ssh's
+ * stderr. The stream's lifetime is the child's.
+ */
+export async function dialSsh(
+  uri: LibvirtUri,
+  options: DialOptions,
+  hasTty: boolean = process.stdin.isTTY === true,
+): Promise<SshTunnel> {
+  const host = uri.host ?? "localhost";
+  const target = `${uri.user === undefined ? "" : `${uri.user}@`}${host}${uri.port === undefined ? "" : `:${uri.port}`}`;
+  const child = spawn(
+    uri.params.command ?? "ssh",
+    sshArgv(uri, options.connectTimeoutMs, hasTty, options.readonly),
+    {
+      stdio: ["pipe", "pipe", "pipe"],
+      shell: false,
+    },
+  );
+  const tunnel = new SshTunnel(child, target);
+  await underDeadline(
+    "ssh",
+    target,
+    options,
+    tunnel.ready,
+    () => tunnel.destroy(),
+    "ssh did not log in and start the remote proxy",
+  );
+  return tunnel;
+}
