@@ -1,0 +1,251 @@
+import { diffSnapshot } from "./diff";
+import type { SnapshotHostFactory } from "./host";
+import { checkSnapshotInputs, DEFAULT_TIMEOUTS_SECONDS, type SnapshotInputs } from "./inputs";
+import {
+  buildSnapshotOutputs,
+  factsFromOutputs,
+  inputsFromOutputs,
+  readSnapshotOutputs,
+  type SnapshotFacts,
+  type SnapshotOutputs,
+  snapshotId,
+} from "./outputs";
+import { effectiveUri, providerDefaultUri, redactUri, URI_CONFIG_KEY } from "./uri";
+
+/**
+ * The implementation of the `Snapshot` resource's methods, in the shape of Pulumi's
+ * `dynamic.ResourceProvider`. The serialized shim in sdk/ calls these at run time; they live once per plugin
+ * process, with the provider default URI, the connection cache and the engine's per-domain locks.
+ *
+ * Failure contract, per method:
+ * - create: a failure before the snapshot exists rejects plainly (nothing to record). A failure once the
+ *   snapshot exists on the host (an error or a timeout after libvirt made it) rejects with a
+ *   `PartialCreateError` carrying `id`, `properties` and `reasons`, so Pulumi records the snapshot instead of
+ *   orphaning it. Idempotent: a retry adopts the snapshot the host already has (see SnapshotHost.create).
+ * - read: never changes the host; `{ id: "" }` when the snapshot or its domain is gone.
+ * - update: only the description touches the host; a failure there leaves the old description.
+ * - delete: merges and forgets the snapshot; already gone counts as success.
+ * Timeouts (`timeouts.create` for create/read/update, `timeouts.delete` for delete) abort the host calls.
+ */
+
+/** Pulumi's view of configuration in `configure`. */
+export interface ProviderConfig {
+  get(key: string): string | undefined;
+}
+
+type Props = Record<string, unknown>;
+
+/** The methods the plugin calls; the same names and arguments as Pulumi's `dynamic.ResourceProvider`. */
+export interface SnapshotProviderImplementation {
+  configure(request: { config: ProviderConfig }): Promise<void>;
+  check(
+    olds: Props,
+    news: Props,
+  ): Promise<{ inputs: Props; failures: { property: string; reason: string }[] }>;
+  diff(
+    id: string,
+    olds: Props,
+    news: Props,
+  ): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }>;
+  create(inputs: Props): Promise<{ id: string; outs: SnapshotOutputs }>;
+  read(id: string, props: Props): Promise<{ id: string; props?: SnapshotOutputs }>;
+  update(id: string, olds: Props, news: Props): Promise<{ outs: SnapshotOutputs }>;
+  delete(id: string, props: Props): Promise<void>;
+}
+
+/**
+ * Rejection of `create` after the snapshot was made: the plugin turns `id`, `properties` and `reasons` into
+ * `pulumirpc.ErrorResourceInitFailed`, and the engine records the resource with these outputs.
+ */
+export class PartialCreateError extends Error {
+  override readonly name = "PartialCreateError";
+  constructor(
+    message: string,
+    readonly id: string,
+    readonly properties: Props,
+    readonly reasons: string[],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface SnapshotProviderOptions {
+  readonly hostFor: SnapshotHostFactory;
+  /** Where `LIBVIRT_DEFAULT_URI` is read from at configure time. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Progress lines; the plugin's console output is shown to the user. */
+  readonly log?: (line: string) => void;
+}
+
+function timeoutSignal(seconds: number): AbortSignal {
+  return AbortSignal.timeout(Math.ceil(seconds * 1000));
+}
+
+/** Replaces a timeout rejection with one that says which timeout fired and how to raise it. */
+function explainTimeout(
+  error: unknown,
+  signal: AbortSignal,
+  what: string,
+  key: string,
+  seconds: number,
+): unknown {
+  if (!signal.aborted) return error;
+  return new Error(`${what} did not finish within ${seconds} s; raise timeouts.${key} if the host is slow`, {
+    cause: error,
+  });
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Builds the implementation around a host factory; `snapshotProvider` in index.ts is the one the plugin uses. */
+export function createSnapshotProvider(options: SnapshotProviderOptions): SnapshotProviderImplementation {
+  const log = options.log ?? ((line: string) => console.log(line));
+  let defaultUri = providerDefaultUri(undefined, options.env ?? process.env);
+
+  const uriOf = (uri: string | null | undefined) => effectiveUri(uri, defaultUri);
+
+  async function createSnapshot(inputs: SnapshotInputs, provider: unknown) {
+    const uri = uriOf(inputs.uri);
+    const host = options.hostFor(uri);
+    const seconds = inputs.timeouts?.create ?? DEFAULT_TIMEOUTS_SECONDS.create;
+    const signal = timeoutSignal(seconds);
+    let existedBefore = true;
+    try {
+      existedBefore = (await host.get(inputs.domain, inputs.name, signal)) !== null;
+      const facts = await host.create(
+        {
+          domain: inputs.domain,
+          name: inputs.name,
+          ...(inputs.description === undefined ? {} : { description: inputs.description }),
+          memory: inputs.memory,
+          live: inputs.live,
+          quiesce: inputs.quiesce,
+          ...(inputs.disks === undefined ? {} : { disks: inputs.disks }),
+          ...(inputs.excludeDisks === undefined ? {} : { excludeDisks: inputs.excludeDisks }),
+          ...(inputs.overlayDir === undefined ? {} : { overlayDir: inputs.overlayDir }),
+          adopt: inputs.adopt,
+        },
+        signal,
+      );
+      return { id: snapshotId(facts), outs: buildSnapshotOutputs(inputs, facts, redactUri(uri)) };
+    } catch (error) {
+      const explained = explainTimeout(
+        error,
+        signal,
+        `creating snapshot ${inputs.name} of ${inputs.domain}`,
+        "create",
+        seconds,
+      );
+      // Only a snapshot this call made is ours to record: one that existed before belongs to someone else
+      // unless the host adopted it, and then create would have succeeded.
+      if (!existedBefore) {
+        const made = await host.get(inputs.domain, inputs.name, timeoutSignal(30)).catch(() => null);
+        if (made !== null) throw partialCreate(inputs, made, uri, provider, explained);
+      }
+      throw explained;
+    }
+  }
+
+  function partialCreate(
+    inputs: SnapshotInputs,
+    facts: SnapshotFacts,
+    uri: string,
+    provider: unknown,
+    error: unknown,
+  ) {
+    const outs = buildSnapshotOutputs(inputs, facts, redactUri(uri));
+    const reason = messageOf(error);
+    return new PartialCreateError(
+      `snapshot ${facts.snapshotName} of ${facts.domainName} was created, but the operation failed afterwards: ${reason}`,
+      snapshotId(facts),
+      { ...outs, __provider: provider },
+      [reason],
+      { cause: error },
+    );
+  }
+
+  return {
+    async configure(request) {
+      // Read synchronously, before any await: the plugin may call other methods before this promise settles.
+      defaultUri = providerDefaultUri(request.config.get(URI_CONFIG_KEY), options.env ?? process.env);
+    },
+
+    async check(_olds, news) {
+      return checkSnapshotInputs(news);
+    },
+
+    async diff(_id, olds, news) {
+      return diffSnapshot(readSnapshotOutputs(olds), news);
+    },
+
+    async create(inputs) {
+      return createSnapshot(inputs as unknown as SnapshotInputs, inputs.__provider);
+    },
+
+    async read(_id, props) {
+      const old = readSnapshotOutputs(props);
+      const uri = uriOf(old.uri);
+      const seconds = old.timeouts.create ?? DEFAULT_TIMEOUTS_SECONDS.create;
+      const signal = timeoutSignal(seconds);
+      const facts = await options
+        .hostFor(uri)
+        .get(old.domainUuid, old.snapshotName, signal)
+        .catch((error: unknown) => {
+          throw explainTimeout(error, signal, `reading snapshot ${old.snapshotName}`, "create", seconds);
+        });
+      if (facts === null) return { id: "" };
+      return {
+        id: snapshotId(facts),
+        props: buildSnapshotOutputs(inputsFromOutputs(old), facts, redactUri(uri)),
+      };
+    },
+
+    async update(_id, olds, news) {
+      const old = readSnapshotOutputs(olds);
+      const next = news as unknown as SnapshotInputs;
+      const uri = uriOf(next.uri);
+      let facts = factsFromOutputs(old);
+      const description = next.description ?? null;
+      if (description !== old.description) {
+        const seconds = next.timeouts?.create ?? DEFAULT_TIMEOUTS_SECONDS.create;
+        const signal = timeoutSignal(seconds);
+        facts = await options
+          .hostFor(uri)
+          .setDescription(old.domainUuid, old.snapshotName, description, signal)
+          .catch((error: unknown) => {
+            throw explainTimeout(error, signal, `updating snapshot ${old.snapshotName}`, "create", seconds);
+          });
+      }
+      return { outs: buildSnapshotOutputs(next, facts, redactUri(uri)) };
+    },
+
+    async delete(_id, props) {
+      const old = readSnapshotOutputs(props);
+      const seconds = old.timeouts.delete ?? DEFAULT_TIMEOUTS_SECONDS.delete;
+      const signal = timeoutSignal(seconds);
+      const label = `${old.domainName}/${old.snapshotName}`;
+      log(
+        `${label}: deleting (${old.deleteStrategy}${old.bandwidth === null ? "" : `, ${old.bandwidth} bytes/s`})`,
+      );
+      await options
+        .hostFor(uriOf(old.uri))
+        .delete(
+          {
+            domain: old.domainUuid,
+            name: old.snapshotName,
+            strategy: old.deleteStrategy,
+            ...(old.bandwidth === null ? {} : { bandwidth: old.bandwidth }),
+            onProgress: (line) => log(`${label}: ${line}`),
+          },
+          signal,
+        )
+        .catch((error: unknown) => {
+          throw explainTimeout(error, signal, `deleting snapshot ${label}`, "delete", seconds);
+        });
+      log(`${label}: deleted`);
+    },
+  };
+}

@@ -1,0 +1,125 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { DeleteStrategy, QuiesceMode } from "../provider/dynamic/inputs";
+import type { SnapshotDiskOutput } from "../provider/dynamic/outputs";
+import { snapshotResourceProvider } from "./provider-shim";
+
+export type { DeleteStrategy, QuiesceMode, SnapshotDiskOutput };
+
+/** Arguments of a `Snapshot`. Changing a property marked "replaces" takes a new snapshot and merges the old. */
+export interface SnapshotArgs {
+  /** The domain (VM) to snapshot: its name or UUID. Replaces (switching between name and UUID does not). */
+  readonly domain: pulumi.Input<string>;
+  /** The snapshot's name on the host; defaults to the resource's name. Replaces. */
+  readonly name?: pulumi.Input<string>;
+  /** Free text stored with the snapshot on the host; changed in place. */
+  readonly description?: pulumi.Input<string>;
+  /** Also save the guest's memory state to a file (an external memory snapshot). Default false. Replaces. */
+  readonly memory?: pulumi.Input<boolean>;
+  /** With memory: keep the guest running while memory is saved (libvirt's LIVE flag). Default false. Replaces. */
+  readonly live?: pulumi.Input<boolean>;
+  /**
+   * Freeze guest filesystems through the guest agent: `auto` (default) tries and records why it could not in
+   * `quiesceSkippedReason`; `required` fails without it; `off` never tries. Only affects creation.
+   */
+  readonly quiesce?: pulumi.Input<QuiesceMode>;
+  /** Disk targets to include (default: every disk that can be snapshotted). Replaces. */
+  readonly disks?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Disk targets to leave out; not together with `disks`. Replaces. */
+  readonly excludeDisks?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Absolute directory for the overlays and memory file (default: beside each disk image). Replaces. */
+  readonly overlayDir?: pulumi.Input<string>;
+  /** How deletion merges: `blockcommit` (default, driven by this package) or `native` (libvirt >= 9.0). */
+  readonly deleteStrategy?: pulumi.Input<DeleteStrategy>;
+  /** Speed limit of the merge on delete, in bytes per second. Default: unlimited. */
+  readonly bandwidth?: pulumi.Input<number>;
+  /** Seconds: `create` (default 300) also bounds read and update, `delete` (default 3600) bounds the merge. */
+  readonly timeouts?: pulumi.Input<{ create?: pulumi.Input<number>; delete?: pulumi.Input<number> }>;
+  /**
+   * libvirt URI of the host; default: stack config `libvirt-snapshot:uri`, else `LIBVIRT_DEFAULT_URI`, else
+   * `qemu:///system`. Must not hold a password (it is stored in state): put one in the stack config as a
+   * secret. Replaces.
+   */
+  readonly uri?: pulumi.Input<string>;
+  /**
+   * Any values; when they change, a new snapshot is taken and the old one merged away. With the same snapshot
+   * name (the default) the old one is deleted first; derive `name` from the trigger values to keep the old
+   * snapshot until the new one exists.
+   */
+  readonly triggers?: pulumi.Input<unknown[]> | pulumi.Inputs;
+  /** Take over an existing snapshot of this name on the domain instead of failing. Only affects creation. */
+  readonly adopt?: pulumi.Input<boolean>;
+}
+
+/** Output-only properties, filled in from the host. */
+const OUTPUT_PROPERTIES = [
+  "schemaVersion",
+  "domainUuid",
+  "domainName",
+  "snapshotName",
+  "creationTime",
+  "state",
+  "parent",
+  "snapshotDisks",
+  "memoryFile",
+  "quiesced",
+  "quiesceSkippedReason",
+  "libvirtVersion",
+  "hostname",
+  "connectionUri",
+] as const;
+
+/**
+ * An external snapshot of a libvirt domain: each selected disk gets a qcow2 overlay, and the image below it
+ * keeps the disk as it was. Deleting the resource merges the overlay back (blockcommit), so the domain keeps
+ * every write made since. Type token `pulumi-nodejs:dynamic/libvirt:Snapshot`.
+ */
+export class Snapshot extends pulumi.dynamic.Resource {
+  declare readonly domain: pulumi.Output<string>;
+  declare readonly name: pulumi.Output<string>;
+  declare readonly description: pulumi.Output<string | null>;
+  declare readonly memory: pulumi.Output<boolean>;
+  declare readonly live: pulumi.Output<boolean>;
+  declare readonly quiesce: pulumi.Output<QuiesceMode>;
+  declare readonly disks: pulumi.Output<string[] | null>;
+  declare readonly excludeDisks: pulumi.Output<string[] | null>;
+  declare readonly overlayDir: pulumi.Output<string | null>;
+  declare readonly deleteStrategy: pulumi.Output<DeleteStrategy>;
+  declare readonly bandwidth: pulumi.Output<number | null>;
+  declare readonly timeouts: pulumi.Output<{ create: number | null; delete: number | null }>;
+  declare readonly uri: pulumi.Output<string | null>;
+  declare readonly triggers: pulumi.Output<unknown>;
+  declare readonly adopt: pulumi.Output<boolean>;
+  /** Layout version of the stored outputs. */
+  declare readonly schemaVersion: pulumi.Output<number>;
+  declare readonly domainUuid: pulumi.Output<string>;
+  declare readonly domainName: pulumi.Output<string>;
+  declare readonly snapshotName: pulumi.Output<string>;
+  /** ISO 8601, UTC. */
+  declare readonly creationTime: pulumi.Output<string>;
+  /** libvirt's snapshot `<state>`: `disk-snapshot`, `running`, `paused`, `shutoff`, ... */
+  declare readonly state: pulumi.Output<string>;
+  /** Name of the parent snapshot, null for a root. */
+  declare readonly parent: pulumi.Output<string | null>;
+  /** Per disk: the overlay created and the point-in-time image below it. */
+  declare readonly snapshotDisks: pulumi.Output<SnapshotDiskOutput[]>;
+  declare readonly memoryFile: pulumi.Output<string | null>;
+  declare readonly quiesced: pulumi.Output<boolean>;
+  /** Why the snapshot is not quiesced; null when it is or when quiesce is `off`. */
+  declare readonly quiesceSkippedReason: pulumi.Output<string | null>;
+  declare readonly libvirtVersion: pulumi.Output<string>;
+  declare readonly hostname: pulumi.Output<string>;
+  /** The URI used, without credentials. */
+  declare readonly connectionUri: pulumi.Output<string>;
+
+  constructor(name: string, args: SnapshotArgs, opts?: pulumi.CustomResourceOptions) {
+    const outputs = Object.fromEntries(OUTPUT_PROPERTIES.map((key) => [key, undefined]));
+    super(
+      snapshotResourceProvider,
+      name,
+      { ...outputs, ...args, name: args.name ?? name },
+      opts,
+      "libvirt",
+      "Snapshot",
+    );
+  }
+}

@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PulumiPlugin, snapshotUrn } from "../../support/pulumi-plugin";
+
+// check, diff and the serialized provider through the real dynamic-provider plugin: no host operation.
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+let plugin: PulumiPlugin;
+let provider: string;
+
+beforeAll(async () => {
+  plugin = await PulumiPlugin.start();
+  provider = await plugin.serializedSnapshotProvider();
+  await plugin.configure({});
+});
+
+afterAll(async () => {
+  await plugin?.stop();
+});
+
+describe("serialized Snapshot provider", () => {
+  it("is a small shim that captures no connection, module or native function", () => {
+    expect(provider.length).toBeLessThan(4096);
+    expect(provider).not.toMatch(/\[native code\]|Socket|LibvirtConnection|__awaiter/);
+    // The only module it reaches is the package, by name, at call time.
+    expect(provider.match(/require\([^)]*\)/g)).toEqual(['require("pulumi-libvirt-snapshot")']);
+  });
+
+  it("is the same text on every serialization (stable __provider, one cached provider per plugin)", async () => {
+    expect(await plugin.serializedSnapshotProvider()).toBe(provider);
+  });
+});
+
+describe("check through the plugin", () => {
+  it("returns defaulted inputs with __provider, and failures with property paths", async () => {
+    const urn = snapshotUrn("bad");
+    const result = await plugin.check(
+      urn,
+      {},
+      {
+        domain: "web-1",
+        name: "a/b",
+        timeouts: { create: -5 },
+        __provider: provider,
+      },
+    );
+    expect(result.failures).toEqual([
+      {
+        property: "name",
+        reason:
+          "contains '/', which libvirt refuses in snapshot names (got \"a/b\"); use a name without '/' that does not start with '.'",
+      },
+      {
+        property: "timeouts.create",
+        reason: "must be positive (got -5); give { create, delete } in seconds",
+      },
+    ]);
+    expect(result.inputs).toEqual({
+      domain: "web-1",
+      name: "a/b",
+      timeouts: { create: -5 },
+      memory: false,
+      live: false,
+      quiesce: "auto",
+      deleteStrategy: "blockcommit",
+      adopt: false,
+      __provider: provider,
+    });
+  });
+
+  it("never fails on preview unknowns, wherever they are", async () => {
+    const news = {
+      domain: UNKNOWN,
+      name: "pre",
+      disks: ["vda", UNKNOWN],
+      timeouts: UNKNOWN,
+      triggers: [UNKNOWN],
+      memory: UNKNOWN,
+      __provider: provider,
+    };
+    expect((await plugin.check(snapshotUrn("pre"), {}, news)).failures).toEqual([]);
+  });
+});
+
+describe("diff through the plugin", () => {
+  const outputs = {
+    schemaVersion: 1,
+    domain: "web-1",
+    name: "pre",
+    description: null,
+    memory: false,
+    live: false,
+    quiesce: "auto",
+    disks: null,
+    excludeDisks: null,
+    overlayDir: null,
+    deleteStrategy: "blockcommit",
+    bandwidth: null,
+    timeouts: { create: null, delete: null },
+    uri: null,
+    triggers: ["v1"],
+    adopt: false,
+    domainUuid: "6f1c2d9e-1111-4222-8333-944455556666",
+    domainName: "web-1",
+    snapshotName: "pre",
+    creationTime: "2026-11-22T02:00:00.000Z",
+    state: "disk-snapshot",
+    parent: null,
+    snapshotDisks: [],
+    memoryFile: null,
+    quiesced: false,
+    quiesceSkippedReason: null,
+    libvirtVersion: "9.0.0",
+    hostname: "hv1",
+    connectionUri: "qemu:///system",
+  };
+  const inputs = {
+    domain: "web-1",
+    name: "pre",
+    memory: false,
+    live: false,
+    quiesce: "auto",
+    deleteStrategy: "blockcommit",
+    adopt: false,
+    triggers: ["v1"],
+  };
+  const cases: [string, Record<string, unknown>, unknown][] = [
+    ["no change", {}, { changes: "none", replaces: [], deleteBeforeReplace: false }],
+    ["description", { description: "x" }, { changes: "some", replaces: [], deleteBeforeReplace: false }],
+    [
+      "triggers, same name",
+      { triggers: ["v2"] },
+      { changes: "some", replaces: ["triggers"], deleteBeforeReplace: true },
+    ],
+    ["new name", { name: "pre-2" }, { changes: "some", replaces: ["name"], deleteBeforeReplace: false }],
+  ];
+  it.each(cases)("%s", async (_label, change, expected) => {
+    const id = `${outputs.domainUuid}/pre`;
+    const result = await plugin.diff(
+      snapshotUrn("pre"),
+      id,
+      { ...outputs, __provider: provider },
+      {
+        ...inputs,
+        ...change,
+        __provider: provider,
+      },
+    );
+    expect(result).toEqual(expected);
+  });
+});

@@ -1,0 +1,183 @@
+import { describe, expect, it } from "vitest";
+import type {
+  CreateSnapshotRequest,
+  DeleteSnapshotRequest,
+  SnapshotHost,
+} from "../../../provider/dynamic/host";
+import { checkSnapshotInputs } from "../../../provider/dynamic/inputs";
+import type { SnapshotFacts } from "../../../provider/dynamic/outputs";
+import { createSnapshotProvider, PartialCreateError } from "../../../provider/dynamic/snapshot-provider";
+
+const UUID = "6f1c2d9e-1111-4222-8333-944455556666";
+
+function factsFor(name: string, description: string | null): SnapshotFacts {
+  return {
+    domainUuid: UUID,
+    domainName: "web-1",
+    snapshotName: name,
+    creationTime: "2026-11-22T02:00:00.000Z",
+    state: "disk-snapshot",
+    parent: null,
+    description,
+    disks: [{ target: "vda", overlay: `/img/web-1.${name}.qcow2`, pointInTimeImage: "/img/web-1.qcow2" }],
+    memoryFile: null,
+    quiesced: false,
+    quiesceSkippedReason: "no guest agent channel",
+    libvirtVersion: "9.0.0",
+    hostname: "hv1",
+  };
+}
+
+/** A host that keeps snapshots in a map; `failCreateAfterMaking` makes create fail once it has made one. */
+class FakeHost implements SnapshotHost {
+  readonly snapshots = new Map<string, SnapshotFacts>();
+  readonly calls: string[] = [];
+  failCreateAfterMaking = false;
+  hangDelete = false;
+
+  async create(request: CreateSnapshotRequest): Promise<SnapshotFacts> {
+    this.calls.push(`create ${request.name}`);
+    const facts = factsFor(request.name, request.description ?? null);
+    this.snapshots.set(request.name, facts);
+    if (this.failCreateAfterMaking) throw new Error("verifying the chain failed");
+    return facts;
+  }
+  async get(domain: string, name: string): Promise<SnapshotFacts | null> {
+    this.calls.push(`get ${domain} ${name}`);
+    return this.snapshots.get(name) ?? null;
+  }
+  async setDescription(_domain: string, name: string, description: string | null): Promise<SnapshotFacts> {
+    this.calls.push(`describe ${name} ${description}`);
+    const facts = { ...(this.snapshots.get(name) as SnapshotFacts), description };
+    this.snapshots.set(name, facts);
+    return facts;
+  }
+  async delete(request: DeleteSnapshotRequest, signal: AbortSignal): Promise<void> {
+    this.calls.push(`delete ${request.name} ${request.strategy} ${request.bandwidth}`);
+    request.onProgress("committing vda");
+    if (this.hangDelete) {
+      await new Promise((_resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+    }
+    this.snapshots.delete(request.name);
+  }
+}
+
+function setup() {
+  const host = new FakeHost();
+  const uris: string[] = [];
+  const lines: string[] = [];
+  const provider = createSnapshotProvider({
+    hostFor: (uri) => {
+      uris.push(uri);
+      return host;
+    },
+    env: { LIBVIRT_DEFAULT_URI: "qemu:///session" },
+    log: (line) => lines.push(line),
+  });
+  return { host, uris, lines, provider };
+}
+
+const checked = (news: Record<string, unknown>) => ({
+  ...checkSnapshotInputs(news).inputs,
+  __provider: "shim",
+});
+
+describe("snapshot provider implementation", () => {
+  it("configure: stack config wins over LIBVIRT_DEFAULT_URI, the resource uri over both", async () => {
+    const { provider, uris } = setup();
+    await provider.create(checked({ domain: "web-1", name: "a" }));
+    await provider.configure({
+      config: { get: (key) => (key === "libvirt-snapshot:uri" ? "qemu+ssh://hv1/system" : undefined) },
+    });
+    await provider.create(checked({ domain: "web-1", name: "b" }));
+    await provider.create(checked({ domain: "web-1", name: "c", uri: "qemu+tcp://hv2/system" }));
+    expect(uris).toEqual(["qemu:///session", "qemu+ssh://hv1/system", "qemu+tcp://hv2/system"]);
+  });
+
+  it("create returns the id and the complete outputs", async () => {
+    const { provider } = setup();
+    const result = await provider.create(checked({ domain: "web-1", name: "a", description: "d" }));
+    expect(result.id).toBe(`${UUID}/a`);
+    expect(result.outs).toMatchObject({
+      schemaVersion: 1,
+      description: "d",
+      connectionUri: "qemu:///session",
+    });
+  });
+
+  it("a failure after the snapshot exists is reported as partial state, never orphaned", async () => {
+    const { provider, host } = setup();
+    host.failCreateAfterMaking = true;
+    const error = await provider.create(checked({ domain: "web-1", name: "a" })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PartialCreateError);
+    const partial = error as PartialCreateError;
+    expect(partial.id).toBe(`${UUID}/a`);
+    expect(partial.reasons).toEqual(["verifying the chain failed"]);
+    expect(partial.properties).toMatchObject({ __provider: "shim", snapshotName: "a", schemaVersion: 1 });
+  });
+
+  it("a snapshot that existed before a failed create is not claimed", async () => {
+    const { provider, host } = setup();
+    host.snapshots.set("a", factsFor("a", null));
+    host.failCreateAfterMaking = true;
+    const error = await provider.create(checked({ domain: "web-1", name: "a" })).catch((e: unknown) => e);
+    expect(error).not.toBeInstanceOf(PartialCreateError);
+    expect((error as Error).message).toBe("verifying the chain failed");
+  });
+
+  it("read: drift in the description shows; a snapshot gone from the host reads as id ''", async () => {
+    const { provider, host } = setup();
+    const { id, outs } = await provider.create(checked({ domain: "web-1", name: "a", description: "d" }));
+    host.snapshots.set("a", factsFor("a", "edited"));
+    expect((await provider.read(id, { ...outs })).props?.description).toBe("edited");
+    host.snapshots.delete("a");
+    expect(await provider.read(id, { ...outs })).toEqual({ id: "" });
+  });
+
+  it("update rewrites the description on the host only when it changed", async () => {
+    const { provider, host } = setup();
+    const { id, outs } = await provider.create(checked({ domain: "web-1", name: "a", description: "d" }));
+    const same = await provider.update(
+      id,
+      { ...outs },
+      checked({ domain: "web-1", name: "a", description: "d", bandwidth: 5 }),
+    );
+    expect(same.outs.bandwidth).toBe(5);
+    const changed = await provider.update(id, { ...outs }, checked({ domain: "web-1", name: "a" }));
+    expect(changed.outs.description).toBeNull();
+    expect(host.calls.filter((call) => call.startsWith("describe"))).toEqual(["describe a null"]);
+  });
+
+  it("delete uses the stored strategy and bandwidth and logs progress", async () => {
+    const { provider, host, lines } = setup();
+    const { id, outs } = await provider.create(
+      checked({ domain: "web-1", name: "a", deleteStrategy: "native", bandwidth: 4096 }),
+    );
+    await provider.delete(id, { ...outs });
+    expect(host.calls.at(-1)).toBe(`delete a native 4096`);
+    expect(lines).toEqual([
+      "web-1/a: deleting (native, 4096 bytes/s)",
+      "web-1/a: committing vda",
+      "web-1/a: deleted",
+    ]);
+  });
+
+  it("delete gives up after timeouts.delete and says which timeout to raise", async () => {
+    const { provider, host } = setup();
+    const { id, outs } = await provider.create(
+      checked({ domain: "web-1", name: "a", timeouts: { delete: 0.05 } }),
+    );
+    host.hangDelete = true;
+    await expect(provider.delete(id, { ...outs })).rejects.toThrow(
+      "deleting snapshot web-1/a did not finish within 0.05 s; raise timeouts.delete if the host is slow",
+    );
+  });
+
+  it("refuses state written by a newer release instead of misreading it", async () => {
+    const { provider } = setup();
+    const { outs } = await provider.create(checked({ domain: "web-1", name: "a" }));
+    await expect(
+      provider.diff("x", { ...outs, schemaVersion: 2 }, checked({ domain: "web-1", name: "a" })),
+    ).rejects.toThrow(/schemaVersion 2, newer than this package understands/);
+  });
+});
