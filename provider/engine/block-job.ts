@@ -1,7 +1,8 @@
 import { DOMParser, type Element } from "@xmldom/xmldom";
 import type { BlockJobEvent, BlockJobInfo, DomainRef, EventSubscription, LibvirtApi } from "../libvirt/api";
 import { BlockJobStatus } from "../libvirt/api";
-import { BlockCommitFlags, BlockJobAbortFlags, ErrorCode, libvirtErrorCode } from "./pending-libvirt";
+import { isLibvirtError } from "../libvirt/errors";
+import { BlockCommitFlags, BlockJobAbortFlags, ErrorCode } from "../libvirt/flags";
 
 /** The libvirt calls block-job handling needs; tests substitute a fake. */
 export type BlockJobPort = Pick<
@@ -234,7 +235,7 @@ export async function pivotBlockJob(port: BlockJobPort, domain: DomainRef, disk:
       await port.domainBlockJobAbort(domain, disk, BlockJobAbortFlags.PIVOT);
       return;
     } catch (e) {
-      if (libvirtErrorCode(e) !== ErrorCode.BLOCK_COPY_ACTIVE || attempt >= 20) throw e;
+      if (!(isLibvirtError(e) && e.code === ErrorCode.BLOCK_COPY_ACTIVE) || attempt >= 20) throw e;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }

@@ -9,10 +9,11 @@
 import type { Element } from "@xmldom/xmldom";
 import type { DomainRef, LibvirtApi } from "../libvirt/api";
 import { DomainState } from "../libvirt/api";
+import { isLibvirtError } from "../libvirt/errors";
+import { DomainMetadataType, DomainModificationImpact, ErrorCode } from "../libvirt/flags";
 import { editProjectMetadata, PROJECT_METADATA_ROOT, withoutSnapshotRecord } from "../model/metadata";
 import { appendElement, attr, childElements, localName, parseRoot } from "../model/xml";
 import { PROJECT_XML_NAMESPACE, PROJECT_XML_PREFIX } from "../model/xml-namespace";
-import { DomainMetadataType, DomainModificationImpact, ErrorCode, libvirtErrorCode } from "./pending-libvirt";
 
 /** Where one disk of the delete stands; each value is written before the step it names begins. */
 export const DiskPhase = {
@@ -29,6 +30,11 @@ export type DiskPhase = (typeof DiskPhase)[keyof typeof DiskPhase];
 
 /** Where the whole delete stands. */
 export const OperationPhase = {
+  /**
+   * The domain was shut off and is being started paused so its chains can be read and planned; nothing was
+   * merged. Recovery only stops the domain again and forgets the operation.
+   */
+  STARTING: "starting",
   MERGING: "merging",
   /** Every disk is merged; the snapshot's metadata is (about to be) deleted with METADATA_ONLY. */
   DELETING_METADATA: "deleting-metadata",
@@ -181,7 +187,7 @@ async function readMetadata(port: JournalPort, domain: DomainRef): Promise<strin
       DomainModificationImpact.CURRENT,
     );
   } catch (e) {
-    if (libvirtErrorCode(e) === ErrorCode.NO_DOMAIN_METADATA) return undefined;
+    if (isLibvirtError(e) && e.code === ErrorCode.NO_DOMAIN_METADATA) return undefined;
     throw e;
   }
 }
@@ -219,7 +225,7 @@ export async function writeJournal(
     await set(DomainModificationImpact.LIVE | DomainModificationImpact.CONFIG);
   } catch (e) {
     // A transient domain has no persistent definition to write to.
-    if (libvirtErrorCode(e) !== ErrorCode.OPERATION_INVALID) throw e;
+    if (!(isLibvirtError(e) && e.code === ErrorCode.OPERATION_INVALID)) throw e;
     await set(DomainModificationImpact.LIVE);
   }
 }

@@ -15,6 +15,7 @@ import type {
   EventSubscription,
 } from "../../../provider/libvirt/api";
 import { BlockJobStatus, BlockJobType } from "../../../provider/libvirt/api";
+import { daemonError } from "./delete-fakes";
 
 const domain: DomainRef = { name: "d", uuid: "00000000-0000-0000-0000-000000000001", id: 1 };
 
@@ -100,11 +101,11 @@ class FakeJobs implements BlockJobPort {
   }
   async domainBlockJobAbort(_d: DomainRef, disk: string, flags: number) {
     this.calls.push(`abort ${disk} flags=${flags}`);
-    if (!this.job) throw Object.assign(new Error("no job"), { code: 55 });
+    if (!this.job) throw daemonError(55, "no job");
     if (flags & 2) {
       if (!this.job.ready || (this.opts.pivotNotReadyOnce && !this.pivotRefused)) {
         this.pivotRefused = true;
-        throw Object.assign(new Error("not ready for pivot yet"), { code: 83 });
+        throw daemonError(83, "not ready for pivot yet");
       }
       this.end(BlockJobStatus.COMPLETED);
     } else {

@@ -8,6 +8,7 @@ import {
 } from "../../../provider/engine/journal";
 import type { DomainRef } from "../../../provider/libvirt/api";
 import { parseProjectMetadata, withSnapshotRecord } from "../../../provider/model/metadata";
+import { daemonError } from "./delete-fakes";
 
 const journal: DeleteJournal = {
   kind: "delete",
@@ -75,7 +76,7 @@ describe("journal on the domain", () => {
       port: {
         domainGetState: async () => ({ state: state as 1, reason: 0 }),
         domainGetMetadata: async () => {
-          if (stored === undefined) throw Object.assign(new Error("no metadata"), { code: 80 });
+          if (stored === undefined) throw daemonError(80, "no metadata");
           return stored;
         },
         domainSetMetadata: async (
@@ -86,7 +87,7 @@ describe("journal on the domain", () => {
           _u: string | null,
           flags: number,
         ) => {
-          if (transient && flags & 2) throw Object.assign(new Error("transient"), { code: 55 });
+          if (transient && flags & 2) throw daemonError(55, "transient");
           writes.push({ flags, xml, key });
           stored = xml ?? undefined;
         },
