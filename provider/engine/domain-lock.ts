@@ -1,0 +1,46 @@
+/**
+ * One operation at a time per domain inside this process: operations on one domain queue up in call order,
+ * operations on different domains run in parallel. Keyed by UUID, because a domain can be renamed and the same
+ * domain can be named by name or by UUID.
+ *
+ * This is an in-process lock only; other processes (another `pulumi up`, virsh) are not excluded. The engine
+ * re-reads the host's state after taking the lock, so it never acts on what it saw before waiting.
+ */
+
+const tails = new Map<string, Promise<void>>();
+
+/**
+ * Runs `operation` once every earlier operation on the same domain has settled (resolved or rejected), and
+ * returns its result. The lock is released however `operation` ends. `onWait` is called synchronously when the
+ * operation has to wait for another one (for progress reporting).
+ */
+export async function withDomainLock<T>(
+  uuid: string,
+  operation: () => Promise<T>,
+  onWait?: () => void,
+): Promise<T> {
+  const key = uuid.toLowerCase();
+  const previous = tails.get(key);
+  let release: () => void = () => undefined;
+  const mine = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const tail = (previous ?? Promise.resolve()).then(() => mine);
+  tails.set(key, tail);
+  try {
+    if (previous !== undefined) {
+      onWait?.();
+      await previous;
+    }
+    return await operation();
+  } finally {
+    release();
+    // The last one out removes the entry, so the map does not grow with every domain ever touched.
+    if (tails.get(key) === tail) tails.delete(key);
+  }
+}
+
+/** Whether an operation currently holds or waits for the lock of this domain (for tests and diagnostics). */
+export function isDomainLocked(uuid: string): boolean {
+  return tails.has(uuid.toLowerCase());
+}

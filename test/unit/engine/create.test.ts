@@ -1,0 +1,257 @@
+import { describe, expect, test } from "vitest";
+import { type CreateProgress, createSnapshot } from "../../../provider/engine/create";
+import { isEngineError } from "../../../provider/engine/errors";
+import { getSnapshot, listSnapshots } from "../../../provider/engine/inspect";
+import { DomainState } from "../../../provider/libvirt/api";
+import { ErrorCode, SnapshotCreateFlags } from "../../../provider/libvirt/flags";
+import { FIXTURE_DIR, fixture, qcow2 } from "../model/fixtures";
+import { FakeLibvirt, libvirtError } from "./fake-libvirt";
+
+const fresh = () => new FakeLibvirt(fixture("domain-running-fresh.xml"));
+const request = { domain: "lvsnap-fixture", name: "s1" };
+
+async function rejection(promise: Promise<unknown>) {
+  try {
+    await promise;
+  } catch (e) {
+    if (isEngineError(e)) return e;
+    throw e;
+  }
+  throw new Error("expected a rejection");
+}
+
+describe("createSnapshot", () => {
+  test("disk-only, quiesced: calls, chains, record, result", async () => {
+    const host = fresh();
+    const events: CreateProgress[] = [];
+    const result = await createSnapshot(
+      host,
+      { ...request, description: "<&>" },
+      { onProgress: (e) => events.push(e) },
+    );
+    expect(host.calls).toEqual([
+      "domainLookupByName",
+      "domainGetState",
+      "domainGetXMLDesc",
+      "domainListAllSnapshots",
+      "domainSnapshotCreateXML+QUIESCE",
+      "domainGetXMLDesc",
+      "domainSnapshotLookupByName",
+      "domainSnapshotGetXMLDesc",
+      "domainGetMetadata",
+      "domainGetState",
+      "domainSetMetadata",
+    ]);
+    expect(events).toEqual([{ kind: "locked" }, { kind: "created" }]);
+    expect(result).toEqual({
+      domain: { name: "lvsnap-fixture", uuid: "e05f0791-0f7f-464c-b062-3987d0676449" },
+      snapshot: {
+        name: "s1",
+        description: "<&>",
+        state: "running",
+        creationTime: 1_800_000_000,
+        children: [],
+        memory: { mode: "no" },
+        disks: [
+          {
+            target: "vda",
+            overlay: qcow2("vda.s1.qcow2"),
+            pointInTime: qcow2("vda.qcow2"),
+            chainPosition: 0,
+          },
+          {
+            target: "vdb",
+            overlay: qcow2("vdb.s1.qcow2"),
+            pointInTime: qcow2("vdb.qcow2"),
+            chainPosition: 0,
+          },
+        ],
+        quiesced: true,
+      },
+      adopted: false,
+      quiesced: true,
+      skipped: [
+        {
+          target: "vdc",
+          reason: "shareable",
+          warning: true,
+          message: "disk vdc is shareable, which libvirt cannot snapshot externally",
+        },
+        { target: "vdd", reason: "read-only", warning: false, message: "disk vdd is read-only" },
+        { target: "sda", reason: "cdrom", warning: false, message: "disk sda is a cdrom" },
+      ],
+      warnings: ["disk vdc is shareable, which libvirt cannot snapshot externally; it is not in snapshot s1"],
+    });
+    expect(host.metadata).toBe(
+      '<state><snapshot name="s1" creation-time="1800000000" quiesced="yes"/></state>',
+    );
+  });
+
+  test.each([
+    [ErrorCode.ARGUMENT_UNSUPPORTED, "the domain has no guest agent channel"],
+    [ErrorCode.AGENT_UNRESPONSIVE, "no guest agent answers on the domain's channel"],
+  ])("quiesce auto falls back after code %i and says why", async (code, why) => {
+    const host = fresh();
+    host.failCreate = (flags) =>
+      flags & SnapshotCreateFlags.QUIESCE ? libvirtError(code, "agent trouble") : undefined;
+    const events: CreateProgress[] = [];
+    const result = await createSnapshot(host, request, { onProgress: (e) => events.push(e) });
+    const note = `not quiesced: ${why} (agent trouble)`;
+    expect([
+      result.quiesced,
+      result.quiesceNote,
+      result.snapshot.quiesced,
+      result.snapshot.quiesceNote,
+    ]).toEqual([false, note, false, note]);
+    expect(host.calls.filter((c) => c.startsWith("domainSnapshotCreateXML"))).toEqual([
+      "domainSnapshotCreateXML+QUIESCE",
+      "domainSnapshotCreateXML",
+    ]);
+    expect(events).toEqual([
+      { kind: "locked" },
+      { kind: "quiesce-fallback", reason: note },
+      { kind: "created" },
+    ]);
+  });
+
+  test("quiesce required: no fallback, nothing created, the error says why", async () => {
+    const host = fresh();
+    host.failCreate = (flags) =>
+      flags & SnapshotCreateFlags.QUIESCE ? libvirtError(86, "not connected") : undefined;
+    const before = host.xml();
+    const error = await rejection(createSnapshot(host, { ...request, quiesce: "required" }));
+    expect([error.kind, error.libvirtCode, error.libvirtCodeName, error.message]).toEqual([
+      "quiesce-failed",
+      86,
+      "AGENT_UNRESPONSIVE",
+      "snapshot s1 of domain lvsnap-fixture: quiesce is required but no guest agent answers on the domain's channel; nothing was created [libvirt AGENT_UNRESPONSIVE (86): not connected]",
+    ]);
+    expect([host.xml(), host.metadata, host.calls.at(-1)]).toEqual([
+      before,
+      undefined,
+      "domainSnapshotCreateXML+QUIESCE",
+    ]);
+  });
+
+  test("invalid names never reach the host", async () => {
+    for (const name of ["", ".x", "a/b", "<x>", "$(reboot)", "a b", "x".repeat(101)]) {
+      const host = fresh();
+      const error = await rejection(createSnapshot(host, { ...request, name }));
+      expect([error.kind, host.calls]).toEqual(["invalid-request", []]);
+    }
+  });
+
+  test("a libvirt failure names domain, disk and code, and writes no record", async () => {
+    const host = fresh();
+    const overlay = `${FIXTURE_DIR}/vdb.s1.qcow2`;
+    host.failCreate = () =>
+      libvirtError(
+        ErrorCode.CONFIG_UNSUPPORTED,
+        `external snapshot file for disk vdb already exists and is not a block device: ${overlay}`,
+      );
+    const error = await rejection(createSnapshot(host, { ...request, quiesce: "off" }));
+    expect([error.kind, error.domain, error.disk, error.libvirtCode, error.cause !== undefined]).toEqual([
+      "libvirt",
+      "lvsnap-fixture",
+      "vdb",
+      67,
+      true,
+    ]);
+    expect(error.message).toContain(
+      `failed on disk vdb (overlay ${overlay}); nothing was changed (an overlay or memory file that already exists`,
+    );
+    expect(host.metadata).toBeUndefined();
+  });
+
+  test("same name again: adopted when equal, conflict when different", async () => {
+    const host = fresh();
+    await createSnapshot(host, request);
+    const calls = host.calls.length;
+    const again = await createSnapshot(host, request);
+    expect([again.adopted, again.quiesced, again.snapshot.disks.map((d) => d.target)]).toEqual([
+      true,
+      true,
+      ["vda", "vdb"],
+    ]);
+    expect(
+      host.calls
+        .slice(calls)
+        .filter((c) => c.startsWith("domainSnapshotCreateXML") || c === "domainSetMetadata"),
+    ).toEqual([]);
+    const error = await rejection(
+      createSnapshot(host, { ...request, disks: { include: ["vda"] }, memory: "memory" }),
+    );
+    expect([error.kind, error.message]).toEqual([
+      "snapshot-conflict",
+      "domain lvsnap-fixture already has a snapshot s1 that differs from the request: memory is 'no' there and 'external' in the request; it covers disks [vda, vdb], the request [vda]; choose another name or delete it",
+    ]);
+  });
+
+  test("memory snapshot of a shut-off domain: clear error, nothing sent", async () => {
+    const host = fresh();
+    host.state = DomainState.SHUTOFF;
+    const error = await rejection(createSnapshot(host, { ...request, memory: "memory" }));
+    expect(error.kind).toBe("domain-state");
+    expect(host.calls.some((c) => c.startsWith("domainSnapshotCreateXML"))).toBe(false);
+  });
+
+  test("the domain by UUID, and a missing domain", async () => {
+    const host = fresh();
+    const result = await createSnapshot(host, { ...request, domain: "E05F0791-0F7F-464C-B062-3987D0676449" });
+    expect([host.calls[0], result.domain.name]).toEqual(["domainLookupByUUID", "lvsnap-fixture"]);
+    const error = await rejection(createSnapshot(fresh(), { ...request, domain: "nope" }));
+    expect([error.kind, error.message]).toEqual([
+      "domain-not-found",
+      "domain nope not found (looked up by name) [libvirt NO_DOMAIN (42): Domain not found: no domain with matching name 'nope']",
+    ]);
+  });
+
+  test("a chain that does not read back as planned is VERIFY_FAILED", async () => {
+    const host = fresh();
+    const original = host.domainGetXMLDesc.bind(host);
+    let reads = 0;
+    host.domainGetXMLDesc = async () => (reads++ === 0 ? original() : fixture("domain-running-fresh.xml"));
+    const error = await rejection(createSnapshot(host, request));
+    expect([error.kind, error.message]).toEqual([
+      "verify-failed",
+      expect.stringContaining("disk vda: expected the chain to start with"),
+    ]);
+  });
+
+  test("concurrent creates on one domain run one after another and form one linear chain", async () => {
+    const host = fresh();
+    const names = Array.from({ length: 5 }, (_, i) => `c${i}`);
+    const results = await Promise.all(names.map((name) => createSnapshot(host, { ...request, name })));
+    expect(results.map((r) => r.snapshot.parent)).toEqual([undefined, "c0", "c1", "c2", "c3"]);
+    const creates = host.calls
+      .map((c, i) => [c, i] as const)
+      .filter(([c]) => c.startsWith("domainSnapshotCreateXML"));
+    const sets = host.calls.map((c, i) => [c, i] as const).filter(([c]) => c === "domainSetMetadata");
+    // Each create is followed by its own record before the next create starts.
+    expect(
+      creates.every(
+        ([, i], n) => (sets[n]?.[1] ?? -1) > i && (creates[n + 1]?.[1] ?? Infinity) > (sets[n]?.[1] ?? -1),
+      ),
+    ).toBe(true);
+    const forest = await listSnapshots(host, "lvsnap-fixture");
+    expect(forest.problems).toEqual([]);
+    expect(forest.snapshots.map((s) => [s.name, s.parent, s.disks[0]?.chainPosition, s.quiesced])).toEqual([
+      ["c0", undefined, 4, true],
+      ["c1", "c0", 3, true],
+      ["c2", "c1", 2, true],
+      ["c3", "c2", 1, true],
+      ["c4", "c3", 0, true],
+    ]);
+    expect((await getSnapshot(host, "lvsnap-fixture", "c2")).snapshot.disks[0]).toEqual({
+      target: "vda",
+      overlay: qcow2("vda.c2.qcow2"),
+      pointInTime: qcow2("vda.c1.qcow2"),
+      chainPosition: 2,
+    });
+    const missing = await rejection(getSnapshot(host, "lvsnap-fixture", "zz"));
+    expect([missing.kind, missing.message]).toEqual([
+      "snapshot-not-found",
+      "domain lvsnap-fixture has no snapshot zz",
+    ]);
+  });
+});

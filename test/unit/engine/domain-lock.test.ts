@@ -1,0 +1,45 @@
+import { describe, expect, test } from "vitest";
+import { isDomainLocked, withDomainLock } from "../../../provider/engine/domain-lock";
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe("withDomainLock", () => {
+  test("operations on one domain run one after another in call order, also after a failure", async () => {
+    const log: string[] = [];
+    const op =
+      (id: string, fail = false) =>
+      async () => {
+        log.push(`start ${id}`);
+        await tick();
+        await tick();
+        log.push(`end ${id}`);
+        if (fail) throw new Error(id);
+        return id;
+      };
+    const waits: string[] = [];
+    const results = await Promise.allSettled([
+      withDomainLock("U1", op("a")),
+      withDomainLock("u1", op("b", true), () => waits.push("b")),
+      withDomainLock("U1", op("c"), () => waits.push("c")),
+    ]);
+    expect(results.map((r) => (r.status === "fulfilled" ? r.value : (r.reason as Error).message))).toEqual([
+      "a",
+      "b",
+      "c",
+    ]);
+    expect(log).toEqual(["start a", "end a", "start b", "end b", "start c", "end c"]);
+    expect(waits).toEqual(["b", "c"]);
+    expect(isDomainLocked("u1")).toBe(false);
+  });
+
+  test("different domains run in parallel", async () => {
+    const log: string[] = [];
+    const op = (id: string) => async () => {
+      log.push(`start ${id}`);
+      await tick();
+      log.push(`end ${id}`);
+    };
+    await Promise.all([withDomainLock("x", op("x")), withDomainLock("y", op("y"))]);
+    expect(log).toEqual(["start x", "start y", "end x", "end y"]);
+  });
+});
