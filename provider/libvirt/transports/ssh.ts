@@ -144,10 +144,13 @@ export class SshTunnel extends Duplex {
       this.stderr = (this.stderr + chunk.toString("utf8")).slice(-STDERR_KEEP_BYTES);
     });
     child.stdout.on("data", (chunk: Buffer) => this.onStdout(chunk));
-    child.stdout.on("end", () => this.push(null));
     child.stdin.on("error", () => undefined); // EPIPE after the child died: the exit handler reports it
     child.on("error", (error) => this.fail("spawn", `cannot run ssh: ${error.message}`, error));
-    child.on("exit", (code, signal) => this.onExit(code, signal));
+    child.on("exit", () => {
+      this.exited = true;
+    });
+    // 'close' comes after the exit and after stdout and stderr are drained: the whole story is known.
+    child.on("close", (code, signal) => this.onClose(code, signal));
   }
 
   private onStdout(chunk: Buffer): void {
@@ -167,20 +170,15 @@ export class SshTunnel extends Duplex {
     if (!this.push(chunk)) this.child.stdout.pause();
   }
 
-  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
-    this.exited = true;
+  private onClose(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.destroyed) return;
-    // Give stderr and stdout a moment to drain: 'exit' can precede their last 'data' events.
-    setImmediate(() => {
-      if (code === 0) {
-        this.failReady(new Error("ssh exited before the tunnel was ready"));
-        this.destroy();
-        return;
-      }
-      const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
-      const detail = this.stderr.trim();
-      this.fail(classifySshStderr(detail), detail === "" ? `ssh ${how}` : `ssh ${how}: ${detail}`);
-    });
+    if (code === 0 && this.preamble === null) {
+      this.push(null); // the remote proxy ended cleanly: the daemon closed the connection
+      return;
+    }
+    const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
+    const detail = this.stderr.trim();
+    this.fail(classifySshStderr(detail), detail === "" ? `ssh ${how}` : `ssh ${how}: ${detail}`);
   }
 
   private fail(failure: TransportFailure, message: string, cause?: unknown): void {

@@ -5,8 +5,8 @@ import os from "node:os";
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { LibvirtUri } from "../uri";
-import { LibvirtTransportError, type TransportFailure } from "./errors";
-import { connectSocket, type DialOptions, underDeadline } from "./socket";
+import { fromSocketError, LibvirtTransportError, type TransportFailure } from "./errors";
+import { type DialOptions, underDeadline } from "./socket";
 import { hostPort } from "./tcp";
 
 /** libvirtd's default TLS port (LIBVIRTD_TLS_PORT). */
@@ -110,15 +110,10 @@ export async function dialTls(
     load(paths.key, "client key", false),
   ]);
 
-  const started = Date.now();
-  const raw = await connectSocket("tls", target, { host, port, noDelay: true }, options, "no TCP handshake");
-  const remaining = {
-    ...options,
-    connectTimeoutMs: Math.max(1, options.connectTimeoutMs - (Date.now() - started)),
-  };
+  // One deadline for TCP connect, handshake and confirmation: tls.connect opens the TCP connection itself.
   const secure = tls.connect({
-    socket: raw,
     host,
+    port,
     // SNI carries names only; Node still checks an IP against the certificate's IP SANs through `host`.
     ...(net.isIP(host) === 0 ? { servername: host } : {}),
     ...(ca === undefined ? {} : { ca }),
@@ -128,7 +123,9 @@ export async function dialTls(
     rejectUnauthorized: !uri.params.noVerify,
     ...(uri.params.noVerify ? { checkServerIdentity: () => undefined } : {}),
   });
+  secure.setNoDelay(true);
   const ready = new Promise<tls.TLSSocket>((resolve, reject) => {
+    let connected = false;
     let handshaken = false;
     const cleanup = (): void => {
       secure.off("error", onError);
@@ -138,7 +135,9 @@ export async function dialTls(
     const onError = (error: NodeJS.ErrnoException): void => {
       cleanup();
       const code = error.code ?? "";
-      if (!handshaken && SERVER_CERT_CODES.has(code)) {
+      if (!connected) {
+        reject(fromSocketError("tls", target, error));
+      } else if (!handshaken && SERVER_CERT_CODES.has(code)) {
         reject(
           fail("server-certificate", `the server certificate was refused: ${error.message} (${code})`, error),
         );
@@ -160,6 +159,9 @@ export async function dialTls(
       else reject(fail("client-certificate", `${clientRefused} (confirmation byte ${confirmation[0]})`));
     };
     secure.on("error", onError);
+    secure.once("connect", () => {
+      connected = true;
+    });
     secure.once("secureConnect", () => {
       handshaken = true;
       secure.on("end", onEnd);
@@ -169,10 +171,10 @@ export async function dialTls(
   return underDeadline(
     "tls",
     target,
-    remaining,
+    options,
     ready,
     () => secure.destroy(),
-    "no TLS handshake or confirmation",
+    "no TCP connection, TLS handshake or libvirtd confirmation",
   );
 }
 

@@ -1,0 +1,199 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Duplex } from "node:stream";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  dial,
+  isLibvirtTransportError,
+  type LibvirtTransportError,
+} from "../../../provider/libvirt/transports";
+import type { SshTunnel } from "../../../provider/libvirt/transports/ssh";
+import { parseLibvirtUri } from "../../../provider/libvirt/uri";
+import {
+  AUTH_NONE_REPLY,
+  authList,
+  closedPort,
+  lab,
+  requireLab,
+  silentServer,
+  sshUri,
+  wrongNameTlsServer,
+} from "./transport-support";
+
+// Byte-level: each transport must deliver a stream on which libvirtd answers a hand-built AUTH_LIST call.
+const CONNECT_TIMEOUT_MS = 10_000;
+const open: Duplex[] = [];
+let scratch: string;
+
+async function dialUri(uri: string, connectTimeoutMs = CONNECT_TIMEOUT_MS): Promise<Duplex> {
+  const stream = await dial(parseLibvirtUri(uri), { connectTimeoutMs });
+  open.push(stream);
+  return stream;
+}
+
+async function dialFailure(
+  uri: string,
+  connectTimeoutMs = CONNECT_TIMEOUT_MS,
+): Promise<LibvirtTransportError> {
+  const error = await dialUri(uri, connectTimeoutMs).then(
+    () => new Error(`dial of ${uri} succeeded`),
+    (caught: unknown) => caught,
+  );
+  if (!isLibvirtTransportError(error)) throw error;
+  return error;
+}
+
+const summary = (error: LibvirtTransportError) => ({
+  transport: error.transport,
+  target: error.target,
+  failure: error.failure,
+});
+
+beforeAll(() => {
+  requireLab();
+  scratch = mkdtempSync(path.join(os.tmpdir(), "lvsnap-transport-"));
+});
+afterEach(() => {
+  for (const stream of open.splice(0)) stream.destroy();
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe("each transport reaches libvirtd", () => {
+  it.each([
+    ["unix, default socket", "qemu:///system"],
+    ["unix, explicit read-only socket", "qemu+unix:///system?socket=/var/run/libvirt/libvirt-sock-ro"],
+    ["tcp on 127.0.0.1", "qemu+tcp://127.0.0.1/system"],
+    ["tls with the system PKI paths", "qemu+tls://127.0.0.1/system"],
+    ["tls by host name with pkipath", `qemu+tls://localhost/system?pkipath=${lab}/pki-client`],
+    ["ssh through virt-ssh-helper", sshUri()],
+    ["ssh through netcat", sshUri("&proxy=netcat&mode=legacy")],
+  ])("%s: %s", async (_label, uri) => {
+    const stream = await dialUri(uri);
+    expect(await authList(stream)).toEqual(AUTH_NONE_REPLY);
+  });
+});
+
+describe("failures are clear and fast, never a hang", () => {
+  it("tls: a client certificate from a foreign CA is refused by libvirtd", async () => {
+    const error = await dialFailure(`qemu+tls://127.0.0.1/system?pkipath=${lab}/pki-foreign-client`);
+    expect(summary(error)).toEqual({
+      transport: "tls",
+      target: "127.0.0.1:16514",
+      failure: "client-certificate",
+    });
+    expect(error.message).toContain("server verification (of our certificate or IP address) failed");
+  });
+
+  it("tls: a server certificate from an untrusted CA is refused by the client", async () => {
+    const error = await dialFailure(`qemu+tls://127.0.0.1/system?pkipath=${lab}/pki-foreign-ca`);
+    expect(summary(error)).toEqual({
+      transport: "tls",
+      target: "127.0.0.1:16514",
+      failure: "server-certificate",
+    });
+    expect(error.message).toContain("UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+  });
+
+  it("tls: a server certificate for another name is refused, unless no_verify=1", async () => {
+    const server = await wrongNameTlsServer();
+    try {
+      const error = await dialFailure(`qemu+tls://127.0.0.1:${server.port}/system?pkipath=${lab}/pki-client`);
+      expect(summary(error)).toEqual({
+        transport: "tls",
+        target: `127.0.0.1:${server.port}`,
+        failure: "server-certificate",
+      });
+      expect(error.message).toContain("ERR_TLS_CERT_ALTNAME_INVALID");
+      // With verification off the handshake passes; this server then closes without libvirt's confirmation.
+      const unverified = await dialFailure(
+        `qemu+tls://127.0.0.1:${server.port}/system?pkipath=${lab}/pki-client&no_verify=1`,
+      );
+      expect(unverified.failure).toBe("client-certificate");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("tls: a peer that accepts and says nothing times out", async () => {
+    const server = await silentServer();
+    try {
+      const error = await dialFailure(`qemu+tls://127.0.0.1:${server.port}/system`, 800);
+      expect(summary(error)).toEqual({
+        transport: "tls",
+        target: `127.0.0.1:${server.port}`,
+        failure: "timeout",
+      });
+      expect(error.message).toContain("not ready within 800 ms");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("tcp, tls and ssh: a refused port", async () => {
+    const port = await closedPort();
+    const tcp = await dialFailure(`qemu+tcp://127.0.0.1:${port}/system`);
+    const tls = await dialFailure(`qemu+tls://127.0.0.1:${port}/system`);
+    const ssh = await dialFailure(`qemu+ssh://root@127.0.0.1:${port}/system?no_tty=1`);
+    expect([summary(tcp), summary(tls), summary(ssh)]).toEqual([
+      { transport: "tcp", target: `127.0.0.1:${port}`, failure: "refused" },
+      { transport: "tls", target: `127.0.0.1:${port}`, failure: "refused" },
+      { transport: "ssh", target: `root@127.0.0.1:${port}`, failure: "refused" },
+    ]);
+    expect(ssh.stderr).toContain("Connection refused");
+  });
+
+  it("unix: a missing socket", async () => {
+    const missing = path.join(scratch, "no-such-sock");
+    const error = await dialFailure(`qemu+unix:///system?socket=${missing}`);
+    expect(summary(error)).toEqual({ transport: "unix", target: missing, failure: "refused" });
+  });
+
+  it("ssh: an unknown host key without no_verify", async () => {
+    const empty = path.join(scratch, "empty_known_hosts");
+    writeFileSync(empty, "");
+    const uri = `qemu+ssh://root@127.0.0.1:2222/system?keyfile=${lab}/ssh/client_key&known_hosts=${empty}`;
+    const error = await dialFailure(uri);
+    expect(summary(error)).toEqual({ transport: "ssh", target: "root@127.0.0.1:2222", failure: "host-key" });
+    expect(error.stderr).toContain("Host key verification failed");
+  });
+
+  it("ssh: an unknown host key is accepted with no_verify=1", async () => {
+    const empty = path.join(scratch, "empty_known_hosts_2");
+    writeFileSync(empty, "");
+    const uri = `qemu+ssh://root@127.0.0.1:2222/system?keyfile=${lab}/ssh/client_key&known_hosts=${empty}&no_verify=1`;
+    expect(await authList(await dialUri(uri))).toEqual(AUTH_NONE_REPLY);
+  });
+
+  it("ssh: a user the key does not log in", async () => {
+    const error = await dialFailure(sshUri("", undefined, "nobody"));
+    expect(summary(error)).toEqual({
+      transport: "ssh",
+      target: "nobody@127.0.0.1:2222",
+      failure: "permission",
+    });
+    expect(error.stderr).toContain("Permission denied");
+  });
+});
+
+describe("a dead ssh tunnel ends the stream", () => {
+  it("killing the ssh process errors and closes the stream", async () => {
+    const stream = (await dialUri(sshUri())) as SshTunnel;
+    expect(await authList(stream)).toEqual(AUTH_NONE_REPLY);
+    const ended = new Promise<unknown>((resolve) => {
+      let failure: unknown = null;
+      stream.on("error", (error) => {
+        failure = error;
+      });
+      stream.on("close", () => resolve(failure));
+    });
+    process.kill(stream.pid as number, "SIGKILL");
+    const error = await ended;
+    expect(isLibvirtTransportError(error) && summary(error)).toEqual({
+      transport: "ssh",
+      target: "root@127.0.0.1:2222",
+      failure: "closed",
+    });
+    expect((error as Error).message).toContain("ssh was killed by SIGKILL");
+  });
+});
