@@ -4,7 +4,6 @@
  * it. Pure: no I/O.
  */
 import type { Element } from "@xmldom/xmldom";
-import { PROJECT_XML_NAMESPACE } from "./xml-namespace";
 import {
   attr,
   child,
@@ -15,6 +14,7 @@ import {
   parseRoot,
   requiredAttr,
 } from "./xml";
+import { PROJECT_XML_NAMESPACE } from "./xml-namespace";
 
 /** libvirt's `<disk type=...>`: where the image lives. Unknown future kinds are kept as given. */
 export type DiskSourceKind =
