@@ -7,13 +7,11 @@
  * journal is one child, `<journal>`, of that element; writers keep every other child as it was.
  */
 import type { Element } from "@xmldom/xmldom";
-import type { DomainRef, LibvirtApi } from "../libvirt/api";
-import { DomainState } from "../libvirt/api";
-import { isLibvirtError } from "../libvirt/errors";
-import { DomainMetadataType, DomainModificationImpact, ErrorCode } from "../libvirt/flags";
+import type { DomainRef } from "../libvirt/api";
 import { editProjectMetadata, PROJECT_METADATA_ROOT, withoutSnapshotRecord } from "../model/metadata";
 import { appendElement, attr, childElements, localName, parseRoot } from "../model/xml";
-import { PROJECT_XML_NAMESPACE, PROJECT_XML_PREFIX } from "../model/xml-namespace";
+import type { ProjectMetadataPort } from "./libvirt-port";
+import { readProjectMetadata, writeProjectMetadata } from "./project-metadata";
 
 /** Where one disk of the delete stands; each value is written before the step it names begins. */
 export const DiskPhase = {
@@ -175,32 +173,18 @@ export class JournalFormatError extends Error {
 }
 
 /** The libvirt calls the journal uses. */
-export type JournalPort = Pick<LibvirtApi, "domainGetMetadata" | "domainSetMetadata" | "domainGetState">;
-
-/** The domain's project metadata element, or undefined when it has none. */
-async function readMetadata(port: JournalPort, domain: DomainRef): Promise<string | undefined> {
-  try {
-    return await port.domainGetMetadata(
-      domain,
-      DomainMetadataType.ELEMENT,
-      PROJECT_XML_NAMESPACE,
-      DomainModificationImpact.CURRENT,
-    );
-  } catch (e) {
-    if (isLibvirtError(e) && e.code === ErrorCode.NO_DOMAIN_METADATA) return undefined;
-    throw e;
-  }
-}
+export type JournalPort = ProjectMetadataPort;
 
 /** Reads the unfinished operation recorded on the domain (live definition when running), or null. */
 export async function readJournal(port: JournalPort, domain: DomainRef): Promise<DeleteJournal | null> {
-  return parseJournal(await readMetadata(port, domain));
+  return parseJournal(await readProjectMetadata(port, domain));
 }
 
 /**
  * Records `journal` (null clears it) in both the live and the persistent definition, so it survives a
  * daemon restart, a destroy and a host reboot. `forgetSnapshot` also drops the engine's record of that (deleted)
- * snapshot in the same write. Idempotent. A failure leaves the previous record in place.
+ * snapshot in the same write. Idempotent. A failure leaves the previous record in place. Call it under the
+ * domain lock: the element is shared and rewritten whole.
  */
 export async function writeJournal(
   port: JournalPort,
@@ -208,26 +192,8 @@ export async function writeJournal(
   journal: DeleteJournal | null,
   forgetSnapshot?: string,
 ): Promise<void> {
-  const xml = withJournal(await readMetadata(port, domain), journal, forgetSnapshot);
-  const { state } = await port.domainGetState(domain);
-  const active = state !== DomainState.SHUTOFF && state !== DomainState.CRASHED;
-  const set = (flags: number) =>
-    port.domainSetMetadata(
-      domain,
-      DomainMetadataType.ELEMENT,
-      xml,
-      PROJECT_XML_PREFIX,
-      PROJECT_XML_NAMESPACE,
-      flags,
-    );
-  if (!active) return set(DomainModificationImpact.CONFIG);
-  try {
-    await set(DomainModificationImpact.LIVE | DomainModificationImpact.CONFIG);
-  } catch (e) {
-    // A transient domain has no persistent definition to write to.
-    if (!(isLibvirtError(e) && e.code === ErrorCode.OPERATION_INVALID)) throw e;
-    await set(DomainModificationImpact.LIVE);
-  }
+  const xml = withJournal(await readProjectMetadata(port, domain), journal, forgetSnapshot);
+  await writeProjectMetadata(port, domain, xml);
 }
 
 /** A new journal id: random, short, safe in XML and logs. */

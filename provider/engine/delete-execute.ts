@@ -1,0 +1,232 @@
+/**
+ * Runs a planned delete, recording its intent in the journal before each irreversible step, so that a killed
+ * run can be finished by `recoverDomain` from whatever point it reached. The executor is driven by the journal
+ * itself: a fresh delete and a recovery run the same code, and every step is idempotent (it first looks at
+ * the live chain, the running job and the snapshot metadata, and skips what is already done).
+ */
+import type { DomainRef, LibvirtApi } from "../libvirt/api";
+import { BlockJobType, DomainState } from "../libvirt/api";
+import { isLibvirtError } from "../libvirt/errors";
+import { DomainCreateFlags, ErrorCode, SnapshotDeleteFlags } from "../libvirt/flags";
+import { describeChain, parseDomainXml } from "../model/domain";
+import { type BlockJobOptions, type BlockJobPort, isBlockJobError, runBlockCommit } from "./block-job";
+import { chainMismatches } from "./chain-verify";
+import { type FilePort, removeHostFile } from "./delete-files";
+import type { DeleteStep } from "./delete-plan";
+import { EngineError, EngineErrorKind } from "./errors";
+import {
+  type DeleteJournal,
+  DiskPhase,
+  type JournalDisk,
+  type JournalPort,
+  OperationPhase,
+  writeJournal,
+} from "./journal";
+
+/** Every libvirt call a delete (and its recovery) makes. */
+export type DeletePort = BlockJobPort &
+  JournalPort &
+  FilePort &
+  Pick<
+    LibvirtApi,
+    | "domainGetXMLDesc"
+    | "domainDestroyFlags"
+    | "domainCreateWithFlags"
+    | "domainSnapshotLookupByName"
+    | "domainSnapshotDelete"
+    | "domainListAllSnapshots"
+    | "domainSnapshotGetXMLDesc"
+    | "domainGetState"
+  >;
+
+/** Knobs of the merge; see BlockJobOptions for units. `timeoutMs` applies to each disk's job. */
+export type MergeOptions = Pick<
+  BlockJobOptions,
+  "bandwidthBytesPerSecond" | "timeoutMs" | "onProgress" | "pollIntervalMs"
+>;
+
+/** The journal that describes the planned steps, before any of them ran. Pure. */
+export function journalForSteps(
+  snapshot: string,
+  steps: readonly DeleteStep[],
+  id: string,
+  startedAt: Date,
+): DeleteJournal {
+  return {
+    kind: "delete",
+    id,
+    snapshot,
+    startedAt: startedAt.toISOString(),
+    phase: OperationPhase.MERGING,
+    startedDomain: steps.some((s) => s.kind === "stop-domain"),
+    disks: steps.flatMap((s) =>
+      s.kind === "commit"
+        ? [{ target: s.disk, top: s.top, base: s.base, active: s.active, phase: DiskPhase.PENDING }]
+        : [],
+    ),
+    files: steps.flatMap((s) => (s.kind === "remove-file" ? [s.path] : [])),
+  };
+}
+
+/** What a delete left behind when it failed. */
+export type DeleteFailureState = "rolled-back" | "journaled";
+
+/**
+ * Runs `journal`'s remaining steps on `domain`. The journal must already be on the domain. On success the
+ * journal is cleared. On failure the domain is stopped again if the delete started it, and either
+ * - no disk was merged yet and the job was cancelled: the journal is cleared ("rolled-back"; the snapshot still
+ *   exists, its point-in-time image may hold part of the overlay's data), or
+ * - the journal stays ("journaled") and the next engine call on the domain finishes the delete.
+ * The state is attached to the rethrown error as `deleteState`.
+ */
+export async function executeDelete(
+  port: DeletePort,
+  domain: DomainRef,
+  journal: DeleteJournal,
+  options: MergeOptions = {},
+): Promise<void> {
+  if (journal.phase === OperationPhase.STARTING)
+    throw new Error("executeDelete: the journal has no plan yet");
+  let current = journal;
+  const record = async (next: DeleteJournal) => {
+    await writeJournal(port, domain, next);
+    current = next;
+  };
+  const recordDisk = (target: string, phase: DiskPhase) =>
+    record({ ...current, disks: current.disks.map((d) => (d.target === target ? { ...d, phase } : d)) });
+  try {
+    if (current.phase === OperationPhase.MERGING) {
+      if (current.disks.some((d) => d.phase !== DiskPhase.MERGED) && (await isShutOff(port, domain))) {
+        // Block jobs need QEMU: start it paused, as libvirt's own offline delete does, and stop it after.
+        await record({ ...current, startedDomain: true });
+        await port.domainCreateWithFlags(domain, DomainCreateFlags.START_PAUSED);
+      }
+      for (const disk of current.disks) {
+        if (disk.phase !== DiskPhase.MERGED) await mergeDisk(port, domain, disk, recordDisk, options);
+      }
+      await record({ ...current, phase: OperationPhase.DELETING_METADATA });
+    }
+    if (current.startedDomain) {
+      await stopStartedDomain(port, domain);
+      await record({ ...current, startedDomain: false });
+    }
+    if (current.phase === OperationPhase.DELETING_METADATA) {
+      await deleteMetadataOnly(port, domain, current.snapshot);
+      await record({ ...current, phase: OperationPhase.REMOVING_FILES });
+    }
+    for (const file of current.files) await removeHostFile(port, file);
+    await writeJournal(port, domain, null, current.snapshot);
+  } catch (error) {
+    throw await afterFailure(port, domain, current, error);
+  }
+}
+
+async function afterFailure(
+  port: DeletePort,
+  domain: DomainRef,
+  current: DeleteJournal,
+  error: unknown,
+): Promise<unknown> {
+  let state: DeleteFailureState = "journaled";
+  try {
+    if (current.startedDomain) {
+      await stopStartedDomain(port, domain);
+      current = { ...current, startedDomain: false };
+    }
+    const nothingMerged =
+      current.phase === OperationPhase.MERGING && current.disks.every((d) => d.phase !== DiskPhase.MERGED);
+    if (nothingMerged && isBlockJobError(error)) {
+      await writeJournal(port, domain, null);
+      state = "rolled-back";
+    } else {
+      await writeJournal(port, domain, current);
+    }
+  } catch {
+    // The journal on the domain still describes the operation; the next engine call finishes it.
+  }
+  if (typeof error === "object" && error !== null) Object.assign(error, { deleteState: state });
+  return error;
+}
+
+/**
+ * Merges one disk: skips it when `top` already left the live chain, follows a commit job that already runs on
+ * the disk (a killed run started it), or starts one. Verifies the chain afterwards: exactly `top` left it.
+ */
+async function mergeDisk(
+  port: DeletePort,
+  domain: DomainRef,
+  disk: JournalDisk,
+  recordDisk: (target: string, phase: DiskPhase) => Promise<void>,
+  options: MergeOptions,
+): Promise<void> {
+  const before = await liveChainPaths(port, domain, disk.target);
+  if (!before.includes(disk.top)) {
+    await recordDisk(disk.target, DiskPhase.MERGED);
+    return;
+  }
+  const job = await port.domainGetBlockJobInfo(domain, disk.target);
+  if (job !== null && job.type !== BlockJobType.COMMIT && job.type !== BlockJobType.ACTIVE_COMMIT) {
+    throw new Error(
+      `domain ${domain.name}, disk ${disk.target}: another kind of block job (type ${job.type}) runs on the ` +
+        "disk; wait for it to end (virsh blockjob) and delete again",
+    );
+  }
+  await recordDisk(disk.target, DiskPhase.MERGING);
+  await runBlockCommit(
+    port,
+    { domain, disk: disk.target, top: disk.top, base: disk.base, active: disk.active },
+    { ...options, attach: job !== null, beforePivot: () => recordDisk(disk.target, DiskPhase.PIVOTING) },
+  );
+  const expected = { target: disk.target, top: before.filter((p) => p !== disk.top) };
+  const mismatches = chainMismatches(parseDomainXml(await port.domainGetXMLDesc(domain, 0)), [expected]);
+  if (mismatches.length > 0) {
+    throw new EngineError({
+      kind: EngineErrorKind.VERIFY_FAILED,
+      domain: domain.name,
+      disk: disk.target,
+      message: `domain ${domain.name}: after merging ${disk.top} into ${disk.base}: ${mismatches.join("; ")}`,
+    });
+  }
+  await recordDisk(disk.target, DiskPhase.MERGED);
+}
+
+/** The live chain of one disk as paths, active first. */
+export async function liveChainPaths(port: DeletePort, domain: DomainRef, target: string): Promise<string[]> {
+  const model = parseDomainXml(await port.domainGetXMLDesc(domain, 0));
+  const disk = model.disks.find((d) => d.target === target);
+  if (disk === undefined) throw new Error(`domain ${domain.name} has no disk ${target}`);
+  if (disk.chain.some((i) => i.path === undefined)) {
+    throw new Error(
+      `domain ${domain.name}, disk ${target}: chain ${describeChain(disk.chain)} is not all files`,
+    );
+  }
+  return disk.chain.map((i) => i.path as string);
+}
+
+/** Deletes only the snapshot's metadata (libvirt re-parents children, rewrites their paths). Idempotent. */
+async function deleteMetadataOnly(port: DeletePort, domain: DomainRef, name: string): Promise<void> {
+  try {
+    const snapshot = await port.domainSnapshotLookupByName(domain, name);
+    await port.domainSnapshotDelete(snapshot, SnapshotDeleteFlags.METADATA_ONLY);
+  } catch (e) {
+    if (!(isLibvirtError(e) && e.code === ErrorCode.NO_DOMAIN_SNAPSHOT)) throw e;
+  }
+}
+
+/** True when the domain does not run (shut off or crashed): block jobs are impossible. */
+export async function isShutOff(
+  port: Pick<LibvirtApi, "domainGetState">,
+  domain: DomainRef,
+): Promise<boolean> {
+  const { state } = await port.domainGetState(domain);
+  return state === DomainState.SHUTOFF || state === DomainState.CRASHED;
+}
+
+/** Destroys a domain the delete started paused; nothing to do when it is already shut off. */
+async function stopStartedDomain(port: DeletePort, domain: DomainRef): Promise<void> {
+  try {
+    await port.domainDestroyFlags(domain, 0);
+  } catch (e) {
+    if (!(isLibvirtError(e) && e.code === ErrorCode.OPERATION_INVALID)) throw e;
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * `deleteSnapshot`: forget a snapshot and merge its layer away, with the domain running, paused or shut off.
+ *
+ * Strategies
+ * - `blockcommit` (default): this project's own merge, planned by delete-plan.ts and run by delete-execute.ts
+ *   with a journal on the domain, so a killed run is finished by the next engine call. Works on every libvirt
+ *   that has block commit, gives progress, a bandwidth limit and a timeout.
+ * - `native`: libvirt's own `virDomainSnapshotDelete` (libvirt >= 9.0), plus removal of the memory file that
+ *   libvirt 9.0 leaves behind. Used as the oracle of differential tests; no journal, progress or timeout.
+ */
+import type { DomainRef, LibvirtApi } from "../libvirt/api";
+import { DomainState } from "../libvirt/api";
+import { DomainCreateFlags, ErrorCode } from "../libvirt/flags";
+import { parseDomainXml } from "../model/domain";
+import { isBlockJobError } from "./block-job";
+import { type DeletePort, executeDelete, journalForSteps, type MergeOptions } from "./delete-execute";
+import { removeHostFile } from "./delete-files";
+import { type DeletePlan, type PlanDomainState, planDelete, RefusalReason } from "./delete-plan";
+import { withDomainLock } from "./domain-lock";
+import { resolveDomain } from "./domain-ref";
+import { EngineError, EngineErrorKind, isEngineError, libvirtCodeOf } from "./errors";
+import { type DomainSnapshots, forestOf, readAllSnapshots } from "./inspect";
+import { newOperationId, OperationPhase, writeJournal } from "./journal";
+import type { DomainReadPort } from "./libvirt-port";
+import { finishUnfinishedDelete, type RecoveryReport } from "./recover";
+
+export const DeleteStrategy = { BLOCKCOMMIT: "blockcommit", NATIVE: "native" } as const;
+export type DeleteStrategy = (typeof DeleteStrategy)[keyof typeof DeleteStrategy];
+
+export interface DeleteOptions extends MergeOptions {
+  /** Default `blockcommit`. */
+  readonly strategy?: DeleteStrategy;
+}
+
+/** Every call `deleteSnapshot` makes. */
+export type DeleteSnapshotPort = DeletePort & DomainReadPort & Pick<LibvirtApi, "connectGetLibVersion">;
+
+export interface DeleteResult {
+  readonly domain: string;
+  readonly snapshot: string;
+  /** `deleted`; `absent`: there was no such snapshot; `domain-absent`: there is no such domain. */
+  readonly outcome: "deleted" | "absent" | "domain-absent";
+  /** An unfinished earlier delete that was finished (or rolled back) first. */
+  readonly recovered?: RecoveryReport;
+  /** Sentences for the user: what was merged where, what was noticed. */
+  readonly notes: readonly string[];
+}
+
+/** The libvirt version (major * 1e6 + minor * 1e3 + micro) from which `native` can delete external snapshots. */
+export const NATIVE_DELETE_MIN_VERSION = 9_000_000;
+
+/**
+ * Deletes snapshot `name` of `domain` (name or UUID): per disk its overlay is merged into the layer below it,
+ * then its metadata is forgotten (children re-parented by libvirt) and the merged overlays and memory file are
+ * removed through libvirt. The guest-visible data of the active layer and of every other snapshot stays as it
+ * was; a shut-off domain is started paused for the merge and shut off again.
+ *
+ * Idempotent: a snapshot that does not exist resolves `absent`, a domain that does not exist `domain-absent`.
+ * First finishes any unfinished delete recorded on the domain. Throws EngineError:
+ * - INVALID_REQUEST / DOMAIN_STATE when the delete is refused (another branch depends on the images, the
+ *   snapshot is not on the live branch, a paused-domain memory snapshot with the domain paused); nothing done.
+ * - LIBVIRT on a failed or timed-out merge: the job was cancelled, the chain is consistent, and the message
+ *   says whether the delete was rolled back or stays recorded for the next operation to finish.
+ * - VERIFY_FAILED when the chains or libvirt's tree disagree afterwards.
+ */
+export async function deleteSnapshot(
+  port: DeleteSnapshotPort,
+  domain: string,
+  name: string,
+  options: DeleteOptions = {},
+): Promise<DeleteResult> {
+  let ref: DomainRef;
+  try {
+    ref = await resolveDomain(port, domain);
+  } catch (e) {
+    if (isEngineError(e) && e.kind === EngineErrorKind.DOMAIN_NOT_FOUND) {
+      return {
+        domain,
+        snapshot: name,
+        outcome: "domain-absent",
+        notes: [`domain ${domain} no longer exists`],
+      };
+    }
+    throw e;
+  }
+  return withDomainLock(ref.uuid, async () => {
+    const recovered = (await finishUnfinishedDelete(port, ref, options)) ?? undefined;
+    const base = { domain: ref.name, snapshot: name, ...(recovered ? { recovered } : {}) };
+    const notes = recovered ? [recovered.message] : [];
+    const before = await readForest(port, ref);
+    if (!before.snapshots.some((s) => s.name === name)) {
+      return { ...base, outcome: "absent", notes: [...notes, `domain ${ref.name} has no snapshot ${name}`] };
+    }
+    if (options.strategy === DeleteStrategy.NATIVE) {
+      await deleteNatively(port, ref, before, name);
+    } else {
+      notes.push(...(await deleteByCommit(port, ref, before, name, options)));
+    }
+    await verifyAfter(port, ref, before, name);
+    return { ...base, outcome: "deleted", notes };
+  });
+}
+
+async function readForest(port: DeleteSnapshotPort, ref: DomainRef): Promise<DomainSnapshots> {
+  const [xml, snapshots] = await Promise.all([port.domainGetXMLDesc(ref, 0), readAllSnapshots(port, ref)]);
+  return forestOf(parseDomainXml(xml), snapshots);
+}
+
+async function planState(port: DeleteSnapshotPort, ref: DomainRef): Promise<PlanDomainState | "shutoff"> {
+  const { state } = await port.domainGetState(ref);
+  if (state === DomainState.SHUTOFF || state === DomainState.CRASHED) return "shutoff";
+  return state === DomainState.PAUSED ? "paused" : "running";
+}
+
+async function deleteByCommit(
+  port: DeleteSnapshotPort,
+  ref: DomainRef,
+  before: DomainSnapshots,
+  name: string,
+  options: MergeOptions,
+): Promise<string[]> {
+  let state = await planState(port, ref);
+  let forest = before;
+  const id = newOperationId();
+  const startedAt = new Date();
+  if (state === "shutoff") {
+    // The persistent definition may not list the backing chains; the started domain's live XML does.
+    const starting = journalForSteps(name, [{ kind: "stop-domain" }], id, startedAt);
+    await writeJournal(port, ref, { ...starting, phase: OperationPhase.STARTING });
+    await port.domainCreateWithFlags(ref, DomainCreateFlags.START_PAUSED);
+    state = "started-paused";
+    forest = await readForest(port, ref);
+  }
+  const plan = planDelete({
+    domain: parseDomainXml(await port.domainGetXMLDesc(ref, 0)),
+    state,
+    forest,
+    snapshot: name,
+  });
+  if (plan.kind !== "steps") {
+    if (state === "started-paused") await finishUnfinishedDelete(port, ref);
+    if (plan.kind === "nothing-to-do") return [`domain ${ref.name} has no snapshot ${name}`];
+    throw refusalError(ref, plan);
+  }
+  const journal = journalForSteps(name, plan.steps, id, startedAt);
+  await writeJournal(port, ref, journal);
+  try {
+    await executeDelete(port, ref, journal, options);
+  } catch (e) {
+    throw failureError(ref, name, e);
+  }
+  return plan.steps.flatMap((step) =>
+    step.kind === "commit"
+      ? [
+          `disk ${step.disk}: merged ${step.top} into ${step.base}${step.active ? " (active commit, pivoted)" : ""}`,
+        ]
+      : [],
+  );
+}
+
+function refusalError(ref: DomainRef, plan: Extract<DeletePlan, { kind: "refused" }>): EngineError {
+  return new EngineError({
+    kind:
+      plan.reason === RefusalReason.PAUSED_MEMORY
+        ? EngineErrorKind.DOMAIN_STATE
+        : EngineErrorKind.INVALID_REQUEST,
+    domain: ref.name,
+    snapshot: plan.snapshot,
+    message: plan.message,
+  });
+}
+
+function failureError(ref: DomainRef, name: string, e: unknown): EngineError {
+  const state = (e as { deleteState?: string }).deleteState;
+  const what =
+    state === "rolled-back"
+      ? `the merge was cancelled and nothing was merged: snapshot ${name} still exists (its point-in-time ` +
+        "image may hold part of the newer data, so revert to it only after checking); delete it again"
+      : `the delete stays recorded on the domain and the next operation on it finishes it`;
+  const timedOut = isBlockJobError(e) && e.kind === "timeout";
+  return new EngineError({
+    kind: EngineErrorKind.LIBVIRT,
+    domain: ref.name,
+    snapshot: name,
+    ...(isBlockJobError(e) ? { disk: e.disk } : {}),
+    message:
+      `deleting snapshot ${name} of domain ${ref.name} ${timedOut ? "timed out" : "failed"}: ` +
+      `${(e as Error).message}; the chains are consistent; ${what}`,
+    cause: e,
+  });
+}
+
+/**
+ * libvirt's own delete (it merges with block commit itself), then the memory file libvirt 9.0 leaves behind.
+ * Refuses on libvirt older than 9.0, which cannot delete external snapshots.
+ */
+async function deleteNatively(
+  port: DeleteSnapshotPort,
+  ref: DomainRef,
+  before: DomainSnapshots,
+  name: string,
+): Promise<void> {
+  const version = await port.connectGetLibVersion();
+  if (version < NATIVE_DELETE_MIN_VERSION) {
+    throw new EngineError({
+      kind: EngineErrorKind.INVALID_REQUEST,
+      domain: ref.name,
+      snapshot: name,
+      message: `the native strategy needs libvirt 9.0 or newer (the host has ${version}); use blockcommit`,
+    });
+  }
+  const view = before.snapshots.find((s) => s.name === name);
+  try {
+    await port.domainSnapshotDelete(await port.domainSnapshotLookupByName(ref, name), 0);
+  } catch (e) {
+    if (libvirtCodeOf(e) === ErrorCode.NO_DOMAIN_SNAPSHOT) return;
+    throw new EngineError({
+      kind: EngineErrorKind.LIBVIRT,
+      domain: ref.name,
+      snapshot: name,
+      message: `libvirt could not delete snapshot ${name} of domain ${ref.name}`,
+      cause: e,
+    });
+  }
+  if (view?.memory.mode === "external" && view.memory.file !== undefined) {
+    await removeHostFile(port, view.memory.file);
+  }
+}
+
+/**
+ * After a delete: no block job remains on any disk, and the join of libvirt's tree with the live chains has no
+ * problem it did not have before (children re-parented, their overlays where the tree says).
+ */
+async function verifyAfter(port: DeleteSnapshotPort, ref: DomainRef, before: DomainSnapshots, name: string) {
+  const after = await readForest(port, ref);
+  const known = new Set(before.problems.map((p) => p.message));
+  const fresh = after.problems.filter((p) => !known.has(p.message));
+  const live = parseDomainXml(await port.domainGetXMLDesc(ref, 0));
+  const jobs = live.disks.filter((d) => d.mirror !== undefined).map((d) => d.target);
+  const stillThere = after.snapshots.some((s) => s.name === name);
+  if (fresh.length === 0 && jobs.length === 0 && !stillThere) return;
+  throw new EngineError({
+    kind: EngineErrorKind.VERIFY_FAILED,
+    domain: ref.name,
+    snapshot: name,
+    message:
+      `after deleting snapshot ${name} of domain ${ref.name}: ` +
+      [
+        ...(stillThere ? ["the snapshot still exists"] : []),
+        ...(jobs.length > 0 ? [`block jobs remain on ${jobs.join(", ")}`] : []),
+        ...fresh.map((p) => p.message),
+      ].join("; "),
+  });
+}

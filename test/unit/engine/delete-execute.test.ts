@@ -1,0 +1,148 @@
+import { describe, expect, test } from "vitest";
+import { executeDelete, journalForSteps } from "../../../provider/engine/delete-execute";
+import type { DeleteStep } from "../../../provider/engine/delete-plan";
+import { parseJournal, withJournal } from "../../../provider/engine/journal";
+import { finishUnfinishedDelete } from "../../../provider/engine/recover";
+import { DomainState } from "../../../provider/libvirt/api";
+import { FakeHost, type FakeHostState } from "./delete-fakes";
+
+interface Scenario {
+  name: string;
+  state: number;
+  chains: Record<string, string[]>;
+  steps: DeleteStep[];
+  files: string[];
+}
+
+const commit = (disk: string, top: string, base: string, active: boolean): DeleteStep => ({
+  kind: "commit",
+  disk,
+  top,
+  base,
+  active,
+});
+const removal = (path: string): DeleteStep => ({ kind: "remove-file", path, role: "overlay" });
+
+const scenarios: Scenario[] = [
+  {
+    name: "middle snapshot, two disks, running",
+    state: DomainState.RUNNING,
+    chains: { vda: ["/i/a.s2", "/i/a.s1", "/i/a"], vdb: ["/i/b.s2", "/i/b.s1", "/i/b"] },
+    steps: [
+      commit("vda", "/i/a.s1", "/i/a", false),
+      commit("vdb", "/i/b.s1", "/i/b", false),
+      { kind: "delete-metadata", snapshot: "s1" },
+      removal("/i/a.s1"),
+      removal("/i/b.s1"),
+    ],
+    files: ["/i/a.s2", "/i/a.s1", "/i/a", "/i/b.s2", "/i/b.s1", "/i/b"],
+  },
+  {
+    name: "current memory snapshot, running",
+    state: DomainState.RUNNING,
+    chains: { vda: ["/i/a.s1", "/i/a"] },
+    steps: [
+      commit("vda", "/i/a.s1", "/i/a", true),
+      { kind: "delete-metadata", snapshot: "s1" },
+      removal("/i/a.s1"),
+      { kind: "remove-file", path: "/m/s1.mem", role: "memory" },
+    ],
+    files: ["/i/a.s1", "/i/a", "/m/s1.mem"],
+  },
+  {
+    name: "current snapshot, shut off (started paused, stopped again)",
+    state: DomainState.SHUTOFF,
+    chains: { vda: ["/i/a.s1", "/i/a"] },
+    steps: [
+      commit("vda", "/i/a.s1", "/i/a", true),
+      { kind: "stop-domain" },
+      { kind: "delete-metadata", snapshot: "s1" },
+      removal("/i/a.s1"),
+    ],
+    files: ["/i/a.s1", "/i/a"],
+  },
+];
+
+function hostFor(s: Scenario): FakeHost {
+  const host = new FakeHost(s.chains, ["s0", "s1"], s.files);
+  host.domainState = s.state;
+  return host;
+}
+
+const journalOf = (s: Scenario) => journalForSteps("s1", s.steps, "op-1", new Date(0));
+const options = { pollIntervalMs: 1 };
+
+async function run(host: FakeHost, s: Scenario) {
+  // The journal is on the domain before the executor runs (deleteSnapshot writes it).
+  host.metadata = withJournal(undefined, journalOf(s)) ?? undefined;
+  await executeDelete(host, host.domain, journalOf(s), options);
+}
+
+/** What a finished delete must leave: tops out of the chains, snapshot and files gone, no journal. */
+function expectedEnd(s: Scenario): FakeHostState {
+  const tops = s.steps.flatMap((step) => (step.kind === "commit" ? [step.top] : []));
+  const removed = s.steps.flatMap((step) => (step.kind === "remove-file" ? [step.path] : []));
+  return {
+    domainState: s.state,
+    chains: Object.fromEntries(
+      Object.entries(s.chains).map(([d, c]) => [d, c.filter((p) => !tops.includes(p))]),
+    ),
+    snapshots: ["s0"],
+    files: s.files.filter((f) => !removed.includes(f)).sort(),
+    journal: undefined,
+    job: null,
+    pools: [],
+  };
+}
+
+describe.each(scenarios)("executeDelete: $name", (s) => {
+  test("runs to the expected end and records the journal first", async () => {
+    const host = hostFor(s);
+    await run(host, s);
+    expect(host.snapshotState()).toEqual(expectedEnd(s));
+    expect(host.mutations.filter((m) => m !== "set-metadata").length).toBeGreaterThan(0);
+  });
+
+  test("a failure at every state-changing call leaves a consistent, journaled state that recovery finishes", async () => {
+    const baseline = hostFor(s);
+    await run(baseline, s);
+    const calls = baseline.mutations.length;
+    const tops = s.steps.flatMap((step) => (step.kind === "commit" ? [step.top] : []));
+    for (let failAt = 0; failAt < calls; failAt++) {
+      const host = hostFor(s);
+      host.failAt = failAt;
+      const error = await run(host, s).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const failed = host.mutations[failAt];
+      expect(error, `failure of ${failed} (call ${failAt}) must surface`).toBeInstanceOf(Error);
+      const left = host.snapshotState();
+      const journal = parseJournal(left.journal);
+      // Every job ended; every chain is the original or the merged one.
+      expect(left.job, `after ${failed}`).toBeNull();
+      for (const [disk, chain] of Object.entries(left.chains)) {
+        const original = s.chains[disk] ?? [];
+        expect([original, original.filter((p) => !tops.includes(p))], `after ${failed}`).toContainEqual(
+          chain,
+        );
+      }
+      // Anything irreversible done is on record; a domain the delete started is stopped or on record.
+      const changed =
+        JSON.stringify(left.chains) !== JSON.stringify(s.chains) || !left.snapshots.includes("s1");
+      if (changed) expect(journal, `after ${failed}`).not.toBeNull();
+      if (left.domainState !== s.state) expect(journal?.startedDomain, `after ${failed}`).toBe(true);
+
+      host.failAt = undefined;
+      const report = await finishUnfinishedDelete(host, host.domain, options);
+      if (report === null) {
+        // Rolled back (or nothing recorded): the snapshot is intact and a new delete succeeds.
+        expect(host.snapshotState().chains, `after ${failed}`).toEqual(s.chains);
+        await run(host, s);
+      }
+      expect(host.snapshotState(), `recovery after failure of ${failed} (call ${failAt})`).toEqual(
+        expectedEnd(s),
+      );
+    }
+  });
+});
