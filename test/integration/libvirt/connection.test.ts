@@ -1,0 +1,177 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, onTestFinished, test } from "vitest";
+import { isLibvirtError, type LibvirtError } from "../../../provider/libvirt/errors";
+import { ListStoragePoolsFlags } from "../../../provider/libvirt/flags";
+import { createImage } from "../../support/qemu-tools";
+import { virsh } from "../../support/virsh";
+import { daemonSocket, openForTest } from "./support/connect";
+
+async function rejection(promise: Promise<unknown>): Promise<LibvirtError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isLibvirtError(error)) return error;
+    throw error;
+  }
+  throw new Error("expected a rejection");
+}
+
+/** libvirt's version number from `major.minor.micro`. */
+function versionNumber(text: string): number {
+  const [major = 0, minor = 0, micro = 0] = text.split(".").map(Number);
+  return major * 1_000_000 + minor * 1_000 + micro;
+}
+
+describe("connection-level calls agree with virsh", () => {
+  test("library and hypervisor versions, hostname, capabilities", async () => {
+    const connection = await openForTest();
+    const version = await virsh("version");
+    const library = /Using library: libvirt (\d+\.\d+\.\d+)/.exec(version)?.[1] ?? "";
+    const hypervisor = /Running hypervisor: \S+ (\d+\.\d+\.\d+)/.exec(version)?.[1] ?? "";
+    const [ours, capabilities, hostname] = await Promise.all([
+      Promise.all([connection.connectGetLibVersion(), connection.connectGetVersion()]),
+      connection.connectGetCapabilities(),
+      connection.connectGetHostname(),
+    ]);
+    expect(ours).toEqual([versionNumber(library), versionNumber(hypervisor)]);
+    expect(hostname).toBe((await virsh("hostname")).trim());
+    expect(capabilities.trimEnd()).toBe((await virsh("capabilities")).trimEnd());
+  });
+
+  test("a missing domain is NO_DOMAIN (42) with every field of the daemon's error", async () => {
+    const connection = await openForTest();
+    const name = `lvsnap-tmp-b-missing-${randomBytes(4).toString("hex")}`;
+    const error = await rejection(connection.domainLookupByName(name));
+    expect({
+      kind: error.kind,
+      code: error.code,
+      codeName: error.codeName,
+      domainName: error.domainName,
+      level: error.level,
+      str2: error.str2,
+      procedure: error.procedure,
+    }).toEqual({
+      kind: "remote",
+      code: 42,
+      codeName: "NO_DOMAIN",
+      domainName: "QEMU",
+      level: 2,
+      str2: `no domain with matching name '${name}'`,
+      procedure: "DOMAIN_LOOKUP_BY_NAME",
+    });
+    expect(error.message).toBe(
+      `Domain not found: no domain with matching name '${name}' [DOMAIN_LOOKUP_BY_NAME]`,
+    );
+  });
+});
+
+describe("storage calls on a throwaway directory pool", () => {
+  test("create, refresh, look up, inspect and delete a volume; destroy the pool", async () => {
+    const connection = await openForTest();
+    const dir = await mkdtemp(join(tmpdir(), "lvsnap-tmp-b-pool-"));
+    const name = `lvsnap-tmp-b-pool-${randomBytes(4).toString("hex")}`;
+    onTestFinished(async () => {
+      await virsh("pool-destroy", name).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    });
+    const poolXml = `<pool type='dir'><name>${name}</name><target><path>${dir}</path></target></pool>`;
+    const pool = await connection.storagePoolCreateXML(poolXml, 0);
+    expect(pool.name).toBe(name);
+    expect(pool.uuid).toBe((await virsh("pool-uuid", name)).trim());
+    expect(await connection.storagePoolLookupByName(name)).toEqual(pool);
+    expect((await connection.storagePoolGetXMLDesc(pool, 0)).trimEnd()).toBe(
+      (await virsh("pool-dumpxml", name)).trimEnd(),
+    );
+    const listed = (await connection.connectListAllStoragePools(ListStoragePoolsFlags.ACTIVE)).map(
+      (p) => p.name,
+    );
+    const virshListed = (await virsh("pool-list", "--name")).split("\n").filter((line) => line.length > 0);
+    expect([...listed].sort()).toEqual([...virshListed].sort());
+
+    const file = join(dir, "disk.qcow2");
+    await createImage(file, "qcow2", 16);
+    await connection.storagePoolRefresh(pool);
+    const volume = await connection.storageVolLookupByPath(file);
+    expect(volume).toEqual({ pool: name, name: "disk.qcow2", key: file });
+    expect(await connection.storagePoolLookupByVolume(volume)).toEqual(pool);
+    const info = await connection.storageVolGetInfo(volume);
+    const virshInfo = await virsh("vol-info", "--bytes", file);
+    const field = (label: string) =>
+      BigInt(new RegExp(`${label}:\\s+(\\d+) bytes`).exec(virshInfo)?.[1] ?? "-1");
+    expect(info).toEqual({ type: 0, capacity: field("Capacity"), allocation: field("Allocation") });
+
+    await connection.storageVolDelete(volume, 0);
+    await expect(stat(file)).rejects.toThrow(/ENOENT/);
+    await connection.storagePoolDestroy(pool);
+    expect((await rejection(connection.storagePoolLookupByName(name))).codeName).toBe("NO_STORAGE_POOL");
+  });
+});
+
+/**
+ * A unix-socket proxy to the daemon that can stall (stop forwarding in both directions, as a hung peer or a
+ * dead network would) or be killed (both sides closed, as a crashed daemon would).
+ */
+async function startProxy(): Promise<{ path: string; stall: () => void; kill: () => void }> {
+  const dir = await mkdtemp(join(tmpdir(), "lvsnap-tmp-b-proxy-"));
+  const path = join(dir, "proxy.sock");
+  const sockets: net.Socket[] = [];
+  let stalled = false;
+  const server = net.createServer((client) => {
+    const daemon = net.connect(daemonSocket);
+    sockets.push(client, daemon);
+    client.on("data", (chunk) => stalled || daemon.write(chunk));
+    daemon.on("data", (chunk) => stalled || client.write(chunk));
+    client.on("error", () => undefined);
+    daemon.on("error", () => undefined);
+    client.on("close", () => daemon.destroy());
+    daemon.on("close", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  onTestFinished(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+  return {
+    path,
+    stall: () => {
+      stalled = true;
+    },
+    kill: () => {
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+
+describe("a stalled or killed peer fails pending calls within seconds", () => {
+  test("stalled: keepalive declares the daemon dead and rejects the pending call", async () => {
+    const proxy = await startProxy();
+    const connection = await openForTest({ keepalive: { intervalMs: 300, count: 2 } }, proxy.path);
+    proxy.stall();
+    const error = await rejection(connection.connectGetHostname());
+    expect({ kind: error.kind, codeName: error.codeName, procedure: error.procedure }).toEqual({
+      kind: "closed",
+      codeName: "RPC",
+      procedure: "CONNECT_GET_HOSTNAME",
+    });
+    expect(error.message).toMatch(/did not answer keepalive/);
+  });
+
+  test("killed: the pending call is rejected as soon as the stream closes", async () => {
+    const proxy = await startProxy();
+    const connection = await openForTest({}, proxy.path);
+    proxy.stall(); // hold the call's reply back, so the call is surely pending when the peer dies
+    const pending = connection.connectGetCapabilities();
+    proxy.kill();
+    const error = await rejection(pending);
+    expect({ kind: error.kind, procedure: error.procedure }).toEqual({
+      kind: "closed",
+      procedure: "CONNECT_GET_CAPABILITIES",
+    });
+    expect((await connection.whenClosed).kind).toBe("closed");
+  });
+});
