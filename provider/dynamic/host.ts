@@ -50,6 +50,8 @@ export interface DeleteSnapshotRequest {
   readonly strategy: DeleteStrategy;
   /** Bytes per second; absent means unlimited. */
   readonly bandwidth?: number;
+  /** Budget of the merge in milliseconds; the engine cancels a block job that exceeds it. */
+  readonly timeoutMs: number;
   readonly onProgress: (line: string) => void;
 }
 

@@ -37,7 +37,7 @@ export interface SnapshotFacts {
   readonly disks: readonly SnapshotDiskOutput[];
   readonly memoryFile: string | null;
   readonly quiesced: boolean;
-  /** Why the snapshot is not quiesced (null when it is, or when quiesce was off by request). */
+  /** Why the snapshot is not quiesced, in the engine's words (null when it is quiesced). */
   readonly quiesceSkippedReason: string | null;
   /** libvirt daemon version, `major.minor.micro`. */
   readonly libvirtVersion: string;

@@ -78,6 +78,9 @@ export interface SnapshotProviderOptions {
   readonly log?: (line: string) => void;
 }
 
+/** Budget of the existence checks around a create, which are not part of the create's own timeout. */
+const PROBE_TIMEOUT_SECONDS = 60;
+
 function timeoutSignal(seconds: number): AbortSignal {
   return AbortSignal.timeout(Math.ceil(seconds * 1000));
 }
@@ -110,11 +113,13 @@ export function createSnapshotProvider(options: SnapshotProviderOptions): Snapsh
   async function createSnapshot(inputs: SnapshotInputs, provider: unknown) {
     const uri = uriOf(inputs.uri);
     const host = options.hostFor(uri);
+    // Whether the name is taken before this call decides, after a failure, whether a snapshot found under
+    // it is ours to record. A failure here leaves nothing behind, so it rejects plainly.
+    const existedBefore =
+      (await host.get(inputs.domain, inputs.name, timeoutSignal(PROBE_TIMEOUT_SECONDS))) !== null;
     const seconds = inputs.timeouts?.create ?? DEFAULT_TIMEOUTS_SECONDS.create;
     const signal = timeoutSignal(seconds);
-    let existedBefore = true;
     try {
-      existedBefore = (await host.get(inputs.domain, inputs.name, signal)) !== null;
       const facts = await host.create(
         {
           domain: inputs.domain,
@@ -139,10 +144,12 @@ export function createSnapshotProvider(options: SnapshotProviderOptions): Snapsh
         "create",
         seconds,
       );
-      // Only a snapshot this call made is ours to record: one that existed before belongs to someone else
-      // unless the host adopted it, and then create would have succeeded.
+      // A snapshot that existed before belongs to someone else unless the host adopted it, and then create
+      // would have succeeded; one that exists only now was made by this call and must be recorded.
       if (!existedBefore) {
-        const made = await host.get(inputs.domain, inputs.name, timeoutSignal(30)).catch(() => null);
+        const made = await host
+          .get(inputs.domain, inputs.name, timeoutSignal(PROBE_TIMEOUT_SECONDS))
+          .catch(() => null);
         if (made !== null) throw partialCreate(inputs, made, uri, provider, explained);
       }
       throw explained;
@@ -238,6 +245,7 @@ export function createSnapshotProvider(options: SnapshotProviderOptions): Snapsh
             name: old.snapshotName,
             strategy: old.deleteStrategy,
             ...(old.bandwidth === null ? {} : { bandwidth: old.bandwidth }),
+            timeoutMs: seconds * 1000,
             onProgress: (line) => log(`${label}: ${line}`),
           },
           signal,

@@ -1,0 +1,235 @@
+import { createSnapshot } from "../engine/create";
+import { deleteSnapshot } from "../engine/delete";
+import { withDomainLock } from "../engine/domain-lock";
+import { resolveDomain } from "../engine/domain-ref";
+import { EngineErrorKind, isEngineError } from "../engine/errors";
+import { type DomainIdentity, getSnapshot } from "../engine/inspect";
+import type { LibvirtConnection } from "../libvirt/connection";
+import { SnapshotCreateFlags } from "../libvirt/flags";
+import type { SnapshotView } from "../model/snapshot-tree";
+import { appendElement, child, parseRoot, serialize } from "../model/xml";
+import type { ConnectionCache } from "./connections";
+import type { SnapshotHost, SnapshotHostFactory } from "./host";
+import type { SnapshotFacts } from "./outputs";
+
+/**
+ * SnapshotHost on top of the snapshot engine: translates requests and results, and nothing else. The engine
+ * serializes operations per domain and re-reads the host before it acts.
+ *
+ * Timeouts: the engine takes no AbortSignal, so an aborted operation is given up here; for create and the
+ * description update this waits (at most SETTLE_GRACE_MS) for the engine call in flight to settle first, so
+ * the caller's probe sees the final state and records a snapshot made at the last moment instead of
+ * orphaning it. Delete passes the remaining time to the engine, which cancels its block jobs on expiry.
+ */
+
+/** How long an aborted create waits for the engine call in flight; libvirt calls time out at 60 s. */
+const SETTLE_GRACE_MS = 65_000;
+/** libvirt's VIR_DOMAIN_SNAPSHOT_XML_SECURE: include secrets, so a redefine keeps them. */
+const SNAPSHOT_XML_SECURE = 1;
+const PROGRESS_STEP_PERCENT = 25;
+
+async function givenUpOnAbort<T>(operation: Promise<T>, signal: AbortSignal, graceMs: number): Promise<T> {
+  if (signal.aborted) throw signal.reason;
+  let onAbort: () => void = () => undefined;
+  const abandoned = new Promise<void>((resolve) => {
+    onAbort = () => setTimeout(resolve, graceMs).unref();
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    await Promise.race([operation.then(noop, noop), abandoned]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+  // The deadline is strict: an operation that finished after it still failed (the caller records what it made).
+  if (signal.aborted) throw signal.reason;
+  return operation;
+}
+
+function noop(): void {}
+
+function isGone(error: unknown): boolean {
+  return (
+    isEngineError(error) &&
+    (error.kind === EngineErrorKind.SNAPSHOT_NOT_FOUND || error.kind === EngineErrorKind.DOMAIN_NOT_FOUND)
+  );
+}
+
+function versionString(version: number): string {
+  return `${Math.floor(version / 1_000_000)}.${Math.floor(version / 1000) % 1000}.${version % 1000}`;
+}
+
+/** Daemon version and host name, read once per connection. */
+const hostInfo = new WeakMap<LibvirtConnection, Promise<{ libvirtVersion: string; hostname: string }>>();
+
+function infoOf(connection: LibvirtConnection): Promise<{ libvirtVersion: string; hostname: string }> {
+  let info = hostInfo.get(connection);
+  if (info === undefined) {
+    info = Promise.all([connection.connectGetLibVersion(), connection.connectGetHostname()]).then(
+      ([version, hostname]) => ({ libvirtVersion: versionString(version), hostname }),
+    );
+    hostInfo.set(connection, info);
+    info.catch(() => hostInfo.delete(connection));
+  }
+  return info;
+}
+
+function factsOf(
+  domain: DomainIdentity,
+  view: SnapshotView,
+  quiesce: { quiesced: boolean | undefined; note: string | undefined },
+  info: { libvirtVersion: string; hostname: string },
+): SnapshotFacts {
+  return {
+    domainUuid: domain.uuid,
+    domainName: domain.name,
+    snapshotName: view.name,
+    creationTime: new Date(view.creationTime * 1000).toISOString(),
+    state: view.state,
+    parent: view.parent ?? null,
+    description: view.description ?? null,
+    disks: view.disks.map((disk) => ({
+      target: disk.target,
+      overlay: disk.overlay.path ?? disk.overlay.name ?? "",
+      pointInTimeImage: disk.pointInTime?.path ?? disk.pointInTime?.name ?? null,
+    })),
+    memoryFile: view.memory.file ?? null,
+    quiesced: quiesce.quiesced === true,
+    quiesceSkippedReason:
+      quiesce.note ??
+      (quiesce.quiesced === undefined
+        ? "unknown: the snapshot was not created by pulumi-libvirt-snapshot"
+        : null),
+    ...info,
+  };
+}
+
+/** The snapshot XML with its description replaced in place (null: removed), everything else kept. Pure. */
+export function withSnapshotDescription(xml: string, description: string | null): string {
+  const root = parseRoot(xml, "domainsnapshot", "snapshot XML");
+  const existing = child(root, "description");
+  if (description === null) {
+    if (existing !== undefined) root.removeChild(existing);
+  } else if (existing !== undefined) {
+    existing.textContent = description;
+  } else {
+    const element = appendElement(root, "description", {}, description);
+    // libvirt does not mind the order; people reading the XML expect it right after the name.
+    const name = child(root, "name");
+    if (name?.nextSibling) root.insertBefore(element, name.nextSibling);
+  }
+  return serialize(root);
+}
+
+/** Turns the engine's byte counts into a line at each quarter of each disk's merge. */
+function progressReporter(onProgress: (line: string) => void) {
+  const reported = new Map<string, number>();
+  return ({ disk, bytesDone, bytesTotal }: { disk: string; bytesDone: number; bytesTotal: number }) => {
+    const percent = bytesTotal > 0 ? Math.floor((bytesDone / bytesTotal) * 100) : 0;
+    const step = Math.floor(percent / PROGRESS_STEP_PERCENT) * PROGRESS_STEP_PERCENT;
+    if (step <= (reported.get(disk) ?? -1)) return;
+    reported.set(disk, step);
+    onProgress(`merging ${disk}: ${step}% (${bytesDone} of ${bytesTotal} bytes)`);
+  };
+}
+
+/** The host factory the plugin uses: every URI's operations go through one cached connection. */
+export function engineHostFactory(connections: ConnectionCache): SnapshotHostFactory {
+  return (uri) => {
+    const host: SnapshotHost = {
+      async create(request, signal) {
+        const connection = await givenUpOnAbort(connections.get(uri), signal, 0);
+        const work = (async () => {
+          const result = await createSnapshot(connection, {
+            domain: request.domain,
+            name: request.name,
+            ...(request.description === undefined ? {} : { description: request.description }),
+            ...(request.disks || request.excludeDisks
+              ? {
+                  disks: {
+                    ...(request.disks ? { include: request.disks } : {}),
+                    ...(request.excludeDisks ? { exclude: request.excludeDisks } : {}),
+                  },
+                }
+              : {}),
+            memory: request.memory ? (request.live ? "memory-live" : "memory") : "disk-only",
+            quiesce: request.quiesce,
+            ...(request.overlayDir === undefined ? {} : { overlayDir: request.overlayDir }),
+          });
+          // A snapshot the engine did not record was made by someone else: take it over only when asked.
+          if (result.adopted && result.quiesced === undefined && !request.adopt) {
+            throw new Error(
+              `domain ${result.domain.name} already has a snapshot ${request.name} that pulumi-libvirt-snapshot ` +
+                "did not create; set adopt: true to take it over (it will be merged away when the resource is " +
+                "deleted), or choose another name",
+            );
+          }
+          return factsOf(
+            result.domain,
+            result.snapshot,
+            { quiesced: result.quiesced, note: result.quiesceNote },
+            await infoOf(connection),
+          );
+        })();
+        return givenUpOnAbort(work, signal, SETTLE_GRACE_MS);
+      },
+
+      async get(domain, name, signal) {
+        const work = (async () => {
+          const connection = await connections.get(uri);
+          try {
+            const details = await getSnapshot(connection, domain, name);
+            const view = details.snapshot;
+            return factsOf(
+              details.domain,
+              view,
+              { quiesced: view.quiesced, note: view.quiesceNote },
+              await infoOf(connection),
+            );
+          } catch (error) {
+            if (isGone(error)) return null;
+            throw error;
+          }
+        })();
+        return givenUpOnAbort(work, signal, 0);
+      },
+
+      async setDescription(domain, name, description, signal) {
+        const work = (async () => {
+          const connection = await connections.get(uri);
+          const ref = await resolveDomain(connection, domain);
+          await withDomainLock(ref.uuid, async () => {
+            const snapshot = await connection.domainSnapshotLookupByName(ref, name);
+            const xml = await connection.domainSnapshotGetXMLDesc(snapshot, SNAPSHOT_XML_SECURE);
+            // REDEFINE replaces the metadata only; a current snapshot stays current (verified on libvirt 9.0).
+            await connection.domainSnapshotCreateXML(
+              ref,
+              withSnapshotDescription(xml, description),
+              SnapshotCreateFlags.REDEFINE,
+            );
+          });
+          const facts = await host.get(domain, name, signal);
+          if (facts === null)
+            throw new Error(`snapshot ${name} of domain ${domain} disappeared while updating it`);
+          return facts;
+        })();
+        return givenUpOnAbort(work, signal, SETTLE_GRACE_MS);
+      },
+
+      async delete(request, signal) {
+        const connection = await givenUpOnAbort(connections.get(uri), signal, 0);
+        const result = await givenUpOnAbort(
+          deleteSnapshot(connection, request.domain, request.name, {
+            strategy: request.strategy,
+            ...(request.bandwidth === undefined ? {} : { bandwidthBytesPerSecond: request.bandwidth }),
+            timeoutMs: request.timeoutMs,
+            onProgress: progressReporter(request.onProgress),
+          }),
+          signal,
+          SETTLE_GRACE_MS,
+        );
+        for (const note of result.notes) request.onProgress(note);
+      },
+    };
+    return host;
+  };
+}

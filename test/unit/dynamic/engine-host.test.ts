@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { ConnectionCache } from "../../../provider/dynamic/connections";
+import { withSnapshotDescription } from "../../../provider/dynamic/engine-host";
+import type { LibvirtConnection } from "../../../provider/libvirt/connection";
+
+const SNAPSHOT_XML = `<domainsnapshot>
+  <name>pre</name>
+  <description>old</description>
+  <state>disk-snapshot</state>
+  <creationTime>1795313902</creationTime>
+</domainsnapshot>`;
+
+describe("withSnapshotDescription", () => {
+  it("replaces the description and keeps everything else", () => {
+    expect(withSnapshotDescription(SNAPSHOT_XML, "new <&> 'text'")).toBe(
+      SNAPSHOT_XML.replace(
+        "<description>old</description>",
+        "<description>new &lt;&amp;&gt; 'text'</description>",
+      ),
+    );
+  });
+
+  it("removes it for null, and adds one right after the name when there was none", () => {
+    const without = withSnapshotDescription(SNAPSHOT_XML, null);
+    expect(without).not.toContain("description");
+    expect(withSnapshotDescription(without, "back")).toMatch(
+      /<name>pre<\/name><description>back<\/description>/,
+    );
+  });
+});
+
+/** A stand-in connection: only `whenClosed` and `close` are used by the cache. */
+function fakeConnection() {
+  let closeNow: () => void = () => undefined;
+  const whenClosed = new Promise<void>((resolve) => {
+    closeNow = resolve;
+  });
+  const connection = { whenClosed, close: async () => closeNow() } as unknown as LibvirtConnection;
+  return { connection, closeNow };
+}
+
+describe("ConnectionCache", () => {
+  it("opens once per URI, reopens after the connection closed, and never caches a failed open", async () => {
+    const opened: string[] = [];
+    const fakes: ReturnType<typeof fakeConnection>[] = [];
+    let failNext = false;
+    const cache = new ConnectionCache(async (uri) => {
+      opened.push(uri);
+      if (failNext) {
+        failNext = false;
+        throw new Error("refused");
+      }
+      const fake = fakeConnection();
+      fakes.push(fake);
+      return fake.connection;
+    });
+    const [a, b] = await Promise.all([cache.get("qemu:///system"), cache.get("qemu:///system")]);
+    expect(a).toBe(b);
+    await cache.get("qemu:///session");
+    expect(opened).toEqual(["qemu:///system", "qemu:///session"]);
+
+    fakes[0]?.closeNow();
+    await new Promise((r) => setImmediate(r));
+    failNext = true;
+    await expect(cache.get("qemu:///system")).rejects.toThrow("refused");
+    expect(await cache.get("qemu:///system")).toBe(fakes[2]?.connection);
+    expect(opened).toEqual(["qemu:///system", "qemu:///session", "qemu:///system", "qemu:///system"]);
+    await cache.closeAll();
+  });
+});
