@@ -1,0 +1,149 @@
+/**
+ * Sizes and existence of image files on the hypervisor host, read through libvirt's storage API so that the
+ * CLI reports the same on a remote host (ssh, TLS) as on the local one. Used by `list` (allocated size of each
+ * overlay) and `verify` (files an interrupted delete still has to remove).
+ *
+ * libvirt only answers about files that belong to a storage pool, so per directory this uses the active pool
+ * whose target is that directory (refreshed, so new files are seen) or a transient `dir` pool made for the
+ * lookup and destroyed right after (a transient pool leaves no definition behind and keeps the files). The
+ * active layer of a disk is also answered by `virDomainGetBlockInfo`, the fallback when pools are refused
+ * (a read-only connection).
+ */
+import { posix } from "node:path";
+import { poolTargetPath, transientPoolXml } from "../provider/engine/delete-files";
+import type { DomainRef, LibvirtApi, StoragePoolRef } from "../provider/libvirt/api";
+import { isLibvirtError } from "../provider/libvirt/errors";
+import { ErrorCode, ListStoragePoolsFlags } from "../provider/libvirt/flags";
+
+/** The libvirt calls this module makes. */
+export type HostImagePort = Pick<
+  LibvirtApi,
+  | "connectListAllStoragePools"
+  | "storagePoolGetXMLDesc"
+  | "storagePoolCreateXML"
+  | "storagePoolDestroy"
+  | "storagePoolRefresh"
+  | "storageVolLookupByPath"
+  | "storageVolGetInfo"
+  | "domainGetBlockInfo"
+>;
+
+/** What is known of one file: its sizes in bytes, that it does not exist, or why it could not be read. */
+export type HostImageInfo =
+  | { readonly kind: "present"; readonly allocationBytes: number; readonly capacityBytes: number }
+  | { readonly kind: "missing" }
+  | { readonly kind: "unknown"; readonly reason: string };
+
+/** An active layer: `virDomainGetBlockInfo` can answer for it when the storage API cannot. */
+export interface ActiveLayer {
+  readonly domain: DomainRef;
+  readonly disk: string;
+}
+
+/**
+ * Looks up every absolute `path` (duplicates are fine). Never throws for a single file: failures become
+ * `unknown` with libvirt's reason. Leaves no pool behind; changes no file. `active` maps paths that are the
+ * active layer of a disk to that disk, for the block-info fallback.
+ */
+export async function readHostImages(
+  port: HostImagePort,
+  paths: readonly string[],
+  active: ReadonlyMap<string, ActiveLayer> = new Map(),
+): Promise<Map<string, HostImageInfo>> {
+  const result = new Map<string, HostImageInfo>();
+  const byDirectory = new Map<string, string[]>();
+  for (const path of new Set(paths)) {
+    const directory = posix.dirname(path);
+    byDirectory.set(directory, [...(byDirectory.get(directory) ?? []), path]);
+  }
+  for (const [directory, files] of byDirectory) {
+    let answers: Map<string, HostImageInfo>;
+    try {
+      answers = await inDirectoryPool(port, directory, () => lookUpAll(port, files));
+    } catch (e) {
+      answers = new Map(files.map((file) => [file, { kind: "unknown", reason: reasonOf(e) }]));
+    }
+    for (const [file, info] of answers) {
+      const layer = active.get(file);
+      result.set(file, info.kind === "unknown" && layer ? await blockInfo(port, layer, info) : info);
+    }
+  }
+  return result;
+}
+
+async function lookUpAll(port: HostImagePort, files: readonly string[]): Promise<Map<string, HostImageInfo>> {
+  const answers = new Map<string, HostImageInfo>();
+  for (const file of files) {
+    try {
+      const info = await port.storageVolGetInfo(await port.storageVolLookupByPath(file));
+      answers.set(file, {
+        kind: "present",
+        allocationBytes: Number(info.allocation),
+        capacityBytes: Number(info.capacity),
+      });
+    } catch (e) {
+      answers.set(
+        file,
+        isLibvirtError(e) && e.code === ErrorCode.NO_STORAGE_VOL
+          ? { kind: "missing" }
+          : { kind: "unknown", reason: reasonOf(e) },
+      );
+    }
+  }
+  return answers;
+}
+
+async function blockInfo(port: HostImagePort, layer: ActiveLayer, failed: HostImageInfo) {
+  try {
+    const info = await port.domainGetBlockInfo(layer.domain, layer.disk);
+    return {
+      kind: "present",
+      allocationBytes: Number(info.allocation),
+      capacityBytes: Number(info.capacity),
+    } as const;
+  } catch {
+    return failed;
+  }
+}
+
+/** Runs `body` with a pool over `directory`: an existing active one (refreshed) or a transient one of ours. */
+async function inDirectoryPool<T>(
+  port: HostImagePort,
+  directory: string,
+  body: () => Promise<T>,
+): Promise<T> {
+  const existing = await findPoolFor(port, directory);
+  if (existing !== undefined) {
+    await port.storagePoolRefresh(existing);
+    return body();
+  }
+  let pool: StoragePoolRef;
+  try {
+    pool = await port.storagePoolCreateXML(transientPoolXml(directory), 0);
+  } catch (e) {
+    // Another client made a pool for this directory meanwhile (libvirt refuses two on one target): use it.
+    const raced = await findPoolFor(port, directory);
+    if (raced === undefined) throw e;
+    await port.storagePoolRefresh(raced);
+    return body();
+  }
+  try {
+    return await body();
+  } finally {
+    await port.storagePoolDestroy(pool).catch(() => undefined);
+  }
+}
+
+async function findPoolFor(port: HostImagePort, directory: string): Promise<StoragePoolRef | undefined> {
+  const pools = await port.connectListAllStoragePools(ListStoragePoolsFlags.ACTIVE);
+  for (const pool of pools) {
+    const target = poolTargetPath(await port.storagePoolGetXMLDesc(pool, 0));
+    if (target !== undefined && posix.normalize(target) === posix.normalize(directory)) return pool;
+  }
+  return undefined;
+}
+
+function reasonOf(e: unknown): string {
+  if (isLibvirtError(e)) return `${e.message} [libvirt ${e.codeName} (${e.code})]`;
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+/**
+ * The `libvirt-snapshot` operator CLI: parses the command line, runs one command against the libvirt host,
+ * prints the result (human text, or one JSON document with --json) and exits 0 (done), 1 (the operation
+ * failed) or 2 (usage error). Host logic lives in the engine; this layer only translates.
+ */
+import type { CommandContext, ProgressStream } from "./context";
+import { lazyConnection } from "./context";
+import { describeFailure, ExitCode, exitCodeFor, formatFailure } from "./failure";
+import { type CommandRegistrar, parseCommandLine } from "./program";
+
+/** Where a run reads and writes; `process` in production, buffers in tests. */
+export interface CliIo {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: ProgressStream;
+  /** Aborted when the user presses Ctrl-C. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Runs the CLI once with `args` (without node and script) and resolves its exit code. Never throws: every
+ * failure is printed (stderr, or the JSON document on stdout with --json) and mapped to an exit code.
+ */
+export async function runCli(
+  args: readonly string[],
+  io: CliIo,
+  extraCommands: readonly CommandRegistrar[] = [],
+): Promise<ExitCode> {
+  const wantsJson = args.includes("--json");
+  const printJson = (document: unknown) => io.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+  let usageText = "";
+  const parsed = await parseCommandLine(
+    args,
+    {
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => {
+        usageText += text;
+        if (!wantsJson) io.stderr.write(text);
+      },
+    },
+    extraCommands,
+  ).catch((e: unknown) => ({ kind: "failed", error: e }) as const);
+  if (parsed.kind === "failed") return report(parsed.error);
+  if (parsed.kind === "exit") {
+    if (wantsJson && parsed.exitCode !== ExitCode.OK) {
+      const message = usageText.split("\n")[0]?.replace(/^error: /, "") || (parsed.message ?? "usage error");
+      printJson({
+        ok: false,
+        error: { message, kind: "usage", hint: "see `libvirt-snapshot <command> --help`" },
+      });
+    }
+    return parsed.exitCode;
+  }
+
+  const connection = lazyConnection(parsed.connect);
+  const context: CommandContext = {
+    connection: connection.connection,
+    json: parsed.json,
+    stderr: io.stderr,
+    signal: io.signal,
+    now: () => new Date(),
+  };
+  try {
+    const outcome = await parsed.run(context);
+    if (parsed.json) printJson({ ok: outcome.exitCode === 0, ...(outcome.document as object) });
+    else io.stdout.write(`${outcome.text}\n`);
+    return outcome.exitCode;
+  } catch (e) {
+    return report(e);
+  } finally {
+    await connection.close();
+  }
+
+  function report(error: unknown): ExitCode {
+    const failure = describeFailure(error);
+    if (wantsJson) printJson({ ok: false, error: failure });
+    else io.stderr.write(`${formatFailure(failure)}\n`);
+    return exitCodeFor(failure);
+  }
+}
+
+/** Process entry: Ctrl-C aborts the running command once; a second Ctrl-C exits at once with 130. */
+async function main(): Promise<void> {
+  const controller = new AbortController();
+  process.on("SIGINT", () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write("\ncancelling (Ctrl-C again to quit at once; that can leave a merge running)\n");
+    controller.abort(new Error("cancelled by Ctrl-C"));
+  });
+  const code = await runCli(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: controller.signal,
+  });
+  process.exitCode = code;
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,200 @@
+/**
+ * The command line: commands, options, help and argument checks (commander). Parsing only: it turns argv into
+ * the command to run and the global options, and runs nothing on the host.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { createCommand } from "./commands/create";
+import { deleteCommand } from "./commands/delete";
+import { listCommand } from "./commands/list";
+import { verifyCommand } from "./commands/verify";
+import type { CommandContext, CommandOutcome } from "./context";
+import { ExitCode } from "./failure";
+
+/** A parsed command, ready to run with a context. */
+export type PreparedCommand = (context: CommandContext) => Promise<CommandOutcome>;
+
+/** What parsing produced: a command to run, or an exit with what commander printed (help, usage error). */
+export type ParseResult =
+  | { readonly kind: "run"; readonly run: PreparedCommand; readonly connect?: string; readonly json: boolean }
+  | { readonly kind: "exit"; readonly exitCode: ExitCode; readonly message?: string };
+
+/** Text commander would print, redirected so the caller decides (stdout for help, stderr or JSON for errors). */
+export interface ParseOutput {
+  writeOut(text: string): void;
+  writeErr(text: string): void;
+}
+
+/** Registers a revert-family command set when the engine provides it (see commands/revert.ts). */
+export type CommandRegistrar = (program: Command, select: (run: PreparedCommand) => void) => void;
+
+const EXAMPLES = `
+Examples:
+  libvirt-snapshot list web1
+  libvirt-snapshot create web1 before-deploy --description "release 4.2"
+  libvirt-snapshot -c qemu+ssh://root@host/system delete web1 before-deploy --bandwidth 52428800
+  libvirt-snapshot verify --repair web1
+
+Exit codes: 0 done, 1 the operation failed (or verify found a problem), 2 usage error.
+The connection URI defaults to LIBVIRT_DEFAULT_URI, then qemu:///system.`;
+
+/**
+ * Parses `args` (without the node and script paths). Never exits the process and never throws for user input:
+ * help and usage errors come back as `exit` results, with commander's text written to `output`.
+ */
+export async function parseCommandLine(
+  args: readonly string[],
+  output: ParseOutput,
+  extraCommands: readonly CommandRegistrar[] = [],
+): Promise<ParseResult> {
+  let selected: PreparedCommand | undefined;
+  const select = (run: PreparedCommand) => {
+    selected = run;
+  };
+  const program = buildProgram(select, extraCommands);
+  program.exitOverride();
+  program.configureOutput({ writeOut: (s) => output.writeOut(s), writeErr: (s) => output.writeErr(s) });
+  for (const command of program.commands) {
+    command.exitOverride();
+    command.configureOutput({ writeOut: (s) => output.writeOut(s), writeErr: (s) => output.writeErr(s) });
+  }
+  try {
+    await program.parseAsync([...args], { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return { kind: "exit", exitCode: e.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE, message: e.message };
+    }
+    throw e;
+  }
+  if (selected === undefined) return { kind: "exit", exitCode: ExitCode.USAGE, message: "no command given" };
+  const globals = program.opts<{ connect?: string; json?: boolean }>();
+  return {
+    kind: "run",
+    run: selected,
+    ...(globals.connect === undefined ? {} : { connect: globals.connect }),
+    json: globals.json === true,
+  };
+}
+
+function buildProgram(select: (run: PreparedCommand) => void, extraCommands: readonly CommandRegistrar[]) {
+  const program = new Command("libvirt-snapshot")
+    .description(
+      "External snapshots of libvirt/QEMU domains: list, create, delete by merging, verify and repair.",
+    )
+    .option(
+      "-c, --connect <uri>",
+      "libvirt connection URI (default: LIBVIRT_DEFAULT_URI, then qemu:///system)",
+    )
+    .option("--json", "print the result as one JSON document on stdout")
+    .showHelpAfterError("(add --help for usage)")
+    .addHelpText("after", EXAMPLES);
+
+  program
+    .command("list")
+    .description(
+      "show the snapshot tree: creation time and age, state, memory or disk-only, quiesced, overlays",
+    )
+    .argument("<domain>", "domain name or UUID")
+    .action((domain: string) => select((context) => listCommand(context, domain)));
+
+  program
+    .command("create")
+    .description("take an external snapshot (disk-only by default; all disks in one atomic call)")
+    .argument("<domain>", "domain name or UUID")
+    .argument("<name>", "snapshot name: letters, digits, _ . + - (not first: . + -)")
+    .option("--memory", "also save the guest's memory (the domain must be running or paused)")
+    .option("--live", "with --memory: keep the guest running while memory is saved")
+    .addOption(
+      new Option("--quiesce <mode>", "freeze guest file systems through the guest agent")
+        .choices(["auto", "required", "off"])
+        .default("auto"),
+    )
+    .addOption(
+      new Option("--disk <target>", "snapshot only this disk (repeatable)")
+        .argParser(collect)
+        .default([])
+        .conflicts("excludeDisk"),
+    )
+    .addOption(
+      new Option("--exclude-disk <target>", "leave this disk out (repeatable)")
+        .argParser(collect)
+        .default([]),
+    )
+    .option("--description <text>", "free text stored with the snapshot")
+    .option("--overlay-dir <dir>", "absolute directory on the host for overlays (default: next to each disk)")
+    .action((domain: string, name: string, options: Record<string, unknown>, command: Command) => {
+      if (options.live === true && options.memory !== true) command.error("error: --live needs --memory");
+      select((context) =>
+        createCommand(context, domain, name, {
+          memory: options.memory === true,
+          live: options.live === true,
+          quiesce: options.quiesce as "auto" | "required" | "off",
+          disk: options.disk as string[],
+          excludeDisk: options.excludeDisk as string[],
+          ...(typeof options.description === "string" ? { description: options.description } : {}),
+          ...(typeof options.overlayDir === "string" ? { overlayDir: options.overlayDir } : {}),
+        }),
+      );
+    });
+
+  program
+    .command("delete")
+    .description(
+      "delete a snapshot, merging its overlay into the image below (progress on stderr; Ctrl-C cancels)",
+    )
+    .argument("<domain>", "domain name or UUID")
+    .argument("<name>", "snapshot name")
+    .addOption(
+      new Option(
+        "--strategy <strategy>",
+        "blockcommit: this project's journaled merge; native: libvirt's own delete",
+      )
+        .choices(["blockcommit", "native"])
+        .default("blockcommit"),
+    )
+    .option(
+      "--bandwidth <bytes-per-second>",
+      "limit the merge to this many bytes per second",
+      positiveInteger,
+    )
+    .option("--timeout <seconds>", "cancel a disk's merge that takes longer than this", positiveNumber)
+    .action((domain: string, name: string, options: Record<string, unknown>) =>
+      select((context) =>
+        deleteCommand(context, domain, name, {
+          strategy: options.strategy as "blockcommit" | "native",
+          ...(typeof options.bandwidth === "number" ? { bandwidth: options.bandwidth } : {}),
+          ...(typeof options.timeout === "number" ? { timeout: options.timeout } : {}),
+        }),
+      ),
+    );
+
+  program
+    .command("verify")
+    .description("check snapshot metadata against the real chains, unfinished operations and leftover files")
+    .argument("<domain>", "domain name or UUID")
+    .option("--repair", "finish or roll back what an interrupted operation left, then check again")
+    .action((domain: string, options: { repair?: boolean }) =>
+      select((context) => verifyCommand(context, domain, { repair: options.repair === true })),
+    );
+
+  for (const register of extraCommands) register(program, select);
+  return program;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function positiveInteger(value: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError("expected a positive whole number of bytes per second");
+  }
+  return Number(value);
+}
+
+function positiveNumber(value: string): number {
+  const parsed = Number(value);
+  if (value.trim() === "" || !Number.isFinite(parsed) || parsed <= 0) {
+    throw new InvalidArgumentError("expected a positive number of seconds");
+  }
+  return parsed;
+}
