@@ -80,7 +80,8 @@ export class LibvirtConnection implements LibvirtApi {
 
   /**
    * Runs libvirt's handshake on `stream` and resolves with an open connection: AUTH_LIST; AUTH_POLKIT when the
-   * daemon asks for polkit; CONNECT_OPEN with `options.name`; then keepalive, when the daemon supports it.
+   * daemon asks for polkit; then CONNECT_OPEN with `options.name` and, in the same round trip,
+   * CONNECT_SUPPORTS_FEATURE(PROGRAM_KEEPALIVE), which also tells the daemon that this client answers pings.
    *
    * Fails with a LibvirtError: kind `auth` (code AUTH_UNAVAILABLE) when the daemon only offers SASL, `remote`
    * when the daemon refuses the open, `timeout` / `closed` / `protocol` otherwise. On failure the stream is
@@ -120,17 +121,17 @@ export class LibvirtConnection implements LibvirtApi {
         );
       }
     }
-    await this.rpc.call(P.CONNECT_OPEN, {
-      name: options.name,
-      flags: options.readonly ? P.CONNECT_OPEN_READ_ONLY : 0,
-    });
+    // Asking for keepalive needs authentication but no open connection (the daemon handles it before the
+    // connection check), so it travels with CONNECT_OPEN: one round trip fewer per open.
     const keepalive = options.keepalive ?? DEFAULT_KEEPALIVE;
-    if (
-      keepalive !== false &&
-      (await this.rpc.call(P.CONNECT_SUPPORTS_FEATURE, P.FEATURE_PROGRAM_KEEPALIVE))
-    ) {
-      this.rpc.startKeepalive(keepalive);
-    }
+    const [, keepaliveSupported] = await Promise.all([
+      this.rpc.call(P.CONNECT_OPEN, {
+        name: options.name,
+        flags: options.readonly ? P.CONNECT_OPEN_READ_ONLY : 0,
+      }),
+      keepalive === false ? false : this.rpc.call(P.CONNECT_SUPPORTS_FEATURE, P.FEATURE_PROGRAM_KEEPALIVE),
+    ]);
+    if (keepalive !== false && keepaliveSupported) this.rpc.startKeepalive(keepalive);
   }
 
   /** Why the connection closed, or null while it is open. */
