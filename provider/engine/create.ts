@@ -132,7 +132,7 @@ async function createLocked(
   );
   const after = parseDomainXml(afterXml);
   const snapshot = parseSnapshotXml(snapshotXml);
-  verifyCreated(after, plan);
+  verifyCreated(after, snapshot, plan);
 
   const warnings = plan.skipped
     .filter((s) => s.warning)
@@ -221,7 +221,7 @@ function createFailure(ref: DomainRef, plan: CreatePlan, cause: unknown): Engine
     : memory
       ? ` (memory file ${plan.memoryFile})`
       : "";
-  const hint = hintFor(libvirtCodeOf(cause));
+  const hint = hintFor(libvirtCodeOf(cause), text);
   return new EngineError({
     kind: EngineErrorKind.LIBVIRT,
     domain: ref.name,
@@ -232,13 +232,23 @@ function createFailure(ref: DomainRef, plan: CreatePlan, cause: unknown): Engine
   });
 }
 
-function hintFor(code: number | undefined): string {
+/** What the user can do about a failed create, from libvirt's code and message. */
+function hintFor(code: number | undefined, message: string): string {
+  // Quirk: QEMU refuses a second memory snapshot of a domain that stayed paused since the first one ("Can't
+  // migrate the vm that was paused due to previous migration", libvirt 9.0 / QEMU 7.2); the domain state and
+  // its reason do not tell the two situations apart beforehand, so the error is explained instead.
+  if (/paused due to previous migration/i.test(message)) {
+    return " (QEMU takes only one memory snapshot per pause: resume the domain once, or take a disk-only snapshot)";
+  }
   switch (code) {
     case ErrorCode.CONFIG_UNSUPPORTED:
       return " (an overlay or memory file that already exists, or a disk that cannot take an external snapshot)";
     case ErrorCode.SYSTEM_ERROR:
+      return " (check that the target directory exists)";
     case ErrorCode.INTERNAL_ERROR:
-      return " (check that the target directory exists and that QEMU's user can write to it)";
+      return /permission denied/i.test(message)
+        ? " (check that QEMU's user can enter and write to the target directory)"
+        : "";
     case ErrorCode.BLOCK_COPY_ACTIVE:
     case ErrorCode.OPERATION_UNSUPPORTED:
       return " (a block job may be running on the domain)";
@@ -247,12 +257,27 @@ function hintFor(code: number | undefined): string {
   }
 }
 
-/** Re-reads are compared with the plan: each disk now writes to its new overlay, backed by the old image. */
-function verifyCreated(after: DomainModel, plan: CreatePlan): void {
+/**
+ * Re-reads are compared with the plan: each disk now writes to its new overlay, backed by the old image, and
+ * the snapshot's metadata records that overlay and that image (which also covers shut-off domains, whose
+ * chains libvirt lists only partly).
+ */
+function verifyCreated(after: DomainModel, snapshot: SnapshotModel, plan: CreatePlan): void {
   const problems = chainMismatches(
     after,
     plan.disks.map((d) => ({ target: d.target, top: [d.overlayPath, d.activeImage.path ?? ""] })),
   );
+  for (const planned of plan.disks) {
+    const recorded = snapshot.disks.find((d) => d.target === planned.target);
+    const overlay = recorded?.overlay?.path;
+    const before = recorded?.imageBefore?.path;
+    if (overlay !== planned.overlayPath || (before !== undefined && before !== planned.activeImage.path)) {
+      problems.push(
+        `disk ${planned.target}: the snapshot records overlay ${overlay ?? "(none)"} over ${before ?? "(unknown)"}, ` +
+          `planned ${planned.overlayPath} over ${planned.activeImage.path ?? "(not a file)"}`,
+      );
+    }
+  }
   if (problems.length === 0) return;
   throw new EngineError({
     kind: EngineErrorKind.VERIFY_FAILED,

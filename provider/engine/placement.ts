@@ -37,6 +37,13 @@ export function descriptionProblem(description: string): string | undefined {
   if (description.length > MAX_DESCRIPTION_LENGTH) {
     return `the description is ${description.length} characters long; at most ${MAX_DESCRIPTION_LENGTH} are allowed`;
   }
+  // Quirk: libvirt 9.0 writes a carriage return of a description back raw (not as `&#13;`), and every XML
+  // parser, libvirt's own when it reloads its snapshot metadata included, reads a raw CR as LF: "a\r\nb" would
+  // come back as "a\nb". Refused, so that what is stored is always exactly what was given.
+  const cr = description.indexOf("\r");
+  if (cr >= 0) {
+    return `the description contains a carriage return at position ${cr}, which libvirt cannot keep (use \\n line breaks)`;
+  }
   const bad = findNonXmlCharacter(description);
   if (bad !== undefined) {
     const code = description.codePointAt(bad)?.toString(16).padStart(4, "0");

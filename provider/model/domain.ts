@@ -77,6 +77,14 @@ export interface DiskModel {
    * cdrom). The inactive XML may list only the active image.
    */
   readonly chain: readonly ImageSource[];
+  /**
+   * True when libvirt marked the end of the chain (an empty `<backingStore/>`, as in the live XML of a running
+   * domain): the chain is then complete. Absent when libvirt may not have listed every layer.
+   * Quirk: the XML of a shut-off domain often lists only the active image (libvirt does not probe the chains of
+   * inactive domains, and an offline snapshot leaves just the new overlay there); see snapshot-tree.ts for how
+   * the rest of the chain is recovered from snapshot metadata.
+   */
+  readonly chainTerminated?: true;
   readonly mirror?: BlockJobMirror;
 }
 
@@ -93,7 +101,11 @@ export interface DomainModel {
 
 /** Parses a domain XML document. Throws ModelXmlError on malformed XML or a disk without a target. */
 export function parseDomainXml(xml: string): DomainModel {
-  const root = parseRoot(xml, "domain", "domain XML");
+  return parseDomainElement(parseRoot(xml, "domain", "domain XML"));
+}
+
+/** Parses a `<domain>` element (a document's root, or the copy embedded in snapshot XML). */
+export function parseDomainElement(root: Element): DomainModel {
   const name = childText(root, "name") ?? "";
   const uuid = (childText(root, "uuid") ?? "").trim().toLowerCase();
   const devices = child(root, "devices");
@@ -114,6 +126,7 @@ function parseDisk(el: Element, domainName: string): DiskModel {
   const bus = attr(targetEl, "bus");
   const policy = attr(el, "snapshot");
   const mirrorEl = child(el, "mirror");
+  const { chain, terminated } = parseChain(el);
   return {
     target,
     ...(bus === undefined ? {} : { bus }),
@@ -122,25 +135,26 @@ function parseDisk(el: Element, domainName: string): DiskModel {
     shareable: child(el, "shareable") !== undefined,
     transient: child(el, "transient") !== undefined,
     ...(policy === undefined ? {} : { snapshotPolicy: policy as DiskSnapshotMode }),
-    chain: parseChain(el),
+    chain,
+    ...(terminated ? { chainTerminated: true as const } : {}),
     ...(mirrorEl === undefined ? {} : { mirror: parseMirror(mirrorEl) }),
   };
 }
 
 /** Walks `<source>` then the nested `<backingStore>` elements; an empty `<backingStore/>` ends the chain. */
-function parseChain(diskEl: Element): ImageSource[] {
+function parseChain(diskEl: Element): { chain: ImageSource[]; terminated: boolean } {
   const chain: ImageSource[] = [];
   const active = parseSource(diskEl, attr(child(diskEl, "driver"), "type"));
-  if (active === undefined) return chain;
+  if (active === undefined) return { chain, terminated: false };
   chain.push(active);
   let level = child(diskEl, "backingStore");
   while (level !== undefined) {
     const layer = parseSource(level, attr(child(level, "format"), "type"));
-    if (layer === undefined) break;
+    if (layer === undefined) return { chain, terminated: true };
     chain.push(layer);
     level = child(level, "backingStore");
   }
-  return chain;
+  return { chain, terminated: false };
 }
 
 /**

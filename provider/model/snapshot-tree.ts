@@ -4,7 +4,7 @@
  * live chain), plus a consistency check that says in words where metadata and the real chains disagree.
  * Pure: no I/O.
  */
-import { type DomainModel, describeImage, type ImageSource } from "./domain";
+import { type DiskModel, type DomainModel, describeImage, type ImageSource } from "./domain";
 import { findSnapshotRecord, type ProjectMetadata } from "./metadata";
 import type { SnapshotModel } from "./snapshot";
 
@@ -75,6 +75,7 @@ export function joinSnapshots(
   const problems: ConsistencyProblem[] = [];
   const ordered = topologicalOrder(snapshots, problems);
   const byName = new Map(ordered.map((s) => [s.name, s]));
+  const chains = new Map(domain.disks.map((d) => [d.target, effectiveChain(d, snapshots)]));
   const views = ordered.map((snap): SnapshotView => {
     const record = findSnapshotRecord(metadata, snap.name, snap.creationTime);
     return {
@@ -87,7 +88,7 @@ export function joinSnapshots(
       memory: snap.memory,
       disks: snap.disks.flatMap((d) => {
         if (d.mode !== "external" || d.overlay === undefined) return [];
-        return [locateDisk(domain, snap, d.target, d.overlay, problems)];
+        return [locateDisk(domain, chains.get(d.target), snap, d.target, d.overlay, problems)];
       }),
       ...(record === undefined ? {} : { quiesced: record.quiesced }),
       ...(record?.quiesceNote === undefined ? {} : { quiesceNote: record.quiesceNote }),
@@ -98,15 +99,36 @@ export function joinSnapshots(
   return { snapshots: views, problems };
 }
 
+/**
+ * The disk's chain as libvirt lists it, completed from snapshot metadata when libvirt did not mark its end
+ * (shut-off domains, see DiskModel.chainTerminated): while the last listed layer is the overlay of a snapshot,
+ * the image that snapshot recorded as the disk's image before it is the next layer down.
+ */
+function effectiveChain(disk: DiskModel, snapshots: readonly SnapshotModel[]): ImageSource[] {
+  const chain = [...disk.chain];
+  if (disk.chainTerminated) return chain;
+  for (;;) {
+    const last = chain.at(-1);
+    if (last === undefined) return chain;
+    const below = snapshots
+      .flatMap((s) => s.disks)
+      .find(
+        (d) => d.target === disk.target && d.overlay !== undefined && sameImage(d.overlay, last),
+      )?.imageBefore;
+    if (below === undefined || chain.some((layer) => sameImage(layer, below))) return chain;
+    chain.push(below);
+  }
+}
+
 function locateDisk(
   domain: DomainModel,
+  chain: readonly ImageSource[] | undefined,
   snap: SnapshotModel,
   target: string,
   overlay: ImageSource,
   problems: ConsistencyProblem[],
 ): SnapshotDiskView {
-  const disk = domain.disks.find((d) => d.target === target);
-  if (disk === undefined) {
+  if (chain === undefined) {
     problems.push({
       kind: "unknown-disk",
       snapshot: snap.name,
@@ -115,7 +137,7 @@ function locateDisk(
     });
     return { target, overlay };
   }
-  const position = disk.chain.findIndex((layer) => sameImage(layer, overlay));
+  const position = chain.findIndex((layer) => sameImage(layer, overlay));
   if (position < 0) {
     problems.push({
       kind: "overlay-not-in-chain",
@@ -123,14 +145,14 @@ function locateDisk(
       disk: target,
       message:
         `snapshot ${snap.name}, disk ${target}: its overlay ${describeImage(overlay)} is not in the live chain ` +
-        `(${disk.chain.map(describeImage).join(" -> ") || "no image"})`,
+        `(${chain.map(describeImage).join(" -> ") || "no image"})`,
     });
     return { target, overlay };
   }
-  const below = disk.chain[position + 1];
+  const below = chain[position + 1];
   return {
     target,
-    overlay: disk.chain[position] ?? overlay,
+    overlay: chain[position] ?? overlay,
     ...(below === undefined ? {} : { pointInTime: below }),
     chainPosition: position,
   };

@@ -4,7 +4,7 @@
  * data whatever characters they hold.
  */
 import type { Element } from "@xmldom/xmldom";
-import type { DiskSnapshotMode, ImageSource } from "./domain";
+import { type DiskModel, type DiskSnapshotMode, type ImageSource, parseDomainElement } from "./domain";
 import {
   appendElement,
   attr,
@@ -36,6 +36,11 @@ export interface SnapshotDisk {
   readonly mode: DiskSnapshotMode;
   /** For `external`: the overlay the snapshot created, i.e. the image the disk wrote to after it. */
   readonly overlay?: ImageSource;
+  /**
+   * For `external`: the image the disk wrote to before the snapshot (the point-in-time image), as recorded in
+   * the domain definition libvirt stores inside the snapshot; undefined when that copy lacks the disk.
+   */
+  readonly imageBefore?: ImageSource;
 }
 
 export interface SnapshotModel {
@@ -62,6 +67,8 @@ export function parseSnapshotXml(xml: string): SnapshotModel {
   const memoryEl = child(root, "memory");
   const memoryFile = attr(memoryEl, "file");
   const disksEl = child(root, "disks");
+  const embedded = child(root, "domain");
+  const before = embedded === undefined ? [] : parseDomainElement(embedded).disks;
   return {
     name,
     ...(description === undefined ? {} : { description }),
@@ -72,15 +79,17 @@ export function parseSnapshotXml(xml: string): SnapshotModel {
       mode: (attr(memoryEl, "snapshot") ?? "no") as MemorySnapshotMode,
       ...(memoryFile === undefined ? {} : { file: memoryFile }),
     },
-    disks: disksEl === undefined ? [] : childElements(disksEl, "disk").map(parseSnapshotDisk),
+    disks:
+      disksEl === undefined ? [] : childElements(disksEl, "disk").map((d) => parseSnapshotDisk(d, before)),
   };
 }
 
-function parseSnapshotDisk(el: Element): SnapshotDisk {
+function parseSnapshotDisk(el: Element, domainBefore: readonly DiskModel[]): SnapshotDisk {
   const target = attr(el, "name") ?? "";
   const mode = (attr(el, "snapshot") ?? "external") as DiskSnapshotMode;
   const sourceEl = child(el, "source");
   if (sourceEl === undefined) return { target, mode };
+  const imageBefore = domainBefore.find((d) => d.target === target)?.chain[0];
   const format = attr(child(el, "driver"), "type");
   const kind = attr(el, "type") ?? "file";
   const path = attr(sourceEl, "file") ?? attr(sourceEl, "dev");
@@ -89,7 +98,7 @@ function parseSnapshotDisk(el: Element): SnapshotDisk {
     ...(path === undefined ? {} : { path }),
     ...(format === undefined ? {} : { format }),
   };
-  return { target, mode, overlay };
+  return { target, mode, overlay, ...(imageBefore === undefined ? {} : { imageBefore }) };
 }
 
 /** One disk in a create request: an external overlay at an absolute path, or explicitly left out. */

@@ -13,6 +13,7 @@ const plain = { readOnly: false, shareable: false, transient: false };
 
 /** The three raw extra disks of the recorded domain, with their node indexes when live. */
 function extraDisks(live: boolean) {
+  const end = live ? { chainTerminated: true } : {};
   return [
     {
       target: "vdc",
@@ -21,6 +22,7 @@ function extraDisks(live: boolean) {
       ...plain,
       shareable: true,
       chain: [raw("shared.raw", live ? 3 : undefined)],
+      ...end,
     },
     {
       target: "vdd",
@@ -29,6 +31,7 @@ function extraDisks(live: boolean) {
       ...plain,
       readOnly: true,
       chain: [raw("ro.raw", live ? 2 : undefined)],
+      ...end,
     },
     {
       target: "sda",
@@ -37,6 +40,7 @@ function extraDisks(live: boolean) {
       ...plain,
       readOnly: true,
       chain: [raw("cd.iso", live ? 1 : undefined)],
+      ...end,
     },
   ];
 }
@@ -53,6 +57,7 @@ describe("parseDomainXml", () => {
           device: "disk",
           ...plain,
           chain: [qcow2("vda.s2.qcow2", 8), qcow2("vda.s1.qcow2", 6), qcow2("vda.qcow2", 5)],
+          chainTerminated: true,
         },
         {
           target: "vdb",
@@ -60,6 +65,7 @@ describe("parseDomainXml", () => {
           device: "disk",
           ...plain,
           chain: [qcow2("vdb.s1.qcow2", 7), qcow2("vdb.qcow2", 4)],
+          chainTerminated: true,
         },
         ...extraDisks(true),
       ],

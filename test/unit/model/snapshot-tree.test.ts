@@ -115,6 +115,32 @@ describe("joinSnapshots", () => {
     ]);
   });
 
+  test("Quirk: a shut-off domain's XML listing only the active image; the chain is completed from snapshot metadata", () => {
+    // As libvirt shows a never-started domain after offline snapshots: the active overlay and no backingStore.
+    const xml = fixture("domain-shutoff-four-snapshots.xml").replace(
+      /(<source file='[^']*vda\.s4\.qcow2'\/>)\s*<backingStore[\s\S]*?<target dev='vda'/,
+      "$1<target dev='vda'",
+    );
+    const partial = parseDomainXml(xml);
+    expect(partial.disks[0]?.chain).toEqual([qcow2("vda.s4.qcow2")]);
+    const forest = joinSnapshots(partial, allFour);
+    expect(forest.problems).toEqual([]);
+    expect(
+      forest.snapshots.map((s) => s.disks.map((d) => [d.target, d.pointInTime?.path, d.chainPosition])),
+    ).toEqual([
+      [
+        ["vda", `${FIXTURE_DIR}/vda.qcow2`, 3],
+        ["vdb", `${FIXTURE_DIR}/vdb.qcow2`, 1],
+      ],
+      [["vda", `${FIXTURE_DIR}/vda.s1.qcow2`, 2]],
+      [["vda", `${FIXTURE_DIR}/vda.s2.qcow2`, 1]],
+      [
+        ["vda", `${FIXTURE_DIR}/vda.s3.qcow2`, 0],
+        ["vdb", `${FIXTURE_DIR}/vdb.s1.qcow2`, 0],
+      ],
+    ]);
+  });
+
   test("live chain with node indexes: the joined overlay carries libvirt's index", () => {
     const domain = parseDomainXml(fixture("domain-running-two-snapshots.xml"));
     const forest = joinSnapshots(domain, allFour.slice(1, 3));

@@ -15,8 +15,8 @@ describe("parseSnapshotXml", () => {
       creationTime: 1795313354,
       memory: { mode: "no" },
       disks: [
-        { target: "vda", mode: "external", overlay: qcow2("vda.s1.qcow2") },
-        { target: "vdb", mode: "external", overlay: qcow2("vdb.s1.qcow2") },
+        { target: "vda", mode: "external", overlay: qcow2("vda.s1.qcow2"), imageBefore: qcow2("vda.qcow2") },
+        { target: "vdb", mode: "external", overlay: qcow2("vdb.s1.qcow2"), imageBefore: qcow2("vdb.qcow2") },
         off("vdc"),
         off("vdd"),
         off("sda"),
@@ -24,7 +24,7 @@ describe("parseSnapshotXml", () => {
     });
   });
 
-  test("memory snapshot: external memory file, parent, no description; the embedded <domain> is ignored", () => {
+  test("memory snapshot: external memory file, parent, no description; image before from the embedded <domain>", () => {
     expect(parseSnapshotXml(fixture("snapshot-memory.xml"))).toEqual({
       name: "s2",
       state: "running",
@@ -32,7 +32,12 @@ describe("parseSnapshotXml", () => {
       parent: "s1",
       memory: { mode: "external", file: "/var/lib/libvirt/images/lvsnap-fixture/lvsnap-fixture.s2.mem" },
       disks: [
-        { target: "vda", mode: "external", overlay: qcow2("vda.s2.qcow2") },
+        {
+          target: "vda",
+          mode: "external",
+          overlay: qcow2("vda.s2.qcow2"),
+          imageBefore: qcow2("vda.s1.qcow2"),
+        },
         off("vdb"),
         off("vdc"),
         off("vdd"),
