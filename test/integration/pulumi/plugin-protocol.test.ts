@@ -1,5 +1,8 @@
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PulumiPlugin, snapshotUrn } from "../../support/pulumi-plugin";
+import { run } from "../../support/run";
 
 // check, diff and the serialized provider through the real dynamic-provider plugin: no host operation.
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -146,5 +149,32 @@ describe("diff through the plugin", () => {
       },
     );
     expect(result).toEqual(expected);
+  });
+});
+
+describe("examples", () => {
+  it("the pre-deploy restore point program type-checks against the packed package", async () => {
+    const dir = join(plugin.program.dir, "example-pre-deploy");
+    await mkdir(dir, { recursive: true });
+    await copyFile(
+      join(__dirname, "../../../examples/pre-deploy-restore-point/index.ts"),
+      join(dir, "index.ts"),
+    );
+    const tsconfig = {
+      compilerOptions: {
+        strict: true,
+        target: "ES2023",
+        module: "nodenext",
+        moduleResolution: "nodenext",
+        noEmit: true,
+        skipLibCheck: true,
+        types: [],
+      },
+      files: ["index.ts"],
+    };
+    await writeFile(join(dir, "tsconfig.json"), JSON.stringify(tsconfig));
+    const tsc = require.resolve("typescript/bin/tsc");
+    const result = await run(process.execPath, [tsc, "-p", join(dir, "tsconfig.json")], 120_000);
+    expect(result.stdout).toBe("");
   });
 });
