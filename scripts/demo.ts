@@ -1,0 +1,157 @@
+/**
+ * The restore-point walk of `npm run demo` (start it through scripts/demo.sh, which installs, builds and checks
+ * the host first). On a throwaway VM made by the test lab it drives the built `libvirt-snapshot` CLI:
+ * snapshot, change data, snapshot, revert (when the CLI has it), delete with merge, printing the snapshot tree
+ * and checking the disk's data with qemu-io after each step, then removes the VM (`--keep` leaves it).
+ *
+ * The VM stays shut off, so data can be written and read with qemu-io between the steps; the engine starts it
+ * paused for the merges, as libvirt's own offline delete does. Exit 0 when every step and check passed; the
+ * last line says how many data checks passed and failed.
+ */
+import { spawn } from "node:child_process";
+import Module from "node:module";
+import { join } from "node:path";
+import type { LabDomain } from "../test/support/lab-domain";
+import { labUri } from "../test/support/virsh";
+
+const cli = join(__dirname, "..", "dist", "cli", "main.js");
+const keep = process.argv.includes("--keep");
+const MiB = 1024 * 1024;
+/** The range of the disk the demo writes and checks: the first MiB of vda. */
+const RANGE = { offset: 0, length: MiB };
+const ORIGINAL = 0xa1;
+const CHANGED = 0xb2;
+
+let passed = 0;
+let failed = 0;
+
+/**
+ * test/support/lab.ts (the lab's domain builder, shared with the tests) imports vitest for its per-test helper,
+ * and vitest refuses to load outside its runner. The demo never calls that helper, so an inert stand-in is put
+ * in the module cache before the lab is loaded.
+ */
+async function loadLab(): Promise<typeof import("../test/support/lab")> {
+  const vitestPath = require.resolve("vitest");
+  const standIn = new Module(vitestPath);
+  standIn.loaded = true;
+  standIn.exports = {
+    onTestFinished: () => {
+      throw new Error("the demo runs outside Vitest");
+    },
+  };
+  require.cache[vitestPath] = standIn;
+  return import("../test/support/lab");
+}
+
+function step(title: string): void {
+  process.stdout.write(`\n--- ${title}\n`);
+}
+
+/** Runs the built CLI with `args`, its output going to ours; resolves its exit code. */
+function runCli(args: readonly string[]): Promise<number> {
+  process.stdout.write(
+    `$ libvirt-snapshot ${args.map((a) => (/^[\w.,:/=+-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}\n`,
+  );
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, "-c", labUri, ...args], { stdio: "inherit" });
+    child.on("error", reject);
+    child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}
+
+async function cliStep(args: readonly string[]): Promise<void> {
+  const code = await runCli(args);
+  if (code !== 0) throw new Error(`libvirt-snapshot ${args.join(" ")} exited with ${code}`);
+}
+
+/** Checks that vda, read through its whole chain from `image` (default: the active layer), holds `pattern`. */
+async function dataCheck(domain: LabDomain, what: string, pattern: number, image?: string): Promise<void> {
+  const top = image ?? (await domain.liveChain("vda"))[0];
+  if (top === undefined) throw new Error("vda has no active layer");
+  const ok = await domain.checkPattern(top, { pattern, ...RANGE });
+  if (ok) passed++;
+  else failed++;
+  const hex = `0x${pattern.toString(16)}`;
+  process.stdout.write(`data check: ${what} reads ${hex} in its first MiB: ${ok ? "ok" : "FAILED"}\n`);
+}
+
+async function walk(domain: LabDomain): Promise<void> {
+  const name = domain.name;
+  step(`throwaway VM ${name} (shut off, one 64 MiB qcow2 disk, vda)`);
+  await domain.writePattern("vda", { pattern: ORIGINAL, ...RANGE });
+  await dataCheck(domain, "vda", ORIGINAL);
+
+  step("restore point before the change");
+  await cliStep(["create", name, "before-change", "--description", "known good state"]);
+  await cliStep(["list", name]);
+
+  step("change the data (qemu-io writes into the active layer, the new overlay)");
+  const overlay = (await domain.liveChain("vda"))[0] ?? "";
+  await domain.writePattern(overlay, { pattern: CHANGED, ...RANGE });
+  await dataCheck(domain, "vda", CHANGED);
+  await dataCheck(domain, "snapshot before-change (its point-in-time image)", ORIGINAL, domain.base("vda"));
+
+  step("second restore point, after the change");
+  await cliStep(["create", name, "after-change"]);
+  await cliStep(["list", name]);
+
+  step("delete before-change: its overlay is merged into the base image (blockcommit)");
+  await cliStep(["delete", name, "before-change"]);
+  await cliStep(["list", name]);
+  await dataCheck(domain, "vda", CHANGED);
+  await dataCheck(
+    domain,
+    "snapshot after-change (its point-in-time image, now the base)",
+    CHANGED,
+    domain.base("vda"),
+  );
+
+  step("delete after-change: the active overlay is merged down and the disk writes to the base again");
+  await cliStep(["delete", name, "after-change"]);
+  await cliStep(["list", name]);
+  await dataCheck(domain, "vda", CHANGED);
+  const chain = await domain.liveChain("vda");
+  const single = chain.length === 1 && chain[0] === domain.base("vda");
+  if (single) passed++;
+  else failed++;
+  process.stdout.write(
+    `data check: vda's chain is just its base image: ${single ? "ok" : `FAILED (${chain.join(" <- ")})`}\n`,
+  );
+
+  step("verify: metadata, chains and journal agree");
+  await cliStep(["verify", name]);
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const { createLabDomain } = await loadLab();
+  const domain = await createLabDomain({ state: "shutoff" });
+  let error: unknown;
+  try {
+    await walk(domain);
+  } catch (e) {
+    error = e;
+  } finally {
+    if (keep)
+      process.stdout.write(
+        `\nkept VM ${domain.name} (files in ${domain.dir}); remove it with npm run lab:sweep\n`,
+      );
+    else await domain.dispose();
+  }
+  if (error !== undefined) {
+    process.stderr.write(`demo: step failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  process.stdout.write(`\ndemo: ${passed} passed, ${failed} failed (data checks; ${seconds} s)\n`);
+  return error === undefined && failed === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`demo: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);
