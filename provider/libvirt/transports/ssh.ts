@@ -200,7 +200,9 @@ export class SshTunnel extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.child.stdin.write(chunk, (error) => callback(error ?? null));
+    // A failed write (EPIPE) means the child is going away; its 'close' reports why, with ssh's stderr,
+    // instead of a bare EPIPE.
+    this.child.stdin.write(chunk, () => callback());
   }
 
   override _final(callback: (error?: Error | null) => void): void {

@@ -8,6 +8,7 @@ import type { LibvirtUri } from "../uri";
 import { fromSocketError, LibvirtTransportError, type TransportFailure } from "./errors";
 import { type DialOptions, underDeadline } from "./socket";
 import { hostPort } from "./tcp";
+import { RecordPerMessageStream } from "./tls-records";
 
 /** libvirtd's default TLS port (LIBVIRTD_TLS_PORT). */
 export const DEFAULT_TLS_PORT = 16514;
@@ -75,8 +76,9 @@ const SERVER_CERT_CODES = new Set([
 
 /**
  * Connects to libvirtd's TLS listener with libvirt's PKI layout, verifies the server certificate (chain and
- * host name) unless `no_verify=1`, and waits for libvirtd's confirmation byte. Resolves with the TLS socket,
- * ready for the RPC protocol; on failure nothing is left open.
+ * host name) unless `no_verify=1`, and waits for libvirtd's confirmation byte. Resolves with a stream over the
+ * TLS socket that writes one TLS record per RPC message (see tls-records.ts), ready for the RPC protocol; on
+ * failure nothing is left open.
  *
  * Quirk: after the handshake libvirtd checks the client certificate itself and then sends one byte inside the
  * TLS session, `\1` if it accepts us; otherwise it closes the connection (src/rpc/virnetclient.c,
@@ -168,7 +170,7 @@ export async function dialTls(
       secure.on("readable", onReadable);
     });
   });
-  return underDeadline(
+  await underDeadline(
     "tls",
     target,
     options,
@@ -176,6 +178,7 @@ export async function dialTls(
     () => secure.destroy(),
     "no TCP connection, TLS handshake or libvirtd confirmation",
   );
+  return new RecordPerMessageStream(secure);
 }
 
 const clientRefused =

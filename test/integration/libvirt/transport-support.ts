@@ -74,6 +74,33 @@ export function authList(stream: Duplex, serial = 1): Promise<AuthListReply> {
   });
 }
 
+/**
+ * Sends two AUTH_LIST calls in a single write and resolves with the serials of the replies, or rejects when
+ * they do not both arrive within `patienceMs` (a stalled daemon: see the TLS record quirk).
+ */
+export function twoAuthListsInOneWrite(stream: Duplex, patienceMs = 5000): Promise<number[]> {
+  const call = (serial: number): Buffer => {
+    const bytes = Buffer.alloc(28);
+    [28, PROGRAM, 1, PROC_AUTH_LIST, 0, serial, 0].forEach((word, i) => {
+      bytes.writeUInt32BE(word, i * 4);
+    });
+    return bytes;
+  };
+  return new Promise((resolve, reject) => {
+    let received = Buffer.alloc(0);
+    const timer = setTimeout(() => reject(new Error(`only ${received.length} reply bytes`)), patienceMs);
+    stream.on("data", (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      if (received.length < 8 || received.length < received.readUInt32BE(0) + 8) return;
+      const second = received.readUInt32BE(0);
+      if (received.length < second + received.readUInt32BE(second)) return;
+      clearTimeout(timer);
+      resolve([received.readUInt32BE(20), received.readUInt32BE(second + 20)]);
+    });
+    stream.write(Buffer.concat([call(1), call(2)]));
+  });
+}
+
 /** The reply libvirtd gives on every lab transport: auth "none" only. */
 export const AUTH_NONE_REPLY: AuthListReply = {
   program: PROGRAM,

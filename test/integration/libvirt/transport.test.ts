@@ -18,6 +18,7 @@ import {
   requireLab,
   silentServer,
   sshUri,
+  twoAuthListsInOneWrite,
   wrongNameTlsServer,
 } from "./transport-support";
 
@@ -71,6 +72,15 @@ describe("each transport reaches libvirtd", () => {
   ])("%s: %s", async (_label, uri) => {
     const stream = await dialUri(uri);
     expect(await authList(stream)).toEqual(AUTH_NONE_REPLY);
+  });
+});
+
+describe("Quirk: libvirtd stalls on the second of two RPC messages in one TLS record", () => {
+  it.each([
+    ["tls", "qemu+tls://127.0.0.1/system"],
+    ["tcp (never affected)", "qemu+tcp://127.0.0.1/system"],
+  ])("%s: two calls in one write are both answered", async (_label, uri) => {
+    expect(await twoAuthListsInOneWrite(await dialUri(uri))).toEqual([1, 2]);
   });
 });
 
