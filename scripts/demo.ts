@@ -30,7 +30,7 @@ let failed = 0;
  * and vitest refuses to load outside its runner. The demo never calls that helper, so an inert stand-in is put
  * in the module cache before the lab is loaded.
  */
-async function loadLab(): Promise<typeof import("../test/support/lab")> {
+function loadLab(): typeof import("../test/support/lab") {
   const vitestPath = require.resolve("vitest");
   const standIn = new Module(vitestPath);
   standIn.loaded = true;
@@ -40,7 +40,7 @@ async function loadLab(): Promise<typeof import("../test/support/lab")> {
     },
   };
   require.cache[vitestPath] = standIn;
-  return import("../test/support/lab");
+  return require("../test/support/lab");
 }
 
 function step(title: string): void {
@@ -124,7 +124,7 @@ async function walk(domain: LabDomain): Promise<void> {
 
 async function main(): Promise<number> {
   const started = Date.now();
-  const { createLabDomain } = await loadLab();
+  const { createLabDomain } = loadLab();
   const domain = await createLabDomain({ state: "shutoff" });
   let error: unknown;
   try {
