@@ -22,6 +22,8 @@
 
 LVSNAP_TRANSPORT_LAB="${LVSNAP_TRANSPORT_LAB:-/var/lib/lvsnap-lab/transports}"
 export LVSNAP_TRANSPORT_LAB
+# Where libvirt's PKI lives (overridable to try this script in a sandbox).
+LVSNAP_PKI_ROOT="${LVSNAP_PKI_ROOT:-/etc/pki}"
 
 lvsnap_transports_need_packages() {
   local missing=()
@@ -101,11 +103,12 @@ lvsnap_transports_pki() {
     cp "$ca/foreign-cacert.pem" "$lab/pki-foreign-ca/cacert.pem" &&
     cp "$lab/pki-client/clientcert.pem" "$lab/pki-foreign-ca/clientcert.pem" &&
     cp "$lab/pki-client/clientkey.pem" "$lab/pki-foreign-ca/clientkey.pem" || return 1
-  lvsnap_transports_install "$ca/cacert.pem" /etc/pki/CA/cacert.pem 644 &&
-    lvsnap_transports_install "$ca/servercert.pem" /etc/pki/libvirt/servercert.pem 644 &&
-    lvsnap_transports_install "$ca/serverkey.pem" /etc/pki/libvirt/private/serverkey.pem 600 &&
-    lvsnap_transports_install "$lab/pki-client/clientcert.pem" /etc/pki/libvirt/clientcert.pem 644 &&
-    lvsnap_transports_install "$lab/pki-client/clientkey.pem" /etc/pki/libvirt/private/clientkey.pem 600
+  local pki="$LVSNAP_PKI_ROOT"
+  lvsnap_transports_install "$ca/cacert.pem" "$pki/CA/cacert.pem" 644 &&
+    lvsnap_transports_install "$ca/servercert.pem" "$pki/libvirt/servercert.pem" 644 &&
+    lvsnap_transports_install "$ca/serverkey.pem" "$pki/libvirt/private/serverkey.pem" 600 &&
+    lvsnap_transports_install "$lab/pki-client/clientcert.pem" "$pki/libvirt/clientcert.pem" 644 &&
+    lvsnap_transports_install "$lab/pki-client/clientkey.pem" "$pki/libvirt/private/clientkey.pem" 600
 }
 
 # Rewrites our marked block at the end of libvirtd.conf (libvirtd reads the last assignment of a key).
@@ -157,7 +160,16 @@ EOF
     return 0
   fi
   mkdir -p /run/sshd && chmod 755 /run/sshd
-  /usr/sbin/sshd -f "$dir/sshd_config" || { echo "transports.sh: sshd on 127.0.0.1:2222 did not start" >&2; return 1; }
+  # sshd daemonizes before it binds: only its pid file says whether it really listens. -E keeps its log.
+  /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" || true
+  local tries
+  for tries in $(seq 50); do
+    pid="$(cat "$dir/sshd.pid" 2>/dev/null || true)"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "transports.sh: sshd on 127.0.0.1:2222 did not start: $(tail -n 3 "$dir/sshd.log" 2>/dev/null)" >&2
+  return 1
 }
 
 lvsnap_transports_setup() {
