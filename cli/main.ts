@@ -4,10 +4,14 @@
  * prints the result (human text, or one JSON document with --json) and exits 0 (done), 1 (the operation
  * failed) or 2 (usage error). Host logic lives in the engine; this layer only translates.
  */
-import type { CommandContext, ProgressStream } from "./context";
+import { createCommand } from "./commands/create";
+import { deleteCommand } from "./commands/delete";
+import { listCommand } from "./commands/list";
+import { verifyCommand } from "./commands/verify";
+import type { CommandContext, CommandOutcome, ProgressStream } from "./context";
 import { lazyConnection } from "./context";
 import { describeFailure, ExitCode, exitCodeFor, formatFailure } from "./failure";
-import { type CommandRegistrar, parseCommandLine } from "./program";
+import { type Invocation, parseCommandLine } from "./program";
 
 /** Where a run reads and writes; `process` in production, buffers in tests. */
 export interface CliIo {
@@ -21,25 +25,17 @@ export interface CliIo {
  * Runs the CLI once with `args` (without node and script) and resolves its exit code. Never throws: every
  * failure is printed (stderr, or the JSON document on stdout with --json) and mapped to an exit code.
  */
-export async function runCli(
-  args: readonly string[],
-  io: CliIo,
-  extraCommands: readonly CommandRegistrar[] = [],
-): Promise<ExitCode> {
+export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCode> {
   const wantsJson = args.includes("--json");
   const printJson = (document: unknown) => io.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   let usageText = "";
-  const parsed = await parseCommandLine(
-    args,
-    {
-      writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => {
-        usageText += text;
-        if (!wantsJson) io.stderr.write(text);
-      },
+  const parsed = await parseCommandLine(args, {
+    writeOut: (text) => io.stdout.write(text),
+    writeErr: (text) => {
+      usageText += text;
+      if (!wantsJson) io.stderr.write(text);
     },
-    extraCommands,
-  ).catch((e: unknown) => ({ kind: "failed", error: e }) as const);
+  }).catch((e: unknown) => ({ kind: "failed", error: e }) as const);
   if (parsed.kind === "failed") return report(parsed.error);
   if (parsed.kind === "exit") {
     if (wantsJson && parsed.exitCode !== ExitCode.OK) {
@@ -61,7 +57,7 @@ export async function runCli(
     now: () => new Date(),
   };
   try {
-    const outcome = await parsed.run(context);
+    const outcome = await dispatch(context, parsed.invocation);
     if (parsed.json) printJson({ ok: outcome.exitCode === 0, ...(outcome.document as object) });
     else io.stdout.write(`${outcome.text}\n`);
     return outcome.exitCode;
@@ -76,6 +72,20 @@ export async function runCli(
     if (wantsJson) printJson({ ok: false, error: failure });
     else io.stderr.write(`${formatFailure(failure)}\n`);
     return exitCodeFor(failure);
+  }
+}
+
+/** Runs a parsed command. */
+function dispatch(context: CommandContext, invocation: Invocation): Promise<CommandOutcome> {
+  switch (invocation.command) {
+    case "list":
+      return listCommand(context, invocation.domain);
+    case "create":
+      return createCommand(context, invocation.domain, invocation.name, invocation.options);
+    case "delete":
+      return deleteCommand(context, invocation.domain, invocation.name, invocation.options);
+    case "verify":
+      return verifyCommand(context, invocation.domain, { repair: invocation.repair });
   }
 }
 

@@ -3,19 +3,35 @@
  * the command to run and the global options, and runs nothing on the host.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { createCommand } from "./commands/create";
-import { deleteCommand } from "./commands/delete";
-import { listCommand } from "./commands/list";
-import { verifyCommand } from "./commands/verify";
-import type { CommandContext, CommandOutcome } from "./context";
+import type { CreateOptions } from "./commands/create";
+import type { DeleteCommandOptions } from "./commands/delete";
 import { ExitCode } from "./failure";
 
-/** A parsed command, ready to run with a context. */
-export type PreparedCommand = (context: CommandContext) => Promise<CommandOutcome>;
+/** A parsed command line: which command, with which arguments and options (checked, with defaults). */
+export type Invocation =
+  | { readonly command: "list"; readonly domain: string }
+  | {
+      readonly command: "create";
+      readonly domain: string;
+      readonly name: string;
+      readonly options: CreateOptions;
+    }
+  | {
+      readonly command: "delete";
+      readonly domain: string;
+      readonly name: string;
+      readonly options: DeleteCommandOptions;
+    }
+  | { readonly command: "verify"; readonly domain: string; readonly repair: boolean };
 
 /** What parsing produced: a command to run, or an exit with what commander printed (help, usage error). */
 export type ParseResult =
-  | { readonly kind: "run"; readonly run: PreparedCommand; readonly connect?: string; readonly json: boolean }
+  | {
+      readonly kind: "run";
+      readonly invocation: Invocation;
+      readonly connect?: string;
+      readonly json: boolean;
+    }
   | { readonly kind: "exit"; readonly exitCode: ExitCode; readonly message?: string };
 
 /** Text commander would print, redirected so the caller decides (stdout for help, stderr or JSON for errors). */
@@ -23,9 +39,6 @@ export interface ParseOutput {
   writeOut(text: string): void;
   writeErr(text: string): void;
 }
-
-/** Registers a revert-family command set when the engine provides it (see commands/revert.ts). */
-export type CommandRegistrar = (program: Command, select: (run: PreparedCommand) => void) => void;
 
 const EXAMPLES = `
 Examples:
@@ -41,16 +54,12 @@ The connection URI defaults to LIBVIRT_DEFAULT_URI, then qemu:///system.`;
  * Parses `args` (without the node and script paths). Never exits the process and never throws for user input:
  * help and usage errors come back as `exit` results, with commander's text written to `output`.
  */
-export async function parseCommandLine(
-  args: readonly string[],
-  output: ParseOutput,
-  extraCommands: readonly CommandRegistrar[] = [],
-): Promise<ParseResult> {
-  let selected: PreparedCommand | undefined;
-  const select = (run: PreparedCommand) => {
-    selected = run;
+export async function parseCommandLine(args: readonly string[], output: ParseOutput): Promise<ParseResult> {
+  let selected: Invocation | undefined;
+  const select = (invocation: Invocation) => {
+    selected = invocation;
   };
-  const program = buildProgram(select, extraCommands);
+  const program = buildProgram(select);
   program.exitOverride();
   program.configureOutput({ writeOut: (s) => output.writeOut(s), writeErr: (s) => output.writeErr(s) });
   for (const command of program.commands) {
@@ -69,13 +78,13 @@ export async function parseCommandLine(
   const globals = program.opts<{ connect?: string; json?: boolean }>();
   return {
     kind: "run",
-    run: selected,
+    invocation: selected,
     ...(globals.connect === undefined ? {} : { connect: globals.connect }),
     json: globals.json === true,
   };
 }
 
-function buildProgram(select: (run: PreparedCommand) => void, extraCommands: readonly CommandRegistrar[]) {
+function buildProgram(select: (invocation: Invocation) => void) {
   const program = new Command("libvirt-snapshot")
     .description(
       "External snapshots of libvirt/QEMU domains: list, create, delete by merging, verify and repair.",
@@ -94,7 +103,7 @@ function buildProgram(select: (run: PreparedCommand) => void, extraCommands: rea
       "show the snapshot tree: creation time and age, state, memory or disk-only, quiesced, overlays",
     )
     .argument("<domain>", "domain name or UUID")
-    .action((domain: string) => select((context) => listCommand(context, domain)));
+    .action((domain: string) => select({ command: "list", domain }));
 
   program
     .command("create")
@@ -123,8 +132,11 @@ function buildProgram(select: (run: PreparedCommand) => void, extraCommands: rea
     .option("--overlay-dir <dir>", "absolute directory on the host for overlays (default: next to each disk)")
     .action((domain: string, name: string, options: Record<string, unknown>, command: Command) => {
       if (options.live === true && options.memory !== true) command.error("error: --live needs --memory");
-      select((context) =>
-        createCommand(context, domain, name, {
+      select({
+        command: "create",
+        domain,
+        name,
+        options: {
           memory: options.memory === true,
           live: options.live === true,
           quiesce: options.quiesce as "auto" | "required" | "off",
@@ -132,8 +144,8 @@ function buildProgram(select: (run: PreparedCommand) => void, extraCommands: rea
           excludeDisk: options.excludeDisk as string[],
           ...(typeof options.description === "string" ? { description: options.description } : {}),
           ...(typeof options.overlayDir === "string" ? { overlayDir: options.overlayDir } : {}),
-        }),
-      );
+        },
+      });
     });
 
   program
@@ -158,13 +170,16 @@ function buildProgram(select: (run: PreparedCommand) => void, extraCommands: rea
     )
     .option("--timeout <seconds>", "cancel a disk's merge that takes longer than this", positiveNumber)
     .action((domain: string, name: string, options: Record<string, unknown>) =>
-      select((context) =>
-        deleteCommand(context, domain, name, {
+      select({
+        command: "delete",
+        domain,
+        name,
+        options: {
           strategy: options.strategy as "blockcommit" | "native",
           ...(typeof options.bandwidth === "number" ? { bandwidth: options.bandwidth } : {}),
           ...(typeof options.timeout === "number" ? { timeout: options.timeout } : {}),
-        }),
-      ),
+        },
+      }),
     );
 
   program
@@ -173,10 +188,9 @@ function buildProgram(select: (run: PreparedCommand) => void, extraCommands: rea
     .argument("<domain>", "domain name or UUID")
     .option("--repair", "finish or roll back what an interrupted operation left, then check again")
     .action((domain: string, options: { repair?: boolean }) =>
-      select((context) => verifyCommand(context, domain, { repair: options.repair === true })),
+      select({ command: "verify", domain, repair: options.repair === true }),
     );
 
-  for (const register of extraCommands) register(program, select);
   return program;
 }
 
