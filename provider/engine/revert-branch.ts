@@ -1,0 +1,165 @@
+/**
+ * Branches after a revert: reading everything the host knows about the domain's images, dropping snapshots on
+ * purpose (their data is not merged anywhere), and removing image files that nothing needs any more.
+ *
+ * Which files may go: an image is needed while a disk chain (live or persistent) contains it, or a remaining
+ * snapshot's saved definition has it in a chain (its point-in-time image and the layers below), or it is a
+ * remaining snapshot's point-in-time image as the live chains show it. Files are only ever removed if they are
+ * overlays (some snapshot's overlay, a layer with a backing file in a chain, or an overlay a revert created),
+ * never a disk's base image. Removal goes through libvirt's storage API (delete-files.ts), so it works on
+ * remote hosts.
+ */
+import type { DomainRef, LibvirtApi } from "../libvirt/api";
+import { isLibvirtError } from "../libvirt/errors";
+import { DomainXMLFlags, ErrorCode, SnapshotDeleteFlags } from "../libvirt/flags";
+import { type DomainModel, parseDomainXml } from "../model/domain";
+import { parseSnapshotXml } from "../model/snapshot";
+import { type FilePort, removeHostFile } from "./delete-files";
+import { type DomainSnapshots, forestOf } from "./inspect";
+import type { SnapshotReadPort } from "./libvirt-port";
+import { snapshotDomain } from "./revert-xml";
+
+/** The calls reading and dropping need. */
+export type BranchPort = SnapshotReadPort &
+  FilePort &
+  Pick<LibvirtApi, "domainGetXMLDesc" | "domainSnapshotDelete">;
+
+/** Everything read from the host about the domain's images, at one moment. */
+export interface HostView {
+  /** The domain as it runs now (the persistent definition when it is shut off). */
+  readonly live: DomainModel;
+  /** The persistent definition, as XML (for redefinition) and as a model. */
+  readonly persistentXml: string;
+  readonly persistent: DomainModel;
+  readonly forest: DomainSnapshots;
+  /** Each snapshot's XML as libvirt returned it, by name. */
+  readonly snapshotXml: ReadonlyMap<string, string>;
+  /** Each snapshot's saved definition (point-in-time chains), by name. */
+  readonly savedDomains: ReadonlyMap<string, DomainModel | undefined>;
+}
+
+/** Reads the domain, its persistent definition and every snapshot. Reads only. */
+export async function readHostView(port: BranchPort, ref: DomainRef): Promise<HostView> {
+  const [liveXml, persistentXml, refs] = await Promise.all([
+    port.domainGetXMLDesc(ref, 0),
+    port.domainGetXMLDesc(ref, DomainXMLFlags.INACTIVE),
+    port.domainListAllSnapshots(ref, 0),
+  ]);
+  const xmls = await Promise.all(refs.map((s) => port.domainSnapshotGetXMLDesc(s, 0)));
+  const live = parseDomainXml(liveXml);
+  const snapshotXml = new Map(refs.map((s, i) => [s.name, xmls[i] ?? ""]));
+  return {
+    live,
+    persistentXml,
+    persistent: parseDomainXml(persistentXml),
+    forest: forestOf(
+      live,
+      xmls.map((x) => parseSnapshotXml(x)),
+    ),
+    snapshotXml,
+    savedDomains: new Map([...snapshotXml].map(([name, xml]) => [name, snapshotDomain(xml)])),
+  };
+}
+
+/** Every image path the host knows: chains, snapshot overlays, saved definitions. For naming new files. */
+export function knownImagePaths(view: HostView): Set<string> {
+  const paths = new Set<string>();
+  for (const model of [view.live, view.persistent, ...view.savedDomains.values()]) {
+    for (const disk of model?.disks ?? [])
+      for (const image of disk.chain) if (image.path) paths.add(image.path);
+  }
+  for (const snap of view.forest.snapshots)
+    for (const d of snap.disks) if (d.overlay.path) paths.add(d.overlay.path);
+  return paths;
+}
+
+/** Images still needed when the snapshots in `dropped` are gone (see the module comment). Pure. */
+export function neededImages(view: HostView, dropped: ReadonlySet<string>): Set<string> {
+  const needed = new Set<string>();
+  const addChains = (model: DomainModel | undefined) => {
+    for (const disk of model?.disks ?? [])
+      for (const image of disk.chain) if (image.path) needed.add(image.path);
+  };
+  addChains(view.live);
+  addChains(view.persistent);
+  for (const snap of view.forest.snapshots) {
+    if (dropped.has(snap.name)) continue;
+    addChains(view.savedDomains.get(snap.name));
+    for (const disk of snap.disks) if (disk.pointInTime?.path) needed.add(disk.pointInTime.path);
+  }
+  return needed;
+}
+
+/**
+ * Whether `path` is known to be an overlay (never a base image): a snapshot's overlay, a layer with another
+ * below it in a chain, or a file named the way reverts name their overlays (`*.revert-<n>.qcow2`).
+ */
+export function isKnownOverlay(path: string, views: readonly HostView[]): boolean {
+  if (REVERT_OVERLAY_NAME.test(path)) return true;
+  return views.some(
+    (view) =>
+      view.forest.snapshots.some((s) => s.disks.some((d) => d.overlay.path === path)) ||
+      [view.live, view.persistent, ...view.savedDomains.values()].some((model) =>
+        model?.disks.some((disk) => disk.chain.slice(0, -1).some((image) => image.path === path)),
+      ),
+  );
+}
+
+/** File names of the overlays reverts create (revert-plan.ts `revertOverlayPath`). */
+const REVERT_OVERLAY_NAME = /\.revert-\d+\.qcow2$/;
+
+/** What dropping did. */
+export interface DropResult {
+  /** Snapshots whose metadata was deleted, in order. */
+  readonly dropped: readonly string[];
+  /** Files removed (overlays and memory files), in order. */
+  readonly removedFiles: readonly string[];
+}
+
+/**
+ * Deletes the metadata of `names` (in the order given: pass leaves first, so no snapshot is re-parented),
+ * then removes the files only they needed: their overlays, their point-in-time images when nothing else needs
+ * them, their memory files, and the `abandoned` images (the layers the disks wrote to before a revert) under
+ * the same rule. `earlier` (the view before a revert) helps to recognise abandoned layers as overlays. Nothing is merged. Idempotent: absent snapshots and files are skipped. A failure leaves the
+ * snapshots dropped so far dropped and the remaining files in place (they can be removed by running again).
+ */
+export async function dropSnapshotsAndFiles(
+  port: BranchPort,
+  ref: DomainRef,
+  names: readonly string[],
+  abandoned: readonly string[],
+  earlier?: HostView,
+): Promise<DropResult> {
+  const before = await readHostView(port, ref);
+  const dropped = names.filter((n) => before.snapshotXml.has(n));
+  for (const name of dropped) {
+    try {
+      await port.domainSnapshotDelete(
+        await port.domainSnapshotLookupByName(ref, name),
+        SnapshotDeleteFlags.METADATA_ONLY,
+      );
+    } catch (e) {
+      if (!(isLibvirtError(e) && e.code === ErrorCode.NO_DOMAIN_SNAPSHOT)) throw e;
+    }
+  }
+  const after = await readHostView(port, ref);
+  const candidates: string[] = [...abandoned];
+  const memoryFiles: string[] = [];
+  for (const name of dropped) {
+    const snap = before.forest.snapshots.find((s) => s.name === name);
+    for (const disk of snap?.disks ?? []) if (disk.overlay.path) candidates.push(disk.overlay.path);
+    for (const disk of before.savedDomains.get(name)?.disks ?? []) {
+      const pit = disk.chain[0]?.path;
+      if (pit !== undefined && snap?.disks.some((d) => d.target === disk.target)) candidates.push(pit);
+    }
+    if (snap?.memory.mode === "external" && snap.memory.file) memoryFiles.push(snap.memory.file);
+  }
+  const needed = neededImages(after, new Set());
+  const views = earlier === undefined ? [before, after] : [earlier, before, after];
+  const removable = [...new Set(candidates)].filter((p) => !needed.has(p) && isKnownOverlay(p, views));
+  const removedFiles: string[] = [];
+  for (const path of [...removable, ...memoryFiles]) {
+    if ((await removeHostFile(port, path)) === "removed") removedFiles.push(path);
+  }
+  return { dropped, removedFiles };
+}

@@ -1,0 +1,266 @@
+/**
+ * The engine's own revert of an external snapshot, for libvirt versions without a native one (< 9.9), through
+ * libvirt calls only (so it works the same on a remote host): stop the domain, have libvirt create a new qcow2
+ * overlay on each disk's point-in-time image, switch the persistent definition to the overlays, then restore
+ * the saved memory state or start the domain. The intent is recorded on the domain before the first change
+ * (revert-state.ts), and `finishUnfinishedRevert` cleans up after a run that was killed.
+ *
+ * Why overlays are made by a throwaway "helper" domain: a disk-only, metadata-less snapshot of a shut-off
+ * domain makes libvirt create overlays with the right backing file and format (qemu-img on the host, no shell
+ * here), and the storage API of the wire protocol used by this project has no volume creation. Doing it on a
+ * never-started helper whose disks open the point-in-time images, rather than on the user's domain, means the
+ * user's definition never names a point-in-time image: a `virsh start` at the wrong moment cannot write into
+ * a snapshot's data.
+ */
+import { randomUUID } from "node:crypto";
+import type { DomainRef, LibvirtApi } from "../libvirt/api";
+import { DomainState } from "../libvirt/api";
+import { isLibvirtError } from "../libvirt/errors";
+import {
+  DomainCreateFlags,
+  DomainXMLFlags,
+  ErrorCode,
+  SaveRestoreFlags,
+  SnapshotCreateFlags,
+} from "../libvirt/flags";
+import { parseDomainXml } from "../model/domain";
+import { removeHostFile } from "./delete-files";
+import { EngineError, EngineErrorKind, libvirtCodeOf } from "./errors";
+import type { BranchPort } from "./revert-branch";
+import type { RevertDiskPlan, RevertPlan } from "./revert-plan";
+import {
+  RevertPhase as Phase,
+  type RevertPhase,
+  type RevertRecord,
+  readRevertRecord,
+  writeRevertRecord,
+} from "./revert-state";
+import { helperDomainXml, type NewSource, overlayCreateXml, restoreXml, withNewSources } from "./revert-xml";
+
+/** Every call the recipe and its recovery make. */
+export type RecipePort = BranchPort &
+  Pick<
+    LibvirtApi,
+    | "domainGetState"
+    | "domainGetMetadata"
+    | "domainSetMetadata"
+    | "domainDestroyFlags"
+    | "domainCreateWithFlags"
+    | "domainDefineXMLFlags"
+    | "domainUndefineFlags"
+    | "domainLookupByName"
+    | "domainSnapshotCreateXML"
+    | "domainSaveImageGetXMLDesc"
+    | "domainRestoreFlags"
+  >;
+
+/** Prefix of the helper domains (defined for a moment, never started). */
+export const HELPER_DOMAIN_PREFIX = "lvsnap-revert-";
+
+/** Most overlay names tried when libvirt finds the planned files already exist (left by others). */
+const MAX_NAME_ATTEMPTS = 10;
+
+/**
+ * Runs `plan` on the domain. `replan(taken)` plans again with overlay paths found to exist on the host.
+ * Resolves the disks as reverted (with their final overlay paths). On failure throws an EngineError LIBVIRT
+ * that names the step and what it left behind; the record stays on the domain for `finishUnfinishedRevert`
+ * unless the failure was cleaned up on the spot.
+ */
+export async function runRecipe(
+  port: RecipePort,
+  ref: DomainRef,
+  plan: RevertPlan,
+  replan: (taken: ReadonlySet<string>) => RevertPlan,
+): Promise<readonly RevertDiskPlan[]> {
+  let record: RevertRecord = {
+    id: randomUUID(),
+    snapshot: plan.snapshot,
+    started: new Date().toISOString(),
+    phase: Phase.STOPPING,
+    helper: `${HELPER_DOMAIN_PREFIX}${randomUUID().slice(0, 8)}`,
+    // Only overlays known to be created by this revert are recorded (from DEFINING on): recovery removes
+    // the recorded ones, and a planned path may turn out to be someone else's file.
+    overlays: [],
+  };
+  const step = async (phase: RevertPhase, changes: Partial<RevertRecord> = {}) => {
+    record = { ...record, ...changes, phase };
+    await writeRevertRecord(port, ref, record);
+  };
+  let disks = plan.disks;
+  try {
+    await step(Phase.STOPPING);
+    const { state } = await port.domainGetState(ref);
+    if (state !== DomainState.SHUTOFF) await destroyIfRunning(port, ref);
+    await step(Phase.OVERLAYS);
+    disks = await createOverlays(port, ref, record.helper, plan, replan);
+    await step(Phase.DEFINING, { overlays: disks.map((d) => ({ target: d.target, path: d.overlayPath })) });
+    const sources: NewSource[] = disks.map((d) => ({ target: d.target, overlayPath: d.overlayPath }));
+    const persistentXml = await port.domainGetXMLDesc(ref, DomainXMLFlags.INACTIVE);
+    await port.domainDefineXMLFlags(withNewSources(persistentXml, sources), 0);
+    await step(Phase.STARTING);
+    if (plan.memoryFile !== undefined) {
+      const saved = await port.domainSaveImageGetXMLDesc(plan.memoryFile, 0);
+      const current = await port.domainGetXMLDesc(ref, DomainXMLFlags.INACTIVE);
+      const flags = plan.state === "paused" ? SaveRestoreFlags.PAUSED : SaveRestoreFlags.RUNNING;
+      await port.domainRestoreFlags(plan.memoryFile, restoreXml(saved, sources, current), flags);
+    } else if (plan.state !== "shutoff") {
+      await port.domainCreateWithFlags(ref, plan.state === "paused" ? DomainCreateFlags.START_PAUSED : 0);
+    }
+    await writeRevertRecord(port, ref, null);
+    return disks;
+  } catch (e) {
+    if (record.phase === Phase.STOPPING || record.phase === Phase.OVERLAYS) {
+      // Nothing of the user's definition changed yet: undo at once rather than leave it for later.
+      const cleaned = await finishUnfinishedRevert(port, ref).then(
+        () => true,
+        () => false,
+      );
+      throw recipeFailure(ref, plan, record.phase, cleaned, e);
+    }
+    throw recipeFailure(ref, plan, record.phase, false, e);
+  }
+}
+
+function recipeFailure(
+  ref: DomainRef,
+  plan: RevertPlan,
+  phase: RevertPhase,
+  cleaned: boolean,
+  cause: unknown,
+): EngineError {
+  const text = cause instanceof Error ? cause.message : String(cause);
+  const disk = plan.disks.find(
+    (d) => text.includes(d.overlayPath) || text.includes(d.pointInTime.path ?? "\0"),
+  );
+  const left: Record<RevertPhase, string> = {
+    stopping: "the domain may have been stopped; its disks and definition are unchanged",
+    overlays: "the domain is shut off with its previous disks and definition",
+    defining: "the domain is shut off; its definition may already use the new overlays",
+    starting: `the domain's definition uses the new overlays (the disks are reverted) but it could not be ${plan.memoryFile === undefined ? "started" : "restored from the memory state"}; it is shut off`,
+  };
+  const next = cleaned
+    ? "the partial work was cleaned up"
+    : "the revert stays recorded on the domain and the next engine operation on it cleans it up";
+  return new EngineError({
+    kind: EngineErrorKind.LIBVIRT,
+    domain: ref.name,
+    snapshot: plan.snapshot,
+    ...(disk === undefined ? {} : { disk: disk.target }),
+    message: `reverting domain ${ref.name} to snapshot ${plan.snapshot} failed while ${phaseWords[phase]}: ${left[phase]}; ${next}`,
+    cause,
+  });
+}
+
+const phaseWords: Record<RevertPhase, string> = {
+  stopping: "stopping the domain",
+  overlays: "creating the new overlays",
+  defining: "switching the definition to the new overlays",
+  starting: "starting the domain",
+};
+
+/**
+ * Creates the overlays through a helper domain, retrying with the next names when libvirt reports that a
+ * planned file already exists (CONFIG_UNSUPPORTED). The helper is always undefined again. On success, the
+ * overlays exist with their point-in-time images as backing files; on failure none of them was created.
+ */
+async function createOverlays(
+  port: RecipePort,
+  ref: DomainRef,
+  helperName: string,
+  first: RevertPlan,
+  replan: (taken: ReadonlySet<string>) => RevertPlan,
+): Promise<readonly RevertDiskPlan[]> {
+  const userXml = await port.domainGetXMLDesc(ref, DomainXMLFlags.INACTIVE);
+  const helperDisks = (plan: RevertPlan) =>
+    plan.disks.map((d) => ({
+      target: d.target,
+      ...(d.bus ? { bus: d.bus } : {}),
+      image: d.pointInTime,
+      overlayPath: d.overlayPath,
+    }));
+  const helper = await port.domainDefineXMLFlags(helperDomainXml(userXml, helperName, helperDisks(first)), 0);
+  try {
+    const taken = new Set<string>();
+    let plan = first;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await port.domainSnapshotCreateXML(
+          helper,
+          overlayCreateXml(helperDisks(plan)),
+          SnapshotCreateFlags.DISK_ONLY | SnapshotCreateFlags.NO_METADATA | SnapshotCreateFlags.ATOMIC,
+        );
+        return plan.disks;
+      } catch (e) {
+        const text = e instanceof Error ? e.message : "";
+        const existing = plan.disks.find((d) => text.includes(d.overlayPath));
+        if (
+          libvirtCodeOf(e) !== ErrorCode.CONFIG_UNSUPPORTED ||
+          existing === undefined ||
+          attempt >= MAX_NAME_ATTEMPTS
+        ) {
+          throw e;
+        }
+        taken.add(existing.overlayPath);
+        plan = replan(taken);
+      }
+    }
+  } finally {
+    await port.domainUndefineFlags(helper, 0);
+  }
+}
+
+async function destroyIfRunning(port: RecipePort, ref: DomainRef): Promise<void> {
+  try {
+    await port.domainDestroyFlags(ref, 0);
+  } catch (e) {
+    if (!(isLibvirtError(e) && e.code === ErrorCode.OPERATION_INVALID)) throw e;
+  }
+}
+
+/** What recovery of a revert did. */
+export interface RevertRecoveryReport {
+  readonly record: RevertRecord;
+  /** `rolled-back`: the definition keeps its previous disks; `finished`: it already used the new overlays. */
+  readonly action: "rolled-back" | "finished";
+  readonly message: string;
+}
+
+/**
+ * Cleans up after a recipe revert that did not finish, if the domain has a revert record; resolves null when
+ * it has none. The helper domain is undefined. If the definition does not use the new overlays yet, the
+ * overlay files are removed and the domain keeps its previous disks (shut off if the revert had stopped it);
+ * otherwise the revert stands and the domain is left as it is (shut off). The record is then cleared.
+ * Idempotent; the caller holds the domain lock. Throws (record kept) when libvirt fails.
+ */
+export async function finishUnfinishedRevert(
+  port: RecipePort,
+  ref: DomainRef,
+): Promise<RevertRecoveryReport | null> {
+  const record = await readRevertRecord(port, ref);
+  if (record === null) return null;
+  try {
+    await port.domainUndefineFlags(await port.domainLookupByName(record.helper), 0);
+  } catch (e) {
+    if (libvirtCodeOf(e) !== ErrorCode.NO_DOMAIN) throw e;
+  }
+  const persistent = parseDomainXml(await port.domainGetXMLDesc(ref, DomainXMLFlags.INACTIVE));
+  const inUse = new Set(persistent.disks.map((d) => d.chain[0]?.path));
+  const switched = record.overlays.length > 0 && record.overlays.every((o) => inUse.has(o.path));
+  if (!switched) {
+    for (const overlay of record.overlays)
+      if (!inUse.has(overlay.path)) await removeHostFile(port, overlay.path);
+  }
+  await writeRevertRecord(port, ref, null);
+  const where = `an interrupted revert of domain ${ref.name} to snapshot ${record.snapshot} (started ${record.started}, phase ${record.phase})`;
+  return switched
+    ? {
+        record,
+        action: "finished",
+        message: `${where} had already switched the disks to the new overlays; the domain was left as it is (start it if needed)`,
+      }
+    : {
+        record,
+        action: "rolled-back",
+        message: `${where} was rolled back: the domain keeps its previous disks (it may have been stopped) and the new overlay files were removed`,
+      };
+}

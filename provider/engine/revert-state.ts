@@ -1,0 +1,163 @@
+/**
+ * What revert and preview keep on the domain, in the project's metadata element (shared with the snapshot
+ * records and the delete journal, and written through the same writer, project-metadata.ts):
+ * ```xml
+ * <state>
+ *   <revert id="..." snapshot="s1" started="2026-11-22T02:40:00.000Z" phase="overlays" helper="lvsnap-revert-...">
+ *     <overlay target="vda" path="/images/vda.s1.revert-1.qcow2"/>
+ *   </revert>
+ *   <preview snapshot="s1" saved="auto-before-preview-20261122T024000000Z" started="2026-11-22T02:40:00.000Z"/>
+ * </state>
+ * ```
+ * `<revert>` is the intent of a revert in progress (written before the first change, cleared at the end), so a
+ * killed revert can be cleaned up by the next operation; `<preview>` says that the domain runs a preview and
+ * which automatic snapshot holds the state to return to. Both survive restarts of this process and of libvirt.
+ */
+import type { Element } from "@xmldom/xmldom";
+import type { DomainRef } from "../libvirt/api";
+import { editProjectMetadata, PROJECT_METADATA_ROOT } from "../model/metadata";
+import { appendElement, attr, childElements, parseRoot } from "../model/xml";
+import type { ProjectMetadataPort } from "./libvirt-port";
+import { readProjectMetadata, writeProjectMetadata } from "./project-metadata";
+
+/** How far a recipe revert got; each value is written before the step it names begins. */
+export const RevertPhase = {
+  /** The domain is (about to be) stopped; nothing else changed. */
+  STOPPING: "stopping",
+  /** The helper domain is (about to be) defined and the overlays created; the domain definition is unchanged. */
+  OVERLAYS: "overlays",
+  /** The domain definition is (about to be) switched to the new overlays. */
+  DEFINING: "defining",
+  /** The definition uses the new overlays; the domain is (about to be) started or restored. */
+  STARTING: "starting",
+} as const;
+export type RevertPhase = (typeof RevertPhase)[keyof typeof RevertPhase];
+
+export interface RevertRecord {
+  readonly id: string;
+  readonly snapshot: string;
+  /** ISO 8601. */
+  readonly started: string;
+  readonly phase: RevertPhase;
+  /** Name of the throwaway domain that creates the overlays. */
+  readonly helper: string;
+  readonly overlays: readonly { readonly target: string; readonly path: string }[];
+}
+
+export interface PreviewRecord {
+  /** The snapshot being previewed. */
+  readonly snapshot: string;
+  /** The automatic snapshot holding the state from before the preview. */
+  readonly saved: string;
+  /** ISO 8601. */
+  readonly started: string;
+}
+
+const REVERT = "revert";
+const PREVIEW = "preview";
+const PHASES = new Set<string>(Object.values(RevertPhase));
+
+/** The metadata document with the revert record replaced (null removes it); null when nothing is left. Pure. */
+export function withRevertRecord(xml: string | undefined, record: RevertRecord | null): string | null {
+  return replaceSection(xml, REVERT, (root) => {
+    if (record === null) return;
+    const el = appendElement(root, REVERT, {
+      id: record.id,
+      snapshot: record.snapshot,
+      started: record.started,
+      phase: record.phase,
+      helper: record.helper,
+    });
+    for (const overlay of record.overlays)
+      appendElement(el, "overlay", { target: overlay.target, path: overlay.path });
+  });
+}
+
+/** The metadata document with the preview record replaced (null removes it); null when nothing is left. Pure. */
+export function withPreviewRecord(xml: string | undefined, record: PreviewRecord | null): string | null {
+  return replaceSection(xml, PREVIEW, (root) => {
+    if (record !== null) appendElement(root, PREVIEW, { ...record });
+  });
+}
+
+function replaceSection(xml: string | undefined, name: string, add: (root: Element) => void): string | null {
+  let empty = false;
+  const out = editProjectMetadata(xml, (root) => {
+    for (const old of childElements(root, name)) root.removeChild(old);
+    add(root);
+    empty = childElements(root).length === 0;
+  });
+  return empty ? null : out;
+}
+
+/** The revert record in the metadata document, or null. Throws on a record this version cannot read. Pure. */
+export function parseRevertRecord(xml: string | undefined): RevertRecord | null {
+  const el = section(xml, REVERT);
+  if (el === undefined) return null;
+  const phase = need(el, "phase");
+  if (!PHASES.has(phase)) throw new Error(`revert record: unknown phase ${phase}`);
+  return {
+    id: need(el, "id"),
+    snapshot: need(el, "snapshot"),
+    started: need(el, "started"),
+    phase: phase as RevertPhase,
+    helper: need(el, "helper"),
+    overlays: childElements(el, "overlay").map((o) => ({ target: need(o, "target"), path: need(o, "path") })),
+  };
+}
+
+/** The preview record in the metadata document, or null. Pure. */
+export function parsePreviewRecord(xml: string | undefined): PreviewRecord | null {
+  const el = section(xml, PREVIEW);
+  if (el === undefined) return null;
+  return { snapshot: need(el, "snapshot"), saved: need(el, "saved"), started: need(el, "started") };
+}
+
+function section(xml: string | undefined, name: string): Element | undefined {
+  if (xml === undefined || xml.trim() === "") return undefined;
+  return childElements(parseRoot(xml, PROJECT_METADATA_ROOT, "project metadata"), name)[0];
+}
+
+function need(el: Element, name: string): string {
+  const value = attr(el, name);
+  if (value === undefined) throw new Error(`project metadata: <${el.localName}> lacks ${name}`);
+  return value;
+}
+
+/** Reads the revert record of the domain (live definition when running), or null. */
+export async function readRevertRecord(
+  port: ProjectMetadataPort,
+  domain: DomainRef,
+): Promise<RevertRecord | null> {
+  return parseRevertRecord(await readProjectMetadata(port, domain));
+}
+
+/** Reads the preview record of the domain, or null. */
+export async function readPreviewRecord(
+  port: ProjectMetadataPort,
+  domain: DomainRef,
+): Promise<PreviewRecord | null> {
+  return parsePreviewRecord(await readProjectMetadata(port, domain));
+}
+
+/** Records (null clears) the revert in progress, in the live and persistent definitions. Idempotent. */
+export async function writeRevertRecord(
+  port: ProjectMetadataPort,
+  domain: DomainRef,
+  record: RevertRecord | null,
+): Promise<void> {
+  await writeProjectMetadata(port, domain, withRevertRecord(await readProjectMetadata(port, domain), record));
+}
+
+/** Records (null clears) the preview of the domain, in the live and persistent definitions. Idempotent. */
+export async function writePreviewRecord(
+  port: ProjectMetadataPort,
+  domain: DomainRef,
+  record: PreviewRecord | null,
+): Promise<void> {
+  await writeProjectMetadata(
+    port,
+    domain,
+    withPreviewRecord(await readProjectMetadata(port, domain), record),
+  );
+}

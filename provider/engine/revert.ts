@@ -1,0 +1,318 @@
+/**
+ * `revertSnapshot`: bring a domain back to an external snapshot, on any libvirt >= 9.0.
+ *
+ * Strategies
+ * - `native`: libvirt's own `virDomainRevertToSnapshot`, where the host capabilities advertise
+ *   `<externalSnapshot/>` (libvirt >= 9.9). libvirt then manages the overlays itself.
+ * - `recipe`: the engine's own revert (revert-recipe.ts): stop, new overlays on the point-in-time images,
+ *   redefine, restore the memory state or start. Chosen automatically where native revert is missing.
+ *
+ * Around either: the unfinished operations recorded on the domain are finished first, the current state is
+ * optionally kept as an automatic snapshot, libvirt's current snapshot becomes the target (so the next snapshot
+ * is its child), the chains are verified, and what the revert abandoned is removed: the layers the disks wrote
+ * to since the last snapshot (unless something needs them) and, with `discardNewer`, the target's descendants.
+ */
+import type { DomainRef, LibvirtApi } from "../libvirt/api";
+import { DomainState } from "../libvirt/api";
+import { DomainXMLFlags, SnapshotCreateFlags, SnapshotRevertFlags } from "../libvirt/flags";
+import { parseDomainXml } from "../model/domain";
+import { chainMismatches } from "./chain-verify";
+import { createSnapshot } from "./create";
+import type { DeleteSnapshotPort } from "./delete";
+import { withDomainLock } from "./domain-lock";
+import { resolveDomain } from "./domain-ref";
+import { EngineError, EngineErrorKind, isEngineError } from "./errors";
+import type { DomainIdentity } from "./inspect";
+import type { CreatePort } from "./libvirt-port";
+import { finishUnfinishedDelete } from "./recover";
+import { dropSnapshotsAndFiles, type HostView, knownImagePaths, readHostView } from "./revert-branch";
+import {
+  automaticSnapshotName,
+  chooseStrategy,
+  descendantsLeavesFirst,
+  hostRevertsExternalSnapshots,
+  planRevert,
+  type RevertedState,
+  type RevertOptions,
+  type RevertPlan,
+  validateRevertOptions,
+} from "./revert-plan";
+import { finishUnfinishedRevert, type RecipePort, runRecipe } from "./revert-recipe";
+import { readPreviewRecord } from "./revert-state";
+
+/** Every call a revert (and a preview) makes. */
+export type RevertPort = DeleteSnapshotPort &
+  CreatePort &
+  RecipePort &
+  Pick<LibvirtApi, "connectGetCapabilities" | "domainRevertToSnapshot">;
+
+export interface RevertResult {
+  readonly domain: DomainIdentity;
+  readonly snapshot: string;
+  readonly strategy: "native" | "recipe";
+  /** The state the domain was left in. */
+  readonly state: RevertedState;
+  /** True when the saved memory state was restored (the guest continues where the snapshot was taken). */
+  readonly memoryRestored: boolean;
+  /** Per disk, the new overlay the disk writes to and its backing (point-in-time) image. Recipe only. */
+  readonly overlays: readonly { readonly target: string; readonly path: string; readonly backing: string }[];
+  /** The automatic snapshot that keeps the state from before the revert (with `keepCurrent`). */
+  readonly savedAs?: string;
+  /** Snapshots deleted on purpose (`discardNewer`), leaves first. */
+  readonly discarded: readonly string[];
+  /** Files removed: abandoned layers, discarded overlays and memory files. */
+  readonly removedFiles: readonly string[];
+  /** Sentences for the user: recovered operations, what was kept and why. */
+  readonly notes: readonly string[];
+}
+
+/** Internal knobs for preview.ts. */
+export interface RevertContext {
+  /** Revert although a preview is recorded (the preview's own steps). */
+  readonly duringPreview?: boolean;
+  /** Prefix of the automatic snapshot name with keepCurrent. */
+  readonly savedPrefix?: string;
+}
+
+/**
+ * Reverts `domain` (name or UUID) to its snapshot `snapshot`.
+ *
+ * - Validation of the options happens before anything is sent to the host (INVALID_REQUEST).
+ * - Takes the domain lock; first finishes unfinished deletes and reverts recorded on the domain (an
+ *   EngineError LIBVIRT when one cannot be finished: nothing else is done).
+ * - Refused (nothing changed) during a preview (DOMAIN_STATE), a running block job (BLOCK_JOB_ACTIVE), for an
+ *   unknown snapshot (SNAPSHOT_NOT_FOUND), and for snapshots it cannot revert to (INVALID_REQUEST).
+ * - The guest-visible disks afterwards are the snapshot's point in time; a memory snapshot comes back running
+ *   (or paused) from its saved state unless the target state is shutoff; the persistent definition uses the
+ *   new overlays. The snapshot itself and the other snapshots stay usable.
+ * - On failure: an EngineError LIBVIRT names the step and what it left (see revert-recipe.ts); an automatic
+ *   snapshot made with keepCurrent stays (its name is in the message).
+ * - Not idempotent: each call starts a new branch from the snapshot (the previous one is discarded).
+ */
+export async function revertSnapshot(
+  port: RevertPort,
+  domain: string,
+  snapshot: string,
+  options: RevertOptions = {},
+  context: RevertContext = {},
+): Promise<RevertResult> {
+  validateRevertOptions(domain, snapshot, options);
+  const ref = await resolveDomain(port, domain);
+  const notes: string[] = [];
+  let savedAs: string | undefined;
+  if (options.keepCurrent === true) {
+    await withDomainLock(ref.uuid, async () => {
+      notes.push(...(await recoverAndCheck(port, ref, snapshot, context)));
+      planFrom(await readHostView(port, ref), snapshot, options);
+    });
+    savedAs = await keepCurrentState(port, ref, snapshot, context.savedPrefix ?? "auto-before-revert");
+  }
+  return withDomainLock(ref.uuid, async () => {
+    notes.push(...(await recoverAndCheck(port, ref, snapshot, context)));
+    try {
+      const result = await revertLocked(port, ref, snapshot, options);
+      return { ...result, ...(savedAs === undefined ? {} : { savedAs }), notes: [...notes, ...result.notes] };
+    } catch (e) {
+      if (savedAs === undefined || !isEngineError(e)) throw e;
+      throw new EngineError({
+        kind: e.kind,
+        domain: ref.name,
+        snapshot,
+        ...(e.disk === undefined ? {} : { disk: e.disk }),
+        message: `${e.message}; the state from before the revert is kept as snapshot ${savedAs}`,
+        cause: e,
+      });
+    }
+  });
+}
+
+/** Finishes recorded operations and refuses during a preview. Returns what recovery reported. */
+async function recoverAndCheck(
+  port: RevertPort,
+  ref: DomainRef,
+  snapshot: string,
+  context: RevertContext,
+): Promise<string[]> {
+  const notes: string[] = [];
+  const deleted = await finishUnfinishedDelete(port, ref);
+  if (deleted !== null) notes.push(deleted.message);
+  const reverted = await finishUnfinishedRevert(port, ref);
+  if (reverted !== null) notes.push(reverted.message);
+  const preview = await readPreviewRecord(port, ref);
+  if (preview !== null && context.duringPreview !== true) {
+    throw new EngineError({
+      kind: EngineErrorKind.DOMAIN_STATE,
+      domain: ref.name,
+      snapshot,
+      message:
+        `domain ${ref.name} is previewing snapshot ${preview.snapshot} (since ${preview.started}); ` +
+        "commit or undo the preview before reverting",
+    });
+  }
+  return notes;
+}
+
+function planFrom(
+  view: HostView,
+  snapshot: string,
+  options: RevertOptions,
+  taken?: ReadonlySet<string>,
+): RevertPlan {
+  return planRevert({
+    domain: view.live,
+    forest: view.forest,
+    savedDomains: view.savedDomains,
+    snapshot,
+    options,
+    knownPaths: knownImagePaths(view),
+    ...(taken === undefined ? {} : { takenPaths: taken }),
+  });
+}
+
+/** Creates the automatic snapshot of the current state (with memory when the domain runs or is paused). */
+async function keepCurrentState(
+  port: RevertPort,
+  ref: DomainRef,
+  target: string,
+  prefix: string,
+): Promise<string> {
+  const { state } = await port.domainGetState(ref);
+  const name = automaticSnapshotName(prefix, new Date());
+  const withMemory =
+    state === DomainState.RUNNING || state === DomainState.PAUSED || state === DomainState.BLOCKED;
+  try {
+    await createSnapshot(port, {
+      domain: ref.uuid,
+      name,
+      description: `State of ${ref.name} before reverting to snapshot ${target}, kept automatically`,
+      memory: withMemory ? "memory" : "disk-only",
+    });
+  } catch (e) {
+    throw new EngineError({
+      kind: isEngineError(e) ? e.kind : EngineErrorKind.LIBVIRT,
+      domain: ref.name,
+      snapshot: target,
+      message: `reverting domain ${ref.name} to snapshot ${target}: keeping the current state as snapshot ${name} failed, so nothing was reverted`,
+      cause: e,
+    });
+  }
+  return name;
+}
+
+async function revertLocked(
+  port: RevertPort,
+  ref: DomainRef,
+  snapshot: string,
+  options: RevertOptions,
+): Promise<Omit<RevertResult, "savedAs">> {
+  const before = await readHostView(port, ref);
+  const plan = planFrom(before, snapshot, options);
+  const strategy = chooseStrategy(
+    options.strategy,
+    hostRevertsExternalSnapshots(await port.connectGetCapabilities()),
+    ref.name,
+    snapshot,
+  );
+  const notes: string[] = [];
+  let overlays: RevertResult["overlays"] = [];
+  if (strategy === "native") {
+    await revertNatively(port, ref, plan);
+  } else {
+    const disks = await runRecipe(port, ref, plan, (taken) => planFrom(before, snapshot, options, taken));
+    overlays = disks.map((d) => ({
+      target: d.target,
+      path: d.overlayPath,
+      backing: d.pointInTime.path ?? "",
+    }));
+    await makeCurrent(port, ref, snapshot, before.snapshotXml.get(snapshot) ?? "");
+    await verifyReverted(port, ref, plan, overlays);
+  }
+  const discard = options.discardNewer === true ? descendantsLeavesFirst(before.forest, snapshot) : [];
+  const abandoned =
+    strategy === "recipe"
+      ? plan.disks.flatMap((d) => (d.previousActive?.path ? [d.previousActive.path] : []))
+      : [];
+  const dropped = await dropSnapshotsAndFiles(port, ref, discard, abandoned, before).catch((e: unknown) => {
+    throw new EngineError({
+      kind: EngineErrorKind.LIBVIRT,
+      domain: ref.name,
+      snapshot,
+      message: `domain ${ref.name} was reverted to snapshot ${snapshot}, but removing what the revert abandoned failed; some files or snapshots remain`,
+      cause: e,
+    });
+  });
+  const kept = abandoned.filter((p) => !dropped.removedFiles.includes(p));
+  if (kept.length > 0) notes.push(`kept ${kept.join(", ")}: a snapshot still needs it`);
+  return {
+    domain: { name: before.live.name, uuid: before.live.uuid },
+    snapshot,
+    strategy,
+    state: plan.state,
+    memoryRestored: plan.memoryFile !== undefined,
+    overlays,
+    discarded: dropped.dropped,
+    removedFiles: dropped.removedFiles,
+    notes,
+  };
+}
+
+/** libvirt's own revert (>= 9.9), into the planned state. */
+async function revertNatively(port: RevertPort, ref: DomainRef, plan: RevertPlan): Promise<void> {
+  const flags =
+    plan.state === "running"
+      ? SnapshotRevertFlags.RUNNING
+      : plan.state === "paused"
+        ? SnapshotRevertFlags.PAUSED
+        : 0;
+  try {
+    await port.domainRevertToSnapshot(await port.domainSnapshotLookupByName(ref, plan.snapshot), flags);
+    if (plan.state === "shutoff" && (await port.domainGetState(ref)).state !== DomainState.SHUTOFF) {
+      await port.domainDestroyFlags(ref, 0);
+    }
+  } catch (e) {
+    throw new EngineError({
+      kind: EngineErrorKind.LIBVIRT,
+      domain: ref.name,
+      snapshot: plan.snapshot,
+      message: `libvirt could not revert domain ${ref.name} to snapshot ${plan.snapshot}; libvirt's revert changes nothing when it fails before starting the domain`,
+      cause: e,
+    });
+  }
+}
+
+/** Makes `snapshot` libvirt's current snapshot (REDEFINE|CURRENT with its own XML), so new ones are its children. */
+async function makeCurrent(port: RevertPort, ref: DomainRef, snapshot: string, xml: string): Promise<void> {
+  try {
+    await port.domainSnapshotCreateXML(ref, xml, SnapshotCreateFlags.REDEFINE | SnapshotCreateFlags.CURRENT);
+  } catch (e) {
+    throw new EngineError({
+      kind: EngineErrorKind.LIBVIRT,
+      domain: ref.name,
+      snapshot,
+      message: `domain ${ref.name} was reverted to snapshot ${snapshot}, but it could not be made the current snapshot; the next snapshot would get another parent`,
+      cause: e,
+    });
+  }
+}
+
+/** The live chains must start with the new overlay and, once QEMU opened them, the point-in-time image. */
+async function verifyReverted(
+  port: RevertPort,
+  ref: DomainRef,
+  plan: RevertPlan,
+  overlays: RevertResult["overlays"],
+): Promise<void> {
+  const started = plan.state !== "shutoff";
+  const xml = await port.domainGetXMLDesc(ref, started ? 0 : DomainXMLFlags.INACTIVE);
+  const problems = chainMismatches(
+    parseDomainXml(xml),
+    overlays.map((o) => ({ target: o.target, top: started ? [o.path, o.backing] : [o.path] })),
+  );
+  if (problems.length === 0) return;
+  throw new EngineError({
+    kind: EngineErrorKind.VERIFY_FAILED,
+    domain: ref.name,
+    snapshot: plan.snapshot,
+    message: `domain ${ref.name} was reverted to snapshot ${plan.snapshot}, but its chains are not as planned: ${problems.join("; ")}`,
+  });
+}
