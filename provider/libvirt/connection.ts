@@ -93,7 +93,7 @@ export class LibvirtConnection implements LibvirtApi {
       await connection.handshake(options);
     } catch (error) {
       connection.rpc.close(
-        localError("closed", ErrorCode.NO_CONNECT, "libvirt handshake failed", null, undefined, error),
+        localError("closed", ErrorCode.NO_CONNECT, "libvirt handshake failed", null, error),
       );
       throw error;
     }
@@ -121,8 +121,9 @@ export class LibvirtConnection implements LibvirtApi {
         );
       }
     }
-    // Asking for keepalive needs authentication but no open connection (the daemon handles it before the
-    // connection check), so it travels with CONNECT_OPEN: one round trip fewer per open.
+    // Quirk: the daemon answers CONNECT_SUPPORTS_FEATURE(PROGRAM_KEEPALIVE) before its "connection not open"
+    // check (remoteDispatchConnectSupportsFeature in libvirt's src/remote/remote_daemon_dispatch.c), though
+    // only after AUTH_LIST. So it travels with CONNECT_OPEN: one round trip fewer per open.
     const keepalive = options.keepalive ?? DEFAULT_KEEPALIVE;
     const [, keepaliveSupported] = await Promise.all([
       this.rpc.call(P.CONNECT_OPEN, {

@@ -76,8 +76,6 @@ export interface LibvirtErrorInit extends RemoteErrorFields {
   readonly kind: LibvirtErrorKind;
   /** libvirt's procedure name (`DOMAIN_GET_XML_DESC`), or null for errors not tied to one call. */
   readonly procedure: string | null;
-  /** Stack frames of the caller (from `captureCallerStack`), used as this error's stack. */
-  readonly callerStack?: string;
   readonly cause?: unknown;
 }
 
@@ -113,7 +111,6 @@ export class LibvirtError extends Error {
     this.int1 = init.int1;
     this.int2 = init.int2;
     this.procedure = init.procedure;
-    if (init.callerStack !== undefined) this.stack = `${this.name}: ${this.message}\n${init.callerStack}`;
   }
 }
 
@@ -128,7 +125,6 @@ export function localError(
   code: number,
   message: string,
   procedure: string | null = null,
-  callerStack?: string,
   cause?: unknown,
 ): LibvirtError {
   return new LibvirtError({
@@ -143,30 +139,11 @@ export function localError(
     int1: 0,
     int2: 0,
     procedure,
-    callerStack,
     cause,
   });
 }
 
 /** A protocol violation (code RPC): the byte stream can no longer be trusted. */
 export function protocolError(message: string, cause?: unknown): LibvirtError {
-  return localError("protocol", ErrorCode.RPC, `libvirt protocol error: ${message}`, null, undefined, cause);
-}
-
-/**
- * The caller's stack frames, captured when a call starts so that an error delivered later from the socket
- * handler still points at the code that made the call. V8 formats the frames only when read.
- */
-export function captureCallerStack(skip: (...args: never[]) => unknown): { stack?: string } {
-  const holder: { stack?: string } = {};
-  Error.captureStackTrace(holder, skip);
-  return holder;
-}
-
-/** The frames of a holder from `captureCallerStack`, without its `Error` headline. */
-export function callerFrames(holder: { stack?: string }): string | undefined {
-  const stack = holder.stack;
-  if (stack === undefined) return undefined;
-  const newline = stack.indexOf("\n");
-  return newline < 0 ? "" : stack.slice(newline + 1);
+  return localError("protocol", ErrorCode.RPC, `libvirt protocol error: ${message}`, null, cause);
 }

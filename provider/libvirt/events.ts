@@ -49,11 +49,15 @@ export function decodeEvent(procedure: number, reader: XdrReader): DecodedEvent 
   return null;
 }
 
-/** A subscription as the hub sees it: a queue, a listener, and how it ends. */
+/**
+ * A subscription as the hub sees it: a queue, a listener, and how it ends. States: open (queues and delivers),
+ * ending (the connection is gone: delivers what had arrived, then calls onEnd), closed (delivers nothing more).
+ */
 export class Subscription<E> implements EventSubscription {
   private readonly queue: E[] = [];
   private draining = false;
-  private ended = false;
+  private state: "open" | "ending" | "closed" = "open";
+  private endReason: LibvirtError | undefined;
 
   constructor(
     private readonly listener: (event: E) => void,
@@ -62,43 +66,39 @@ export class Subscription<E> implements EventSubscription {
     private readonly onEnd: ((reason: LibvirtError) => void) | undefined,
   ) {}
 
-  /** Queues an event for delivery; ends the subscription with OVERFLOW past the bound. */
+  /** Queues an event for delivery; past the bound, drops the queue and ends with OVERFLOW. */
   push(event: E): void {
-    if (this.ended) return;
+    if (this.state !== "open") return;
     if (this.queue.length >= this.maxBuffered) {
-      this.end(
-        localError(
-          "closed",
-          ErrorCode.OVERFLOW,
-          `event subscription overflowed (${this.maxBuffered} undelivered events)`,
-        ),
-      );
+      this.queue.length = 0;
+      const message = `event subscription overflowed (${this.maxBuffered} undelivered events)`;
+      this.end(localError("closed", ErrorCode.OVERFLOW, message));
       void this.unregister(this).catch(() => {});
       return;
     }
     this.queue.push(event);
-    if (!this.draining) {
-      this.draining = true;
-      setImmediate(() => this.drain());
-    }
+    this.scheduleDrain();
   }
 
-  /** Ends delivery because of `reason` and tells the subscriber. Idempotent. */
+  /** Ends the subscription because of `reason`: events already queued are delivered first. Idempotent. */
   end(reason: LibvirtError): void {
-    if (this.ended) return;
-    this.stop();
-    this.onEnd?.(reason);
+    if (this.state !== "open") return;
+    this.state = "ending";
+    this.endReason = reason;
+    this.scheduleDrain();
   }
 
   async close(options?: CallOptions): Promise<void> {
-    if (this.ended) return;
-    this.stop();
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.queue.length = 0;
     await this.unregister(this, options);
   }
 
-  private stop(): void {
-    this.ended = true;
-    this.queue.length = 0;
+  private scheduleDrain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    setImmediate(() => this.drain());
   }
 
   private drain(): void {
@@ -106,12 +106,16 @@ export class Subscription<E> implements EventSubscription {
     // Events queued while draining wait for the next turn, so a listener cannot starve the event loop.
     const batch = this.queue.splice(0, this.queue.length);
     for (const event of batch) {
-      if (this.ended) return;
+      if (this.state === "closed") return;
       try {
         this.listener(event);
       } catch {
         // A throwing listener does not stop delivery (api.ts contract).
       }
+    }
+    if (this.state === "ending" && this.queue.length === 0) {
+      this.state = "closed";
+      this.onEnd?.(this.endReason as LibvirtError);
     }
   }
 }

@@ -105,7 +105,7 @@ function skipOptionalObject(reader: XdrReader, hasId: boolean): void {
  * Decodes a `remote_error` payload into a LibvirtError of kind `remote`, keeping every field the daemon sent.
  * A malformed payload is a protocol error.
  */
-export function readRemoteError(reader: XdrReader, procedure: string, callerStack?: string): LibvirtError {
+export function readRemoteError(reader: XdrReader, procedure: string): LibvirtError {
   const code = reader.int();
   const domain = reader.int();
   const message = reader.optionalString();
@@ -130,7 +130,6 @@ export function readRemoteError(reader: XdrReader, procedure: string, callerStac
     int1,
     int2,
     procedure,
-    callerStack,
   });
 }
 

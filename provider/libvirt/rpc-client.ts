@@ -1,13 +1,6 @@
 import type { Duplex } from "node:stream";
 import type { CallOptions } from "./api";
-import {
-  callerFrames,
-  captureCallerStack,
-  isLibvirtError,
-  type LibvirtError,
-  localError,
-  protocolError,
-} from "./errors";
+import { isLibvirtError, type LibvirtError, localError, protocolError } from "./errors";
 import { ErrorCode } from "./flags";
 import { FrameDecoder } from "./framing";
 import { type KeepaliveAction, KeepaliveMonitor, type KeepaliveSettings } from "./keepalive";
@@ -56,7 +49,6 @@ interface PendingCall {
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: LibvirtError) => void;
   readonly deadline: number;
-  readonly callerStack: { stack?: string };
   readonly signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -86,7 +78,6 @@ export class RpcClient {
           ErrorCode.SYSTEM_ERROR,
           `libvirt connection failed: ${error.message}`,
           null,
-          undefined,
           error,
         ),
       ),
@@ -114,18 +105,29 @@ export class RpcClient {
   /**
    * Sends one call and resolves with its decoded reply. Rejects with a LibvirtError: `remote` for a daemon
    * error, `timeout` / `aborted` when given up locally (the daemon may still carry the call out), `closed` or
-   * `protocol` when the connection ends first.
+   * `protocol` when the connection ends first. The error's stack is the caller's (see below).
    */
-  call<A, R>(procedure: Procedure<A, R>, args: A, options?: CallOptions): Promise<R> {
-    const callerStack = captureCallerStack(this.call);
+  async call<A, R>(procedure: Procedure<A, R>, args: A, options?: CallOptions): Promise<R> {
+    try {
+      return await this.send(procedure, args, options);
+    } catch (error) {
+      // Errors are raised in the socket handler, far from the caller. Re-capturing the stack here, where the
+      // caller awaits, lets V8's async stack traces list the awaiting callers: the caller's stack at no cost
+      // to calls that succeed (capturing a stack for every call would double the client's CPU per call).
+      if (isLibvirtError(error)) Error.captureStackTrace(error);
+      throw error;
+    }
+  }
+
+  private send<A, R>(procedure: Procedure<A, R>, args: A, options: CallOptions | undefined): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       if (this.closeReason !== null) {
-        reject(this.closedCallError(this.closeReason, procedure.name, callerStack));
+        reject(this.closedCallError(this.closeReason, procedure.name));
         return;
       }
       const signal = options?.signal;
       if (signal?.aborted) {
-        reject(this.abortError(procedure.name, callerStack, signal.reason));
+        reject(this.abortError(procedure.name, signal.reason));
         return;
       }
       const serial = this.nextSerial;
@@ -149,7 +151,6 @@ export class RpcClient {
             ErrorCode.INVALID_ARG,
             `cannot encode ${procedure.name}: ${String(error)}`,
             procedure.name,
-            callerFrames(callerStack),
             error,
           ),
         );
@@ -161,13 +162,11 @@ export class RpcClient {
         resolve: resolve as (value: unknown) => void,
         reject,
         deadline: Date.now() + (options?.timeoutMs ?? this.options.callTimeoutMs),
-        callerStack,
         signal,
         onAbort: undefined,
       };
       if (signal !== undefined) {
-        entry.onAbort = () =>
-          this.giveUp(serial, this.abortError(procedure.name, callerStack, signal.reason));
+        entry.onAbort = () => this.giveUp(serial, this.abortError(procedure.name, signal.reason));
         signal.addEventListener("abort", entry.onAbort, { once: true });
       }
       this.pending.set(serial, entry);
@@ -193,7 +192,7 @@ export class RpcClient {
     this.abandoned.clear();
     for (const call of calls) {
       this.detachAbort(call);
-      call.reject(this.closedCallError(reason, call.procedureName, call.callerStack));
+      call.reject(this.closedCallError(reason, call.procedureName));
     }
     this.stream.destroy();
     this.options.onClose(reason);
@@ -265,7 +264,6 @@ export class RpcClient {
             ErrorCode.RPC,
             `bad reply to ${call.procedureName}`,
             call.procedureName,
-            callerFrames(call.callerStack),
             error,
           ),
         );
@@ -273,7 +271,7 @@ export class RpcClient {
       }
       call.resolve(value);
     } else if (header.status === MessageStatus.ERROR) {
-      call.reject(readRemoteError(reader, call.procedureName, callerFrames(call.callerStack)));
+      call.reject(readRemoteError(reader, call.procedureName));
     } else {
       throw protocolError(`reply to ${call.procedureName} with status ${header.status}`);
     }
@@ -302,7 +300,6 @@ export class RpcClient {
             ErrorCode.OPERATION_TIMEOUT,
             `${call.procedureName} timed out`,
             call.procedureName,
-            callerFrames(call.callerStack),
           );
           this.giveUp(serial, error);
         }
@@ -340,30 +337,19 @@ export class RpcClient {
     if (call.onAbort !== undefined) call.signal?.removeEventListener("abort", call.onAbort);
   }
 
-  private abortError(procedureName: string, callerStack: { stack?: string }, reason: unknown): LibvirtError {
+  private abortError(procedureName: string, reason: unknown): LibvirtError {
     return localError(
       "aborted",
       ErrorCode.OPERATION_ABORTED,
       `${procedureName} aborted`,
       procedureName,
-      callerFrames(callerStack),
       reason,
     );
   }
 
-  /** The error one pending call sees when the connection closes: its own stack, the close reason as cause. */
-  private closedCallError(
-    reason: LibvirtError,
-    procedureName: string,
-    callerStack: { stack?: string },
-  ): LibvirtError {
-    return localError(
-      reason.kind === "remote" ? "closed" : reason.kind,
-      reason.code,
-      reason.message,
-      procedureName,
-      callerFrames(callerStack),
-      reason,
-    );
+  /** The error one pending call sees when the connection closes: its own object, the close reason as cause. */
+  private closedCallError(reason: LibvirtError, procedureName: string): LibvirtError {
+    const kind = reason.kind === "remote" ? "closed" : reason.kind;
+    return localError(kind, reason.code, reason.message, procedureName, reason);
   }
 }

@@ -18,6 +18,21 @@ export function uuidToBytes(uuid: string): Buffer {
   return Buffer.from(uuid.replaceAll("-", ""), "hex");
 }
 
+/**
+ * Raw bytes of the UUIDs of references passed to calls, so a reference used for many calls is parsed once.
+ * Weak: entries go with their references.
+ */
+const uuidBytesByRef = new WeakMap<object, Buffer>();
+
+function refUuidBytes(ref: { readonly uuid: string }): Buffer {
+  let bytes = uuidBytesByRef.get(ref);
+  if (bytes === undefined) {
+    bytes = uuidToBytes(ref.uuid);
+    uuidBytesByRef.set(ref, bytes);
+  }
+  return bytes;
+}
+
 /** Canonical lower-case form of 16 raw UUID bytes. */
 export function uuidFromBytes(bytes: Buffer): string {
   const hex = bytes.toString("hex");
@@ -33,7 +48,7 @@ export const MIN_POOL_BYTES = 20;
 
 export function writeDomain(writer: XdrWriter, domain: DomainRef): void {
   writer.string(domain.name);
-  writer.fixedOpaque(uuidToBytes(domain.uuid), UUID_BYTES);
+  writer.fixedOpaque(refUuidBytes(domain), UUID_BYTES);
   writer.int(domain.id);
 }
 
@@ -61,7 +76,7 @@ export function readSnapshot(reader: XdrReader): SnapshotRef {
 
 export function writePool(writer: XdrWriter, pool: StoragePoolRef): void {
   writer.string(pool.name);
-  writer.fixedOpaque(uuidToBytes(pool.uuid), UUID_BYTES);
+  writer.fixedOpaque(refUuidBytes(pool), UUID_BYTES);
 }
 
 export function readPool(reader: XdrReader): StoragePoolRef {

@@ -4,11 +4,13 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, onTestFinished, test } from "vitest";
-import { isLibvirtError, type LibvirtError } from "../../../provider/libvirt/errors";
-import { ListStoragePoolsFlags } from "../../../provider/libvirt/flags";
+import { isLibvirtError, type LibvirtError, localError } from "../../../provider/libvirt/errors";
+import { ErrorCode, ListStoragePoolsFlags } from "../../../provider/libvirt/flags";
+import * as P from "../../../provider/libvirt/procedures";
+import { RpcClient } from "../../../provider/libvirt/rpc-client";
 import { createImage } from "../../support/qemu-tools";
 import { virsh } from "../../support/virsh";
-import { daemonSocket, openForTest } from "./support/connect";
+import { connectSocket, daemonSocket, openForTest } from "./support/connect";
 
 async function rejection(promise: Promise<unknown>): Promise<LibvirtError> {
   try {
@@ -65,6 +67,22 @@ describe("connection-level calls agree with virsh", () => {
     });
     expect(error.message).toBe(
       `Domain not found: no domain with matching name '${name}' [DOMAIN_LOOKUP_BY_NAME]`,
+    );
+  });
+});
+
+describe("handshake", () => {
+  test("Quirk: the daemon answers the keepalive feature after AUTH_LIST and before CONNECT_OPEN", async () => {
+    const socket = await connectSocket();
+    const rpc = new RpcClient(socket, { callTimeoutMs: 10_000, onEvent: () => {}, onClose: () => {} });
+    onTestFinished(() => rpc.close(localError("closed", ErrorCode.INVALID_CONN, "test over")));
+    const beforeAuth = await rejection(rpc.call(P.CONNECT_SUPPORTS_FEATURE, P.FEATURE_PROGRAM_KEEPALIVE));
+    expect(beforeAuth.message).toMatch(/authentication required/);
+    expect(await rpc.call(P.AUTH_LIST, undefined)).toEqual([P.AuthType.NONE]);
+    expect(await rpc.call(P.CONNECT_SUPPORTS_FEATURE, P.FEATURE_PROGRAM_KEEPALIVE)).toBe(true);
+    // Any other feature does need the open connection.
+    expect((await rejection(rpc.call(P.CONNECT_SUPPORTS_FEATURE, 14))).message).toMatch(
+      /connection not open/,
     );
   });
 });

@@ -242,15 +242,18 @@ describe("failures close the connection and reject every pending call", () => {
     );
   });
 
-  test("a dropped connection mid-call rejects the call and ends subscriptions", async () => {
+  test("a dropped connection mid-call rejects the call; subscriptions get what had arrived, then their end", async () => {
     const fake = await start();
     const { connection, peer } = await fake.connect();
-    const ended: Error[] = [];
-    const subscribing = connection.subscribeLifecycleEvents(null, () => {}, { onEnd: (e) => ended.push(e) });
+    const log: string[] = [];
+    const subscribing = connection.subscribeLifecycleEvents(null, (e) => log.push(`event ${e.event}`), {
+      onEnd: (e) => log.push(`end ${isLibvirtError(e) && e.kind}`),
+    });
     await peer.reply(await peer.nextCall(Proc.REGISTER_ANY), i32(3));
     await subscribing;
     const call = connection.connectGetHostname();
     await peer.nextCall(Proc.CONNECT_GET_HOSTNAME);
+    await peer.event(Proc.EVENT_LIFECYCLE, cat(i32(3), domain("vm", UUID_A, 4), i32(5), i32(0)));
     peer.drop();
     expect(summary(await rejection(call))).toEqual({
       kind: "closed",
@@ -258,7 +261,8 @@ describe("failures close the connection and reject every pending call", () => {
       codeName: "RPC",
       procedure: "CONNECT_GET_HOSTNAME",
     });
-    expect(ended.map((e) => isLibvirtError(e) && e.kind)).toEqual(["closed"]);
+    await until(() => log.length === 2);
+    expect(log).toEqual(["event 5", "end closed"]);
   });
 
   test("keepalive: pings are answered; a silent daemon fails pending calls without any call deadline", async () => {

@@ -53,7 +53,7 @@ test("the brand check works across package copies and rejects look-alikes", () =
 
 test("a wrapped cause is kept, not flattened", () => {
   const cause = new Error("ECONNRESET");
-  const error = localError("closed", ErrorCode.SYSTEM_ERROR, "connection failed", null, undefined, cause);
+  const error = localError("closed", ErrorCode.SYSTEM_ERROR, "connection failed", null, cause);
   expect({ cause: error.cause, codeName: error.codeName, domainName: error.domainName }).toEqual({
     cause,
     codeName: "SYSTEM_ERROR",
