@@ -2,7 +2,7 @@
  * Creating an external snapshot of a running, paused or shut-off domain: one atomic libvirt call for all
  * disks, preceded by a plan from the live state and followed by a verification of the chains read back.
  */
-import type { DomainRef } from "../libvirt/api";
+import type { DomainRef, SnapshotRef } from "../libvirt/api";
 import { DomainState } from "../libvirt/api";
 import { ErrorCode, SnapshotCreateFlags } from "../libvirt/flags";
 import { type DomainModel, parseDomainXml } from "../model/domain";
@@ -25,7 +25,7 @@ import { resolveDomain } from "./domain-ref";
 import { EngineError, EngineErrorKind, libvirtCodeOf } from "./errors";
 import type { DomainIdentity } from "./inspect";
 import type { CreatePort } from "./libvirt-port";
-import { readProjectMetadata, writeProjectMetadata } from "./project-metadata";
+import { writeProjectMetadata } from "./project-metadata";
 
 /** Progress of one create, in order; `waiting-for-lock` only when another operation holds the domain. */
 export type CreateProgress =
@@ -117,18 +117,14 @@ async function createLocked(
     return result;
   }
   const plan = planCreate(domain, state, names, request, selection);
-  const { quiesced, quiesceNote } = await runCreate(port, ref, plan, report);
+  const { snapshotRef, quiesced, quiesceNote } = await runCreate(port, ref, plan, report);
   report({ kind: "created" });
 
   const [afterXml, snapshotXml] = await libvirtStep(
     ref,
     request,
     "reading the domain after the snapshot",
-    () =>
-      Promise.all([
-        port.domainGetXMLDesc(ref, 0),
-        port.domainSnapshotLookupByName(ref, plan.name).then((s) => port.domainSnapshotGetXMLDesc(s, 0)),
-      ]),
+    () => Promise.all([port.domainGetXMLDesc(ref, 0), port.domainSnapshotGetXMLDesc(snapshotRef, 0)]),
   );
   const after = parseDomainXml(afterXml);
   const snapshot = parseSnapshotXml(snapshotXml);
@@ -144,7 +140,13 @@ async function createLocked(
     ...(quiesceNote === undefined ? {} : { quiesceNote }),
   };
   try {
-    await writeProjectMetadata(port, ref, withSnapshotRecord(await readProjectMetadata(port, ref), record));
+    // The metadata read before the create is current: every writer holds the per-domain lock.
+    await writeProjectMetadata(
+      port,
+      ref,
+      withSnapshotRecord(domain.projectMetadataXml, record),
+      stateInfo.state,
+    );
   } catch (e) {
     warnings.push(
       `snapshot ${plan.name} was created, but whether it is quiesced could not be recorded on domain ${domain.name}: ${String(e)}`,
@@ -167,11 +169,15 @@ async function runCreate(
   ref: DomainRef,
   plan: CreatePlan,
   report: (event: CreateProgress) => void,
-): Promise<{ quiesced: boolean; quiesceNote?: string }> {
+): Promise<{ snapshotRef: SnapshotRef; quiesced: boolean; quiesceNote?: string }> {
   if (plan.quiesce.attempt) {
     try {
-      await port.domainSnapshotCreateXML(ref, plan.xml, plan.flags | SnapshotCreateFlags.QUIESCE);
-      return { quiesced: true };
+      const snapshotRef = await port.domainSnapshotCreateXML(
+        ref,
+        plan.xml,
+        plan.flags | SnapshotCreateFlags.QUIESCE,
+      );
+      return { snapshotRef, quiesced: true };
     } catch (e) {
       const code = libvirtCodeOf(e);
       if (code !== ErrorCode.ARGUMENT_UNSUPPORTED && code !== ErrorCode.AGENT_UNRESPONSIVE) {
@@ -193,19 +199,17 @@ async function runCreate(
       // A quiesced create refused with 74 or 86 leaves nothing behind, so retrying without QUIESCE is safe.
       const note = `not quiesced: ${why} (${e instanceof Error ? e.message : String(e)})`;
       report({ kind: "quiesce-fallback", reason: note });
-      await libvirtCreate(port, ref, plan);
-      return { quiesced: false, quiesceNote: note };
+      return { snapshotRef: await libvirtCreate(port, ref, plan), quiesced: false, quiesceNote: note };
     }
   }
-  await libvirtCreate(port, ref, plan);
-  return plan.quiesce.note === undefined
-    ? { quiesced: false, quiesceNote: "not quiesced: quiescing was turned off" }
-    : { quiesced: false, quiesceNote: `not quiesced: ${plan.quiesce.note}` };
+  const snapshotRef = await libvirtCreate(port, ref, plan);
+  const quiesceNote = `not quiesced: ${plan.quiesce.note ?? "quiescing was turned off"}`;
+  return { snapshotRef, quiesced: false, quiesceNote };
 }
 
-async function libvirtCreate(port: CreatePort, ref: DomainRef, plan: CreatePlan): Promise<void> {
+async function libvirtCreate(port: CreatePort, ref: DomainRef, plan: CreatePlan): Promise<SnapshotRef> {
   try {
-    await port.domainSnapshotCreateXML(ref, plan.xml, plan.flags);
+    return await port.domainSnapshotCreateXML(ref, plan.xml, plan.flags);
   } catch (e) {
     throw createFailure(ref, plan, e);
   }

@@ -36,13 +36,15 @@ export async function readProjectMetadata(
  * Replaces the project's element (null removes it) in the live and the persistent definition, so it survives a
  * daemon restart, a destroy and a reboot; a shut-off domain has only the persistent one, a transient domain only
  * the live one. Idempotent. A failure leaves the previous element in place (libvirt writes it whole).
+ * `knownState`: the domain's state when the caller has just read it under the per-domain lock (saves a call).
  */
 export async function writeProjectMetadata(
   port: ProjectMetadataPort,
   domain: DomainRef,
   xml: string | null,
+  knownState?: number,
 ): Promise<void> {
-  const { state } = await port.domainGetState(domain);
+  const state = knownState ?? (await port.domainGetState(domain)).state;
   const set = (flags: number) =>
     port.domainSetMetadata(
       domain,

@@ -19,7 +19,7 @@
  * never describes a later snapshot that reuses the name. Pure: no I/O.
  */
 import type { Element } from "@xmldom/xmldom";
-import { appendElement, attr, childElements, newDocumentRoot, parseRoot, serialize } from "./xml";
+import { appendElement, attr, childElements, localName, newDocumentRoot, parseRoot, serialize } from "./xml";
 
 /** The local name of the project's root element inside `<metadata>`. */
 export const PROJECT_METADATA_ROOT = "state";
@@ -71,18 +71,37 @@ export function findSnapshotRecord(
 
 /**
  * Rewrites the project's document: the new document keeps every child of the old root (in order, including
- * sections this module does not know), then `edit` changes it. Returns namespace-free XML ready for
- * `virDomainSetMetadata(..., PROJECT_XML_PREFIX, PROJECT_XML_NAMESPACE, ...)` (see xml-namespace.ts).
+ * sections this module does not know), then `edit` changes it. The old document may come from
+ * `virDomainGetMetadata` (no prefix) or from the domain XML (`lvsnap:` prefix, see DomainModel
+ * .projectMetadataXml); the result is always namespace-free XML, ready for
+ * `virDomainSetMetadata(..., PROJECT_XML_PREFIX, PROJECT_XML_NAMESPACE, ...)` (see xml-namespace.ts), which
+ * puts everything back under the namespace.
  */
 export function editProjectMetadata(xml: string | undefined, edit: (root: Element) => void): string {
   const root = newDocumentRoot(PROJECT_METADATA_ROOT);
   if (xml !== undefined && xml.trim() !== "") {
     const old = parseRoot(xml, PROJECT_METADATA_ROOT, "project metadata");
-    const doc = root.ownerDocument;
-    for (const el of childElements(old)) root.appendChild(doc?.importNode(el, true) ?? el);
+    for (const el of childElements(old)) root.appendChild(plainCopy(root, el));
   }
   edit(root);
   return serialize(root);
+}
+
+/** A deep copy of `el` for `parent`'s document without namespaces: local names, plain attributes, text. */
+function plainCopy(parent: Element, el: Element): Element {
+  const attributes: Record<string, string> = {};
+  for (const a of Array.from(el.attributes)) {
+    if (a.name !== "xmlns" && !a.name.startsWith("xmlns:")) attributes[a.localName ?? a.name] = a.value;
+  }
+  const copy = appendElement(parent, localName(el), attributes);
+  parent.removeChild(copy);
+  for (let n = el.firstChild; n !== null; n = n.nextSibling) {
+    if (n.nodeType === n.ELEMENT_NODE) copy.appendChild(plainCopy(copy, n as Element));
+    else if (n.nodeType === n.TEXT_NODE || n.nodeType === n.CDATA_SECTION_NODE) {
+      copy.appendChild(copy.ownerDocument?.createTextNode(n.nodeValue ?? "") ?? n);
+    }
+  }
+  return copy;
 }
 
 /** The document with `record` added, replacing any record of the same snapshot name. */

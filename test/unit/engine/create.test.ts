@@ -36,10 +36,7 @@ describe("createSnapshot", () => {
       "domainListAllSnapshots",
       "domainSnapshotCreateXML+QUIESCE",
       "domainGetXMLDesc",
-      "domainSnapshotLookupByName",
       "domainSnapshotGetXMLDesc",
-      "domainGetMetadata",
-      "domainGetState",
       "domainSetMetadata",
     ]);
     expect(events).toEqual([{ kind: "locked" }, { kind: "created" }]);

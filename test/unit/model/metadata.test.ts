@@ -55,6 +55,17 @@ describe("project metadata", () => {
     });
   });
 
+  test("the prefixed form from domain XML is rewritten without namespaces, other sections kept", () => {
+    const prefixed =
+      '<lvsnap:state xmlns:lvsnap="https://pulumi-libvirt-snapshot.dev/xmlns/v1">' +
+      '<lvsnap:journal version="1"><lvsnap:operation kind="delete">t&amp;</lvsnap:operation></lvsnap:journal>' +
+      '<lvsnap:snapshot name="old" creation-time="1" quiesced="no"/></lvsnap:state>';
+    expect(withSnapshotRecord(prefixed, { name: "new", creationTime: 2, quiesced: true })).toBe(
+      '<state><journal version="1"><operation kind="delete">t&amp;</operation></journal>' +
+        '<snapshot name="old" creation-time="1" quiesced="no"/><snapshot name="new" creation-time="2" quiesced="yes"/></state>',
+    );
+  });
+
   test("no document is empty metadata", () => {
     expect(parseProjectMetadata(undefined)).toEqual({ snapshots: [] });
   });
