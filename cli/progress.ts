@@ -36,7 +36,8 @@ export class ProgressReporter {
       const filled = Math.round(fraction * BAR_WIDTH);
       const bar = `[${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}]`;
       const line = `${this.label} ${progress.disk} ${bar} ${String(percent).padStart(3)}% ${amount}`;
-      const width = this.stream.columns ?? 80;
+      // A terminal that reports no size (0 columns: a fresh pty, a serial console) gets the usual 80.
+      const width = this.stream.columns !== undefined && this.stream.columns > 0 ? this.stream.columns : 80;
       this.stream.write(`${CLEAR_LINE}${line.slice(0, Math.max(1, width - 1))}`);
       this.drawn = true;
       return;

@@ -181,3 +181,13 @@ test("list: a tree with sizes, unknown sizes explained, and the model's problems
     "  - snapshot b, disk vda: not in the chain",
   ]);
 });
+
+test("a terminal that reports 0 columns (a fresh pty) gets an 80-column bar, not a cut one", () => {
+  const writes: string[] = [];
+  const reporter = new ProgressReporter(
+    { isTTY: true, columns: 0, write: (s: string) => writes.push(s) },
+    "merging s1",
+  );
+  reporter.update({ disk: "vda", bytesDone: 0, bytesTotal: 1024 });
+  expect(writes).toEqual([`\r\x1b[2Kmerging s1 vda [${"-".repeat(30)}]   0% 0 B/1.0 KiB`]);
+});
