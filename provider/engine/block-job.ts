@@ -44,6 +44,11 @@ export interface BlockJobOptions {
   readonly pollIntervalMs?: number;
   /** Runs once the active commit is READY and before the pivot (the journal records the pivot here). */
   readonly beforePivot?: () => Promise<void>;
+  /**
+   * Aborting cancels the job like a timeout does (noticed within one poll interval): the job is ended and the
+   * promise rejects with a BlockJobError of kind CANCELED. Used for Ctrl-C in the CLI.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export const BlockJobErrorKind = {
@@ -150,12 +155,19 @@ export class BlockJobWatcher {
   async wait(
     until: "ready" | "end",
     deadline: number,
-    options: Pick<BlockJobOptions, "onProgress" | "pollIntervalMs">,
+    options: Pick<BlockJobOptions, "onProgress" | "pollIntervalMs" | "signal">,
   ): Promise<"ready" | BlockJobEnd> {
     const interval = options.pollIntervalMs ?? 200;
     for (;;) {
       const ended = this.endStatus();
       if (ended) return ended;
+      if (options.signal?.aborted) {
+        throw new BlockJobError(
+          BlockJobErrorKind.CANCELED,
+          this.disk,
+          `block job on ${this.disk} cancelled by the caller`,
+        );
+      }
       if (until === "ready" && this.sawStatus(BlockJobStatus.READY)) return "ready";
       const info = await this.port.domainGetBlockJobInfo(this.domain, this.disk);
       if (info === null) return this.endStatus() ?? "vanished";

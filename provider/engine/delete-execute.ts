@@ -42,7 +42,7 @@ export type DeletePort = BlockJobPort &
 /** Knobs of the merge; see BlockJobOptions for units. `timeoutMs` applies to each disk's job. */
 export type MergeOptions = Pick<
   BlockJobOptions,
-  "bandwidthBytesPerSecond" | "timeoutMs" | "onProgress" | "pollIntervalMs"
+  "bandwidthBytesPerSecond" | "timeoutMs" | "onProgress" | "pollIntervalMs" | "signal"
 >;
 
 /** The journal that describes the planned steps, before any of them ran. Pure. */
