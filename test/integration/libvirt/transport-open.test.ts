@@ -133,7 +133,7 @@ describe("peers that are not libvirt", () => {
     try {
       const { port } = server.address() as net.AddressInfo;
       const error = await openConnection(`qemu+tcp://127.0.0.1:${port}/system`, {
-        connectTimeoutMs: 5000,
+        connectTimeoutMs: 15_000,
       }).then(
         () => null,
         (caught: unknown) => caught,
@@ -149,13 +149,13 @@ describe("a dead ssh peer", () => {
   it("killing the ssh process fails a pending call and closes the connection", async () => {
     const tunnel = (await dial(parseLibvirtUri(sshUri()), { connectTimeoutMs: 15_000 })) as SshTunnel;
     const connection = await track(
-      LibvirtConnection.open(tunnel, { name: "qemu:///system", keepalive: false }),
+      LibvirtConnection.open(tunnel, { name: "qemu:///system", keepalive: false, callTimeoutMs: 20_000 }),
     );
     expect(await connection.connectGetLibVersion()).toBe(daemonVersion);
     const pid = tunnel.pid as number;
     // Freeze the tunnel so the call is surely pending, then kill it.
     process.kill(pid, "SIGSTOP");
-    const pending = connection.connectGetCapabilities({ timeoutMs: 60_000 }).then(
+    const pending = connection.connectGetCapabilities({ timeoutMs: 30_000 }).then(
       () => null,
       (caught: unknown) => caught,
     );

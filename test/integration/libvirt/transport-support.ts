@@ -75,7 +75,8 @@ export function authList(stream: Duplex, serial = 1): Promise<AuthListReply> {
 }
 
 /**
- * Sends two AUTH_LIST calls in a single write and resolves with the serials of the replies, or rejects when
+ * Sends two AUTH_LIST calls in a single write and resolves with the serials of the replies in ascending order
+ * (libvirtd's worker threads may answer in either order), or rejects when
  * they do not both arrive within `patienceMs` (a stalled daemon: see the TLS record quirk).
  */
 export function twoAuthListsInOneWrite(stream: Duplex, patienceMs = 5000): Promise<number[]> {
@@ -95,7 +96,7 @@ export function twoAuthListsInOneWrite(stream: Duplex, patienceMs = 5000): Promi
       const second = received.readUInt32BE(0);
       if (received.length < second + received.readUInt32BE(second)) return;
       clearTimeout(timer);
-      resolve([received.readUInt32BE(20), received.readUInt32BE(second + 20)]);
+      resolve([received.readUInt32BE(20), received.readUInt32BE(second + 20)].sort((x, y) => x - y));
     });
     stream.write(Buffer.concat([call(1), call(2)]));
   });

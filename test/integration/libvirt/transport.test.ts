@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -183,6 +184,52 @@ describe("failures are clear and fast, never a hang", () => {
       failure: "permission",
     });
     expect(error.stderr).toContain("Permission denied");
+  });
+});
+
+/** ssh processes that are children of this test process. */
+function sshChildren(): string[] {
+  const out = execFileSync("ps", ["--ppid", String(process.pid), "-o", "pid=,comm="], { encoding: "utf8" });
+  return out
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.endsWith(" ssh"));
+}
+
+describe("aborting a dial", () => {
+  it("an already aborted signal fails at once", async () => {
+    const error = await dial(parseLibvirtUri("qemu+tcp://127.0.0.1/system"), {
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      signal: AbortSignal.abort(new Error("changed my mind")),
+    }).then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect(
+      isLibvirtTransportError(error) && { failure: error.failure, cause: (error.cause as Error).message },
+    ).toEqual({
+      failure: "aborted",
+      cause: "changed my mind",
+    });
+  });
+
+  it("aborting an ssh login kills the ssh child", async () => {
+    const controller = new AbortController();
+    const dialing = dial(parseLibvirtUri(sshUri()), {
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      signal: controller.signal,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    controller.abort();
+    const error = await dialing.then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect(isLibvirtTransportError(error) && error.failure).toBe("aborted");
+    for (let attempt = 0; attempt < 50 && sshChildren().length > 0; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(sshChildren()).toEqual([]);
   });
 });
 
