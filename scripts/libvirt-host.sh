@@ -26,7 +26,7 @@ wait_seconds="${LIBVIRT_WAIT_SECONDS:-30}"
 # and e2fsprogs build the small Linux test guest (test/support/linux-guest); its kernel is downloaded as a
 # .deb and unpacked, never installed as the host's kernel.
 libvirt_packages=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils python3-libvirt)
-guest_packages=(busybox-static qemu-guest-agent cpio e2fsprogs kmod)
+guest_packages=(busybox-static qemu-guest-agent cpio e2fsprogs kmod xz-utils)
 
 log() { printf 'libvirt-host: %s\n' "$*"; }
 die() {
@@ -104,7 +104,11 @@ log "libvirt answers: $(virsh -c "$uri" version | grep -E 'Running hypervisor|Us
 if [[ -e /dev/kvm ]]; then
   getent group kvm >/dev/null && chgrp kvm /dev/kvm && chmod 660 /dev/kvm
   if virsh -c "$uri" domcapabilities --virttype kvm >/dev/null 2>&1; then
-    log "accelerator: kvm"
+    if [[ -d /sys/module/kvm_pvm ]]; then
+      log "accelerator: kvm (kvm_pvm: shadow paging; the Linux test guest runs under tcg, see test/support/linux-guest.ts)"
+    else
+      log "accelerator: kvm"
+    fi
   else
     log "accelerator: tcg (libvirt reports no kvm domain capabilities)"
   fi
@@ -117,3 +121,7 @@ fi
 lab_root="${LAB_ROOT:-/var/lib/libvirt/images/lvsnap-lab}"
 install -d -m 0755 "$lab_root"
 log "lab root: $lab_root"
+
+# --- the Linux test guest (kernel + initramfs, built once per machine and cached) ----------------------------
+guest_dir="$(bash "$script_dir/../test/support/linux-guest/build.sh")"
+log "linux test guest: $guest_dir"

@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createLabDomain, type LinuxLabDomain } from "../support/lab";
+import { virsh } from "../support/virsh";
+
+// One Linux guest for the whole file: booting it costs about 35 s under TCG (see linux-guest.ts), so the
+// tests share it, and each one asserts relative to the chain it finds rather than assuming a fresh guest.
+let dom: LinuxLabDomain;
+
+beforeAll(async () => {
+  dom = await createLabDomain({ guest: "linux", disks: [{ sizeMiB: 64 }] });
+  const waited = await dom.waitForAgent(180_000);
+  process.stdout.write(`linux guest ${dom.name} (${dom.virtType}) answered guest-ping after ${waited} ms\n`);
+}, 240_000);
+
+afterAll(async () => {
+  await dom?.dispose();
+});
+
+async function snapshotDataDisk(
+  name: string,
+  quiesce: boolean,
+): Promise<{ overlay: string; below: string[] }> {
+  const below = await dom.liveChain("vda");
+  const overlay = dom.path(`vda.${name}.qcow2`);
+  await virsh(
+    "snapshot-create-as",
+    dom.name,
+    name,
+    "--disk-only",
+    "--atomic",
+    ...(quiesce ? ["--quiesce"] : []),
+    "--diskspec",
+    `vda,snapshot=external,file=${overlay}`,
+  );
+  return { overlay, below };
+}
+
+async function recordLines(): Promise<number> {
+  const result = await dom.exec("/bin/sh", ["-c", "wc -l < /data/records"]);
+  return Number(result.stdout.trim());
+}
+
+describe("Linux test guest", () => {
+  test("the guest agent answers guest-ping through libvirt", async () => {
+    expect(await dom.agent("guest-ping")).toEqual({});
+    expect(await dom.state()).toBe("running");
+  });
+
+  test("domfsfreeze freezes the data filesystem until domfsthaw", async () => {
+    expect(await dom.agent("guest-fsfreeze-status")).toBe("thawed");
+    try {
+      expect((await virsh("domfsfreeze", dom.name)).trim()).toBe("Froze 1 filesystem(s)");
+      expect(await dom.agent("guest-fsfreeze-status")).toBe("frozen");
+    } finally {
+      await virsh("domfsthaw", dom.name);
+    }
+    expect(await dom.agent("guest-fsfreeze-status")).toBe("thawed");
+  });
+
+  test("a quiesced disk-only snapshot puts an overlay on the data disk and leaves the guest thawed", async () => {
+    const { overlay, below } = await snapshotDataDisk("q1", true);
+    expect(await dom.liveChain("vda")).toEqual([overlay, ...below]);
+    expect(await dom.fileChain(overlay)).toEqual([overlay, ...below]);
+    expect(await dom.agent("guest-fsfreeze-status")).toBe("thawed");
+  });
+
+  test("an active commit with pivot while the guest writes loses no record", async () => {
+    await dom.startWriter();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const { overlay, below } = await snapshotDataDisk("w1", true);
+    expect(await dom.liveChain("vda")).toEqual([overlay, ...below]);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const beforeCommit = await recordLines();
+    // --shallow: commit into the overlay's own backing image only; without it libvirt commits down to the
+    // bottom of the chain.
+    await virsh("blockcommit", dom.name, "vda", "--active", "--shallow", "--pivot", "--timeout", "120");
+    const afterCommit = await recordLines();
+    // The writer kept going across the commit and the pivot, and the overlay is gone from the chain.
+    expect(afterCommit).toBeGreaterThan(beforeCommit);
+    expect(await dom.liveChain("vda")).toEqual(below);
+    const written = await dom.stopWriter();
+    expect(written).toBeGreaterThanOrEqual(afterCommit);
+    expect(await dom.verifyRecords(written)).toBe(written);
+    expect(await dom.fileChain(below[0] ?? "")).toEqual(below);
+  });
+});
