@@ -210,17 +210,25 @@ async function deleteNatively(
     });
   }
   const view = before.snapshots.find((s) => s.name === name);
+  // Quirk: libvirt 9.0 deletes an external snapshot of a shut-off domain only when the persistent definition
+  // lists the backing chain, which it does not for snapshots created offline ("could not find base disk
+  // source in disk source chain", INVALID_ARG). Started paused, libvirt reads the chain from QEMU.
+  const started = (await planState(port, ref)) === "shutoff";
+  if (started) await port.domainCreateWithFlags(ref, DomainCreateFlags.START_PAUSED);
   try {
     await port.domainSnapshotDelete(await port.domainSnapshotLookupByName(ref, name), 0);
   } catch (e) {
-    if (libvirtCodeOf(e) === ErrorCode.NO_DOMAIN_SNAPSHOT) return;
-    throw new EngineError({
-      kind: EngineErrorKind.LIBVIRT,
-      domain: ref.name,
-      snapshot: name,
-      message: `libvirt could not delete snapshot ${name} of domain ${ref.name}`,
-      cause: e,
-    });
+    if (libvirtCodeOf(e) !== ErrorCode.NO_DOMAIN_SNAPSHOT) {
+      throw new EngineError({
+        kind: EngineErrorKind.LIBVIRT,
+        domain: ref.name,
+        snapshot: name,
+        message: `libvirt could not delete snapshot ${name} of domain ${ref.name}`,
+        cause: e,
+      });
+    }
+  } finally {
+    if (started) await port.domainDestroyFlags(ref, 0);
   }
   if (view?.memory.mode === "external" && view.memory.file !== undefined) {
     await removeHostFile(port, view.memory.file);

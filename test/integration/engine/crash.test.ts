@@ -1,0 +1,167 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { deleteSnapshot } from "../../../provider/engine/delete";
+import { readJournal } from "../../../provider/engine/journal";
+import { recoverDomain } from "../../../provider/engine/recover";
+import type { LibvirtConnection } from "../../../provider/libvirt/connection";
+import { lab } from "../../support/lab";
+import { expectedObservation, LayeredDomain, observe, openLabConnection } from "./delete-support";
+
+let conn: LibvirtConnection;
+beforeAll(async () => {
+  conn = await openLabConnection();
+});
+afterAll(async () => {
+  await conn?.close();
+});
+
+const MiB = 1024 * 1024;
+const SLOW = String(8 * MiB);
+
+interface ChildEvent {
+  event: string;
+  at?: string;
+  done?: number;
+  total?: number;
+  message?: string;
+}
+
+/**
+ * Runs crash-child.ts (a real process running deleteSnapshot) and SIGKILLs its whole process group as soon as
+ * `killWhen` accepts one of its events. Rejects if the child ends on its own first.
+ */
+function runAndKill(args: string[], killWhen: (e: ChildEvent) => boolean): Promise<ChildEvent> {
+  const child = spawn("npx", ["tsx", join(__dirname, "crash-child.ts"), ...args], {
+    cwd: join(__dirname, "../../.."),
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve, reject) => {
+    let killed = false;
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      if (killed || !line.startsWith("{")) return;
+      const event = JSON.parse(line) as ChildEvent;
+      if (!killWhen(event)) return;
+      killed = true;
+      process.kill(-(child.pid ?? 0), "SIGKILL");
+      child.once("exit", () => resolve(event));
+    });
+    child.once("exit", (code, signal) => {
+      if (!killed)
+        reject(new Error(`child ended by itself (${code ?? signal}) before the kill point: ${stderr}`));
+    });
+  });
+}
+
+async function layered(
+  snapshots: number,
+  bulkMiB: number | undefined,
+  state: "running" | "shutoff",
+  bulkLayer = snapshots,
+) {
+  const domain = new LayeredDomain(await lab.domain({ disks: [{ sizeMiB: 128 }], state: "shutoff" }), {
+    disks: 1,
+    snapshots,
+    kind: "disk-only",
+    ...(bulkMiB === undefined ? {} : { bulkMiB, bulkLayer }),
+  });
+  await domain.build();
+  await domain.enter(state);
+  return domain;
+}
+
+async function refOf(domain: LayeredDomain) {
+  return conn.domainLookupByName(domain.lab.name);
+}
+
+describe("a delete killed at any point is finished by the next engine call", () => {
+  test("killed before the job: the journal says merging, no job runs; deleting another snapshot finishes it first", async () => {
+    const domain = await layered(2, undefined, "running");
+    await runAndKill([domain.lab.name, "s2", SLOW, "commit"], (e) => e.event === "hang");
+    const journal = await readJournal(conn, await refOf(domain));
+    expect([journal?.snapshot, journal?.phase, journal?.disks.map((d) => d.phase)]).toEqual([
+      "s2",
+      "merging",
+      ["merging"],
+    ]);
+    expect(await conn.domainGetBlockJobInfo(await refOf(domain), "vda")).toBeNull();
+
+    const result = await deleteSnapshot(conn, domain.lab.name, "s1");
+    expect([result.outcome, result.recovered?.action, result.recovered?.journal.snapshot]).toEqual([
+      "deleted",
+      "finished",
+      "s2",
+    ]);
+    expect(await observe(domain)).toEqual(expectedObservation(domain, ["s1", "s2"], true));
+    expect(await readJournal(conn, await refOf(domain))).toBeNull();
+  });
+
+  test("killed during an active commit (64 MiB at 8 MiB/s): recovery re-attaches, waits for READY and pivots", async () => {
+    const domain = await layered(2, 64, "running");
+    await runAndKill(
+      [domain.lab.name, "s2", SLOW, "none"],
+      (e) => e.event === "progress" && (e.done ?? 0) > 0,
+    );
+    const info = await conn.domainGetBlockJobInfo(await refOf(domain), "vda");
+    expect(info !== null && info.cur < info.end, "the job outlives the killed client").toBe(true);
+
+    const report = await recoverDomain(conn, await refOf(domain));
+    expect([report?.action, report?.journal.snapshot]).toEqual(["finished", "s2"]);
+    expect(await observe(domain)).toEqual(expectedObservation(domain, ["s2"], true));
+  });
+
+  test("killed during a commit of a middle layer (64 MiB at 8 MiB/s): deleting it again waits for the job", async () => {
+    // 64 MiB in the overlay of s1, which is the middle layer: s1's merge is a plain commit.
+    const domain = await layered(2, 64, "running", 1);
+    await runAndKill(
+      [domain.lab.name, "s1", SLOW, "none"],
+      (e) => e.event === "progress" && (e.done ?? 0) > 0,
+    );
+    expect(await conn.domainGetBlockJobInfo(await refOf(domain), "vda")).not.toBeNull();
+
+    const result = await deleteSnapshot(conn, domain.lab.name, "s1");
+    expect([result.outcome, result.recovered?.action]).toEqual(["absent", "finished"]);
+    expect(await observe(domain)).toEqual(expectedObservation(domain, ["s1"], true));
+  });
+
+  test("killed while READY: the job waits for ever until recovery pivots it", async () => {
+    const domain = await layered(2, undefined, "running");
+    await runAndKill([domain.lab.name, "s2", SLOW, "pivot"], (e) => e.event === "hang");
+    expect((await domain.lab.xml()).includes("ready='yes'"), "READY, not pivoted").toBe(true);
+    expect((await readJournal(conn, await refOf(domain)))?.disks[0]?.phase).toBe("pivoting");
+
+    const report = await recoverDomain(conn, await refOf(domain));
+    expect(report?.action).toBe("finished");
+    expect(await observe(domain)).toEqual(expectedObservation(domain, ["s2"], true));
+  });
+
+  test("killed after the pivot: recovery deletes the metadata and the merged file", async () => {
+    const domain = await layered(2, undefined, "running");
+    await runAndKill([domain.lab.name, "s2", SLOW, "metadata"], (e) => e.event === "hang");
+    expect((await readJournal(conn, await refOf(domain)))?.phase).toBe("deleting-metadata");
+    expect(await domain.lab.liveChain("vda")).toEqual([domain.overlay("vda", "s1"), domain.lab.base("vda")]);
+
+    const result = await deleteSnapshot(conn, domain.lab.name, "s2");
+    expect([result.outcome, result.recovered?.action]).toEqual(["absent", "finished"]);
+    expect(await observe(domain)).toEqual(expectedObservation(domain, ["s2"], true));
+  });
+
+  test("a shut-off domain left running paused by a killed delete is merged and shut off again", async () => {
+    const domain = await layered(2, undefined, "shutoff");
+    await runAndKill([domain.lab.name, "s2", SLOW, "pivot"], (e) => e.event === "hang");
+    expect([await domain.lab.state(), (await readJournal(conn, await refOf(domain)))?.startedDomain]).toEqual(
+      ["paused", true],
+    );
+
+    const report = await recoverDomain(conn, await refOf(domain));
+    expect(report?.action).toBe("finished");
+    expect(await domain.lab.state()).toBe("shutoff");
+    expect(await observe(domain)).toEqual(expectedObservation(domain, ["s2"], false));
+  });
+});
