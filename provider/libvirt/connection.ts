@@ -345,14 +345,14 @@ export class LibvirtConnection implements LibvirtApi {
 
   /**
    * Closes the connection: a CONNECT_CLOSE courtesy call (short deadline, failure ignored), then the stream is
-   * ended. Pending calls reject with kind `closed` (code INVALID_CONN), subscriptions end. Idempotent.
+   * destroyed. Pending calls reject with kind `closed` (code INVALID_CONN), subscriptions end. Idempotent.
    */
   async close(): Promise<void> {
     if (this.rpc.closed !== null) return;
+    // Once the daemon has answered CONNECT_CLOSE, every byte sent before it has arrived: no need to wait for
+    // the stream to flush before destroying it.
     await this.rpc.call(P.CONNECT_CLOSE, undefined, { timeoutMs: CLOSE_TIMEOUT_MS }).catch(() => {});
-    await this.rpc.shutdown(
-      localError("closed", ErrorCode.INVALID_CONN, "libvirt connection closed by the client"),
-    );
+    this.rpc.close(localError("closed", ErrorCode.INVALID_CONN, "libvirt connection closed by the client"));
   }
 
   private async subscribe<E>(

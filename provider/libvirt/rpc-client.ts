@@ -198,14 +198,6 @@ export class RpcClient {
     this.options.onClose(reason);
   }
 
-  /** Ends the stream after the queued bytes are flushed, then closes with `reason`. */
-  async shutdown(reason: LibvirtError): Promise<void> {
-    if (this.closeReason === null && !this.stream.destroyed) {
-      await new Promise<void>((resolve) => this.stream.end(resolve));
-    }
-    this.close(reason);
-  }
-
   private write(message: Buffer): void {
     // Calls issued in the same tick leave in one writev.
     if (!this.corked) {
