@@ -11,7 +11,8 @@
  *
  *   npx tsx bench/libvirt-client.ts
  *
- * Defines a throwaway shut-off domain `lvsnap-tmp-b-bench-<hex>` and undefines it at the end. The last line of
+ * Defines a throwaway shut-off lab domain (`lvsnap-lab-<hex>`, so `npm run lab:sweep` removes it after a killed
+ * run) and removes it at the end. The last line of
  * output is one JSON object with the figures and ratios.
  */
 import { execFile } from "node:child_process";
@@ -19,6 +20,7 @@ import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { join } from "node:path";
 import { LibvirtConnection } from "../provider/libvirt/connection";
+import { labPrefix, removeLabDomain } from "../test/support/lab-cleanup";
 
 const SOCKET = process.env.LIBVIRT_SOCK ?? "/var/run/libvirt/libvirt-sock";
 const URI = "qemu:///system";
@@ -66,7 +68,7 @@ function runC(domain: string): Promise<CFigures> {
 }
 
 async function main(): Promise<void> {
-  const name = `lvsnap-tmp-b-bench-${randomBytes(4).toString("hex")}`;
+  const name = `${labPrefix}${randomBytes(4).toString("hex")}`;
   const admin = await open();
   const domain = await admin.domainDefineXMLFlags(
     `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>` +
@@ -112,8 +114,8 @@ async function main(): Promise<void> {
     }
     await connection.close();
   } finally {
-    await admin.domainUndefineFlags(domain, 0);
     await admin.close();
+    await removeLabDomain(name);
   }
   const cSeqUs = median(figures.cSeqUs);
   const seqUs = median(ours.seqUs);

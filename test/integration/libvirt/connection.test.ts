@@ -4,23 +4,13 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, onTestFinished, test } from "vitest";
-import { isLibvirtError, type LibvirtError, localError } from "../../../provider/libvirt/errors";
+import { localError } from "../../../provider/libvirt/errors";
 import { ErrorCode, ListStoragePoolsFlags } from "../../../provider/libvirt/flags";
 import * as P from "../../../provider/libvirt/procedures";
 import { RpcClient } from "../../../provider/libvirt/rpc-client";
 import { createImage } from "../../support/qemu-tools";
 import { virsh } from "../../support/virsh";
-import { connectSocket, daemonSocket, openForTest } from "./support/connect";
-
-async function rejection(promise: Promise<unknown>): Promise<LibvirtError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isLibvirtError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected a rejection");
-}
+import { connectSocket, daemonSocket, openForTest, rejection } from "./support/connect";
 
 /** libvirt's version number from `major.minor.micro`. */
 function versionNumber(text: string): number {

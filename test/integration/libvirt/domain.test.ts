@@ -1,7 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { describe, expect, onTestFinished, test } from "vitest";
 import { DomainState } from "../../../provider/libvirt/api";
-import { isLibvirtError, type LibvirtError } from "../../../provider/libvirt/errors";
 import {
   DomainCreateFlags,
   DomainDefineFlags,
@@ -12,19 +10,10 @@ import {
   DomainXMLFlags,
   SaveRestoreFlags,
 } from "../../../provider/libvirt/flags";
-import { lab } from "../../support/lab";
+import { lab, newLabName } from "../../support/lab";
+import { removeLabDomain } from "../../support/lab-cleanup";
 import { virsh } from "../../support/virsh";
-import { openForTest } from "./support/connect";
-
-async function rejection(promise: Promise<unknown>): Promise<LibvirtError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isLibvirtError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected a rejection");
-}
+import { openForTest, rejection } from "./support/connect";
 
 /** virsh's state names by virDomainState. */
 const VIRSH_STATE: Record<number, string> = {
@@ -126,10 +115,8 @@ describe("domain calls agree with virsh", () => {
 
   test("define (validated) and undefine a domain; it is then NO_DOMAIN", async () => {
     const connection = await openForTest();
-    const name = `lvsnap-tmp-b-define-${randomBytes(4).toString("hex")}`;
-    onTestFinished(async () => {
-      await virsh("undefine", name).catch(() => undefined);
-    });
+    const name = newLabName();
+    onTestFinished(() => removeLabDomain(name));
     const xml = `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>`;
     const ref = await connection.domainDefineXMLFlags(xml, DomainDefineFlags.VALIDATE);
     expect(ref).toEqual({ name, uuid: (await virsh("domuuid", name)).trim(), id: -1 });

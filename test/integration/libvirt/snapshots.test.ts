@@ -5,7 +5,6 @@ import {
   BlockJobType,
   type LifecycleEvent,
 } from "../../../provider/libvirt/api";
-import { isLibvirtError, type LibvirtError } from "../../../provider/libvirt/errors";
 import {
   BlockCommitFlags,
   BlockJobAbortFlags,
@@ -16,17 +15,7 @@ import {
 } from "../../../provider/libvirt/flags";
 import { type LabDomain, lab } from "../../support/lab";
 import { virsh } from "../../support/virsh";
-import { EventLog, openForTest } from "./support/connect";
-
-async function rejection(promise: Promise<unknown>): Promise<LibvirtError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isLibvirtError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected a rejection");
-}
+import { EventLog, openForTest, rejection } from "./support/connect";
 
 /** Disk-only external snapshot XML of vda with an explicit overlay path (built as data, no user input). */
 function snapshotXml(dom: LabDomain, name: string): string {
