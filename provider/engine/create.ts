@@ -6,7 +6,7 @@ import type { DomainRef, SnapshotRef } from "../libvirt/api";
 import { DomainState } from "../libvirt/api";
 import { ErrorCode, SnapshotCreateFlags } from "../libvirt/flags";
 import { type DomainModel, parseDomainXml } from "../model/domain";
-import { parseProjectMetadata, withSnapshotRecord } from "../model/metadata";
+import { parseProjectMetadata, type SnapshotRecord, withSnapshotRecord } from "../model/metadata";
 import { parseSnapshotXml, type SnapshotModel } from "../model/snapshot";
 import { joinSnapshots, type SnapshotView } from "../model/snapshot-tree";
 import { chainMismatches } from "./chain-verify";
@@ -120,38 +120,38 @@ async function createLocked(
   const { snapshotRef, quiesced, quiesceNote } = await runCreate(port, ref, plan, report);
   report({ kind: "created" });
 
-  const [afterXml, snapshotXml] = await libvirtStep(
-    ref,
-    request,
-    "reading the domain after the snapshot",
-    () => Promise.all([port.domainGetXMLDesc(ref, 0), port.domainSnapshotGetXMLDesc(snapshotRef, 0)]),
+  // The record needs the snapshot's creation time; it is written while the domain is re-read for verification.
+  const snapshotRead = libvirtStep(ref, request, "reading the new snapshot", async () =>
+    parseSnapshotXml(await port.domainSnapshotGetXMLDesc(snapshotRef, 0)),
   );
+  const recorded = snapshotRead.then(async (snapshot) => {
+    const record: SnapshotRecord = {
+      name: plan.name,
+      creationTime: snapshot.creationTime,
+      quiesced,
+      ...(quiesceNote === undefined ? {} : { quiesceNote }),
+    };
+    try {
+      // The metadata read before the create is current: every writer holds the per-domain lock.
+      const xml = withSnapshotRecord(domain.projectMetadataXml, record);
+      await writeProjectMetadata(port, ref, xml, stateInfo.state);
+      return { record, warning: undefined };
+    } catch (e) {
+      const warning = `snapshot ${plan.name} was created, but whether it is quiesced could not be recorded on domain ${domain.name}: ${String(e)}`;
+      return { record, warning };
+    }
+  });
+  const [afterXml, snapshot, { record, warning }] = await Promise.all([
+    libvirtStep(ref, request, "reading the domain after the snapshot", () => port.domainGetXMLDesc(ref, 0)),
+    snapshotRead,
+    recorded,
+  ]);
   const after = parseDomainXml(afterXml);
-  const snapshot = parseSnapshotXml(snapshotXml);
   verifyCreated(after, snapshot, plan);
-
   const warnings = plan.skipped
     .filter((s) => s.warning)
     .map((s) => `${s.message}; it is not in snapshot ${plan.name}`);
-  const record = {
-    name: plan.name,
-    creationTime: snapshot.creationTime,
-    quiesced,
-    ...(quiesceNote === undefined ? {} : { quiesceNote }),
-  };
-  try {
-    // The metadata read before the create is current: every writer holds the per-domain lock.
-    await writeProjectMetadata(
-      port,
-      ref,
-      withSnapshotRecord(domain.projectMetadataXml, record),
-      stateInfo.state,
-    );
-  } catch (e) {
-    warnings.push(
-      `snapshot ${plan.name} was created, but whether it is quiesced could not be recorded on domain ${domain.name}: ${String(e)}`,
-    );
-  }
+  if (warning !== undefined) warnings.push(warning);
   return {
     domain: { name: domain.name, uuid: domain.uuid },
     snapshot: viewOf(after, snapshot, { snapshots: [record] }),

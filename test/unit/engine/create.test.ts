@@ -35,8 +35,8 @@ describe("createSnapshot", () => {
       "domainGetXMLDesc",
       "domainListAllSnapshots",
       "domainSnapshotCreateXML+QUIESCE",
-      "domainGetXMLDesc",
       "domainSnapshotGetXMLDesc",
+      "domainGetXMLDesc",
       "domainSetMetadata",
     ]);
     expect(events).toEqual([{ kind: "locked" }, { kind: "created" }]);
