@@ -9,6 +9,7 @@
  * never a disk's base image. Removal goes through libvirt's storage API (delete-files.ts), so it works on
  * remote hosts.
  */
+import { posix } from "node:path";
 import type { DomainRef, LibvirtApi } from "../libvirt/api";
 import { isLibvirtError } from "../libvirt/errors";
 import { DomainXMLFlags, ErrorCode, SnapshotDeleteFlags } from "../libvirt/flags";
@@ -17,6 +18,7 @@ import { parseSnapshotXml } from "../model/snapshot";
 import { type FilePort, removeHostFile } from "./delete-files";
 import { type DomainSnapshots, forestOf } from "./inspect";
 import type { SnapshotReadPort } from "./libvirt-port";
+import { isRevertOverlayName, revertOverlayStem } from "./revert-plan";
 import { snapshotDomain } from "./revert-xml";
 
 /** The calls reading and dropping need. */
@@ -73,19 +75,66 @@ export function knownImagePaths(view: HostView): Set<string> {
   return paths;
 }
 
-/** Images still needed when the snapshots in `dropped` are gone (see the module comment). Pure. */
-export function neededImages(view: HostView, dropped: ReadonlySet<string>): Set<string> {
+/**
+ * Which image each known image is backed by: consecutive layers of every chain libvirt shows, each snapshot's
+ * overlay on its point-in-time image, and each revert overlay (by its name) on the point-in-time image of the
+ * snapshot it was made from. The persistent definition of a shut-off domain shows no backing chain, so these
+ * links are what tells which images a shut-off domain still reads. Pure.
+ */
+export function backingLinks(views: readonly HostView[]): Map<string, string> {
+  const links = new Map<string, string>();
+  const known = new Set<string>();
+  for (const view of views) for (const path of knownImagePaths(view)) known.add(path);
+  for (const view of views) {
+    for (const model of [view.live, view.persistent, ...view.savedDomains.values()]) {
+      for (const disk of model?.disks ?? []) {
+        disk.chain.forEach((image, i) => {
+          const below = disk.chain[i + 1]?.path;
+          if (image.path !== undefined && below !== undefined) links.set(image.path, below);
+        });
+      }
+    }
+    for (const snap of view.forest.snapshots) {
+      for (const disk of snap.disks) {
+        const pit = view.savedDomains.get(snap.name)?.disks.find((d) => d.target === disk.target)
+          ?.chain[0]?.path;
+        const backing = pit ?? disk.pointInTime?.path;
+        if (backing === undefined) continue;
+        if (disk.overlay.path !== undefined && !links.has(disk.overlay.path))
+          links.set(disk.overlay.path, backing);
+        const stem = revertOverlayStem(snap.name, disk.target, disk.overlay, view.forest);
+        for (const path of known) {
+          if (!links.has(path) && isRevertOverlayName(posix.basename(path), stem)) links.set(path, backing);
+        }
+      }
+    }
+  }
+  return links;
+}
+
+/**
+ * Images still needed when the snapshots in `dropped` are gone: every layer the domain's disks read (live and
+ * persistent, following `links` below what libvirt shows), and every remaining snapshot's point-in-time image
+ * with the layers below it. Pure.
+ */
+export function neededImages(
+  view: HostView,
+  dropped: ReadonlySet<string>,
+  links: ReadonlyMap<string, string>,
+): Set<string> {
   const needed = new Set<string>();
-  const addChains = (model: DomainModel | undefined) => {
-    for (const disk of model?.disks ?? [])
-      for (const image of disk.chain) if (image.path) needed.add(image.path);
+  const need = (path: string | undefined) => {
+    for (let p = path; p !== undefined && !needed.has(p); p = links.get(p)) needed.add(p);
   };
-  addChains(view.live);
-  addChains(view.persistent);
+  const needChains = (model: DomainModel | undefined) => {
+    for (const disk of model?.disks ?? []) for (const image of disk.chain) need(image.path);
+  };
+  needChains(view.live);
+  needChains(view.persistent);
   for (const snap of view.forest.snapshots) {
     if (dropped.has(snap.name)) continue;
-    addChains(view.savedDomains.get(snap.name));
-    for (const disk of snap.disks) if (disk.pointInTime?.path) needed.add(disk.pointInTime.path);
+    needChains(view.savedDomains.get(snap.name));
+    for (const disk of snap.disks) need(disk.pointInTime?.path);
   }
   return needed;
 }
@@ -154,8 +203,8 @@ export async function dropSnapshotsAndFiles(
     }
     if (snap?.memory.mode === "external" && snap.memory.file) memoryFiles.push(snap.memory.file);
   }
-  const needed = neededImages(after, new Set());
   const views = earlier === undefined ? [before, after] : [earlier, before, after];
+  const needed = neededImages(after, new Set(), backingLinks(views));
   const removable = [...new Set(candidates)].filter((p) => !needed.has(p) && isKnownOverlay(p, views));
   const removedFiles: string[] = [];
   for (const path of [...removable, ...memoryFiles]) {

@@ -228,9 +228,7 @@ export function revertOverlayPath(
   input: Pick<RevertPlanInput, "forest" | "options" | "knownPaths" | "takenPaths">,
   claimed: ReadonlySet<string> = new Set(),
 ): string {
-  const overlayPath = overlay.path ?? `${target}.qcow2`;
-  const names = new Set(input.forest.snapshots.map((s) => s.name));
-  const base = defaultOverlayName(overlayPath, view.name, names).replace(/\.qcow2$/, "");
+  const base = revertOverlayStem(view.name, target, overlay, input.forest);
   const dir =
     input.options.overlayDir ?? (overlay.path === undefined ? undefined : posix.dirname(overlay.path));
   if (dir === undefined) {
@@ -249,6 +247,25 @@ export function revertOverlayPath(
     if (match !== null) highest = Math.max(highest, Number(match[1]));
   }
   return hostJoin(dir, `${base}.revert-${highest + 1}.qcow2`);
+}
+
+/**
+ * The file name of a revert overlay of snapshot `snapshot`, disk `target`, without `.revert-<n>.qcow2`: the
+ * name the create engine gives the snapshot's own overlay, without its extension.
+ */
+export function revertOverlayStem(
+  snapshot: string,
+  target: string,
+  overlay: ImageSource,
+  forest: SnapshotForest,
+): string {
+  const names = new Set(forest.snapshots.map((s) => s.name));
+  return defaultOverlayName(overlay.path ?? `${target}.qcow2`, snapshot, names).replace(/\.qcow2$/, "");
+}
+
+/** Whether the file name `name` is one of the revert overlays with this stem. */
+export function isRevertOverlayName(name: string, stem: string): boolean {
+  return name.startsWith(`${stem}.revert-`) && /^\d+\.qcow2$/.test(name.slice(stem.length + 8));
 }
 
 function escapeRegExp(text: string): string {

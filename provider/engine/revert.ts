@@ -72,6 +72,8 @@ export interface RevertContext {
   readonly duringPreview?: boolean;
   /** Prefix of the automatic snapshot name with keepCurrent. */
   readonly savedPrefix?: string;
+  /** Runs under the domain lock after the automatic snapshot exists and before the revert changes anything. */
+  readonly beforeRevert?: (ref: DomainRef, savedAs: string | undefined) => Promise<void>;
 }
 
 /**
@@ -109,6 +111,7 @@ export async function revertSnapshot(
   }
   return withDomainLock(ref.uuid, async () => {
     notes.push(...(await recoverAndCheck(port, ref, snapshot, context)));
+    await context.beforeRevert?.(ref, savedAs);
     try {
       const result = await revertLocked(port, ref, snapshot, options);
       return { ...result, ...(savedAs === undefined ? {} : { savedAs }), notes: [...notes, ...result.notes] };
@@ -126,6 +129,26 @@ export async function revertSnapshot(
   });
 }
 
+/**
+ * Finishes the unfinished deletes and reverts recorded on the domain (the caller holds the lock); resolves
+ * what recovery reported. Throws the recovery's EngineError when one cannot be finished.
+ */
+export async function recoverUnfinished(port: RevertPort, ref: DomainRef): Promise<string[]> {
+  const notes: string[] = [];
+  const deleted = await finishUnfinishedDelete(port, ref);
+  if (deleted !== null) notes.push(deleted.message);
+  const reverted = await finishUnfinishedRevert(port, ref).catch((e: unknown) => {
+    throw new EngineError({
+      kind: EngineErrorKind.LIBVIRT,
+      domain: ref.name,
+      message: `domain ${ref.name}: an interrupted revert recorded on the domain could not be cleaned up; it stays recorded and the next operation tries again`,
+      cause: e,
+    });
+  });
+  if (reverted !== null) notes.push(reverted.message);
+  return notes;
+}
+
 /** Finishes recorded operations and refuses during a preview. Returns what recovery reported. */
 async function recoverAndCheck(
   port: RevertPort,
@@ -133,11 +156,7 @@ async function recoverAndCheck(
   snapshot: string,
   context: RevertContext,
 ): Promise<string[]> {
-  const notes: string[] = [];
-  const deleted = await finishUnfinishedDelete(port, ref);
-  if (deleted !== null) notes.push(deleted.message);
-  const reverted = await finishUnfinishedRevert(port, ref);
-  if (reverted !== null) notes.push(reverted.message);
+  const notes = await recoverUnfinished(port, ref);
   const preview = await readPreviewRecord(port, ref);
   if (preview !== null && context.duringPreview !== true) {
     throw new EngineError({

@@ -143,7 +143,9 @@ describe("memory snapshots", () => {
     const off = await revertSnapshot(conn, dom.name, "m1", { targetState: "shutoff" });
     expect([off.state, off.memoryRestored]).toEqual(["shutoff", false]);
     expect(await dom.state()).toBe("shutoff");
-    expect(await visibleLayer(dom, p("vda.m1.revert-2.qcow2"))).toBe(0);
+    // revert-1 of m1 was abandoned and removed by the revert to m2, so the name is free again.
+    expect(off.overlays).toEqual([{ target: "vda", path: p("vda.m1.revert-1.qcow2"), backing: base }]);
+    expect(await visibleLayer(dom)).toBe(0);
     expect(await currentSnapshot(dom.name)).toBe("m1");
   });
 });

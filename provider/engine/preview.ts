@@ -1,0 +1,143 @@
+/**
+ * Preview of a snapshot, as Red Hat Virtualization offers it: `previewSnapshot` keeps the current state as an
+ * automatic snapshot and reverts to the target; then either `commitPreview` keeps the previewed state and
+ * drops the saved one, or `undoPreview` returns to the saved state and drops the preview branch. While a
+ * preview is open, plain reverts and a second preview are refused. The preview is recorded on the domain
+ * (revert-state.ts), so it can be committed or undone from another process or machine.
+ */
+import type { DomainRef } from "../libvirt/api";
+import { withDomainLock } from "./domain-lock";
+import { resolveDomain } from "./domain-ref";
+import { EngineError, EngineErrorKind } from "./errors";
+import type { DomainIdentity } from "./inspect";
+import { type RevertPort, type RevertResult, recoverUnfinished, revertSnapshot } from "./revert";
+import { dropSnapshotsAndFiles, readHostView } from "./revert-branch";
+import { descendantsLeavesFirst, type RevertTargetState } from "./revert-plan";
+import { type PreviewRecord, readPreviewRecord, writePreviewRecord } from "./revert-state";
+
+/** Prefix of the automatic snapshot that holds the state from before a preview. */
+export const PREVIEW_SAVED_PREFIX = "auto-before-preview";
+
+export interface PreviewOptions {
+  /** State to leave the domain in while previewing; default: as the snapshot recorded it. */
+  readonly targetState?: RevertTargetState;
+  /** Absolute directory for the new overlays; default: next to the snapshot's overlays. */
+  readonly overlayDir?: string;
+}
+
+export interface PreviewResult extends RevertResult {
+  readonly preview: PreviewRecord;
+}
+
+/**
+ * Starts a preview of `snapshot`: the current state is kept as snapshot `auto-before-preview-<UTC time>` (with
+ * memory when the domain runs), the preview is recorded on the domain, and the domain is reverted to
+ * `snapshot`. Refused with DOMAIN_STATE while another preview is open; otherwise the errors of
+ * `revertSnapshot`. A failure after the automatic snapshot exists leaves it and the record in place: undo the
+ * preview to return to the saved state.
+ */
+export async function previewSnapshot(
+  port: RevertPort,
+  domain: string,
+  snapshot: string,
+  options: PreviewOptions = {},
+): Promise<PreviewResult> {
+  let preview: PreviewRecord | undefined;
+  const result = await revertSnapshot(
+    port,
+    domain,
+    snapshot,
+    { ...options, keepCurrent: true },
+    {
+      savedPrefix: PREVIEW_SAVED_PREFIX,
+      beforeRevert: async (ref, savedAs) => {
+        preview = { snapshot, saved: savedAs ?? "", started: new Date().toISOString() };
+        await writePreviewRecord(port, ref, preview);
+      },
+    },
+  );
+  if (preview === undefined) throw new Error("previewSnapshot: the preview was not recorded");
+  return { ...result, preview };
+}
+
+export interface PreviewEndResult {
+  readonly domain: DomainIdentity;
+  /** The preview that ended. */
+  readonly preview: PreviewRecord;
+  /** The return to the saved state (`undoPreview` only). */
+  readonly revert?: RevertResult;
+  /** Snapshots deleted: the saved one (and its descendants) on commit; on undo the saved one and those taken during the preview. */
+  readonly dropped: readonly string[];
+  readonly removedFiles: readonly string[];
+  readonly notes: readonly string[];
+}
+
+/**
+ * Keeps the previewed state: deletes the automatic snapshot (and any descendant of it) with the files only it
+ * needed, then clears the preview record. Refused with INVALID_REQUEST when no preview is open. Idempotent
+ * once started: a run killed half-way is completed by calling it again.
+ */
+export async function commitPreview(port: RevertPort, domain: string): Promise<PreviewEndResult> {
+  const ref = await resolveDomain(port, domain);
+  return withDomainLock(ref.uuid, async () => {
+    const notes = await recoverUnfinished(port, ref);
+    const preview = await openPreview(port, ref, "commit");
+    const view = await readHostView(port, ref);
+    const names = [...descendantsLeavesFirst(view.forest, preview.saved), preview.saved];
+    const dropped = await dropSnapshotsAndFiles(port, ref, names, []);
+    await writePreviewRecord(port, ref, null);
+    return { domain: identity(ref), preview, ...dropped, notes };
+  });
+}
+
+/**
+ * Returns to the state saved when the preview started (a memory state comes back running or paused as it
+ * was, unless `targetState` says otherwise), then deletes the automatic snapshot and the snapshots taken of the
+ * preview branch during the preview, removes the preview's files and clears the record. Refused with
+ * INVALID_REQUEST when no preview is open. Killed half-way, calling it again completes it (reverting to the
+ * saved state once more).
+ */
+export async function undoPreview(
+  port: RevertPort,
+  domain: string,
+  options: { readonly targetState?: RevertTargetState } = {},
+): Promise<PreviewEndResult> {
+  const ref = await resolveDomain(port, domain);
+  const preview = await withDomainLock(ref.uuid, async () => {
+    await recoverUnfinished(port, ref);
+    return openPreview(port, ref, "undo");
+  });
+  const revert = await revertSnapshot(port, ref.uuid, preview.saved, options, { duringPreview: true });
+  return withDomainLock(ref.uuid, async () => {
+    const view = await readHostView(port, ref);
+    // Creation times are whole seconds: one from the second the preview started counts as older (kept).
+    const startedAt = Date.parse(preview.started) / 1000;
+    const createdDuring = (name: string) =>
+      (view.forest.snapshots.find((s) => s.name === name)?.creationTime ?? 0) > startedAt;
+    const duringPreview = descendantsLeavesFirst(view.forest, preview.snapshot).filter(
+      (name) => name !== preview.saved && createdDuring(name),
+    );
+    const dropped = await dropSnapshotsAndFiles(port, ref, [...duringPreview, preview.saved], []);
+    await writePreviewRecord(port, ref, null);
+    return { domain: identity(ref), preview, revert, ...dropped, notes: revert.notes };
+  });
+}
+
+/** The open preview of the domain, or null. Reads only. */
+export async function getPreview(port: RevertPort, domain: string): Promise<PreviewRecord | null> {
+  return readPreviewRecord(port, await resolveDomain(port, domain));
+}
+
+async function openPreview(port: RevertPort, ref: DomainRef, what: string): Promise<PreviewRecord> {
+  const preview = await readPreviewRecord(port, ref);
+  if (preview !== null) return preview;
+  throw new EngineError({
+    kind: EngineErrorKind.INVALID_REQUEST,
+    domain: ref.name,
+    message: `domain ${ref.name} has no preview to ${what}`,
+  });
+}
+
+function identity(ref: DomainRef): DomainIdentity {
+  return { name: ref.name, uuid: ref.uuid };
+}

@@ -1,0 +1,139 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
+import { type EngineError, isEngineError } from "../../../provider/engine/errors";
+import { commitPreview, getPreview, previewSnapshot, undoPreview } from "../../../provider/engine/preview";
+import { revertSnapshot } from "../../../provider/engine/revert";
+import type { LibvirtConnection } from "../../../provider/libvirt/connection";
+import { lab } from "../../support/lab";
+import { currentSnapshot } from "../../support/virsh";
+import { openLabConnection } from "./delete-support";
+import { diskOnlyLayers, files, stateWithReason, visibleLayer } from "./revert-support";
+
+let conn: LibvirtConnection;
+beforeAll(async () => {
+  conn = await openLabConnection();
+});
+afterAll(() => conn?.close());
+
+async function rejection(promise: Promise<unknown>): Promise<EngineError> {
+  try {
+    await promise;
+  } catch (e) {
+    if (isEngineError(e)) return e;
+    throw e;
+  }
+  throw new Error("expected an EngineError");
+}
+
+describe("preview", () => {
+  test("preview, then commit: the previewed state stays, the saved state and its files are gone", async () => {
+    const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
+    await diskOnlyLayers(conn, dom, ["s1", "s2"]);
+    const started = await previewSnapshot(conn, dom.name, "s1");
+    const saved = started.preview.saved;
+    expect(saved).toMatch(/^auto-before-preview-\d{8}T\d{9}Z$/);
+    expect(await getPreview(conn, dom.name)).toEqual(started.preview);
+    expect(await visibleLayer(dom)).toBe(0);
+
+    const again = await rejection(previewSnapshot(conn, dom.name, "s2"));
+    const revert = await rejection(revertSnapshot(conn, dom.name, "s2"));
+    expect([again.kind, revert.kind, revert.message]).toEqual([
+      "domain-state",
+      "domain-state",
+      expect.stringContaining(`is previewing snapshot s1`),
+    ]);
+    expect(await dom.snapshotNames()).toEqual(["s1", "s2", saved]);
+
+    const committed = await commitPreview(conn, dom.name);
+    expect([committed.dropped, committed.removedFiles]).toEqual([[saved], [dom.path("vda.s2.qcow2")]]);
+    expect(await getPreview(conn, dom.name)).toBeNull();
+    expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1" });
+    expect(await files(dom)).toEqual(["domain.xml", "vda.qcow2", "vda.s1.qcow2", "vda.s1.revert-1.qcow2"]);
+    expect(await visibleLayer(dom)).toBe(0);
+    const none = await rejection(commitPreview(conn, dom.name));
+    expect([none.kind, none.message]).toEqual([
+      "invalid-request",
+      `domain ${dom.name} has no preview to commit`,
+    ]);
+  });
+
+  test("preview of a running domain, then undo: back to the saved memory state, the preview branch is gone", async () => {
+    const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
+    await diskOnlyLayers(conn, dom, ["s1"]);
+    await dom.start();
+    const started = await previewSnapshot(conn, dom.name, "s1", { targetState: "running" });
+    const saved = started.preview.saved;
+    expect(await stateWithReason(dom)).toBe("running (booted)");
+    expect(await visibleLayer(dom)).toBe(0);
+
+    const undone = await undoPreview(conn, dom.name);
+    expect([undone.dropped, undone.revert?.memoryRestored, [...undone.removedFiles].sort()]).toEqual([
+      [saved],
+      true,
+      [dom.path(`${dom.name}.${saved}.mem`)],
+    ]);
+    expect(undone.revert?.removedFiles).toEqual([dom.path("vda.s1.revert-1.qcow2")]);
+    expect(await stateWithReason(dom)).toBe("running (restored)");
+    expect(await visibleLayer(dom)).toBe(1);
+    expect(await dom.liveChain("vda")).toEqual([
+      dom.path(`vda.${saved}.revert-1.qcow2`),
+      dom.path("vda.s1.qcow2"),
+      dom.base("vda"),
+    ]);
+    expect(await dom.snapshotParents()).toEqual({ s1: null });
+    expect(await currentSnapshot(dom.name)).toBe("s1");
+    expect(await getPreview(conn, dom.name)).toBeNull();
+  });
+
+  test("preview in a process that is killed, undo from another process", async () => {
+    const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
+    await diskOnlyLayers(conn, dom, ["s1", "s2"]);
+    const saved = await previewInKilledChild(dom.name, "s1");
+    expect(await getPreview(conn, dom.name)).toEqual({ snapshot: "s1", saved, started: expect.any(String) });
+    expect(await visibleLayer(dom)).toBe(0);
+
+    const undone = await undoPreview(conn, dom.name);
+    expect(undone.dropped).toEqual([saved]);
+    expect(await visibleLayer(dom)).toBe(2);
+    expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1" });
+    expect(await files(dom)).toEqual(
+      ["domain.xml", "vda.qcow2", "vda.s1.qcow2", "vda.s2.qcow2", `vda.${saved}.revert-1.qcow2`].sort(),
+    );
+    expect(await getPreview(conn, dom.name)).toBeNull();
+  });
+});
+
+/** Runs preview-child.ts in its own process group, waits for its report, kills the group with SIGKILL. */
+async function previewInKilledChild(domain: string, snapshot: string): Promise<string> {
+  const child = spawn("npx", ["tsx", join(__dirname, "preview-child.ts"), domain, snapshot], {
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const kill = () => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // The group is already gone.
+    }
+  };
+  onTestFinished(kill);
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const saved = await new Promise<string>((resolve, reject) => {
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /previewing (\S+)\n/.exec(stdout);
+      if (match?.[1] !== undefined) resolve(match[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`preview child exited with ${code}: ${stderr}`)));
+  });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  kill();
+  await exited;
+  return saved;
+}
