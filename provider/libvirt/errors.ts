@@ -24,7 +24,9 @@ export type LibvirtErrorKind =
   /** The caller's AbortSignal fired; the daemon may still complete it. */
   | "aborted"
   /** The daemon demands an authentication method this client does not implement. */
-  | "auth";
+  | "auth"
+  /** The call's arguments cannot be encoded (not a UUID, a number out of range); nothing was sent. */
+  | "argument";
 
 /** virErrorLevel. */
 export const ErrorLevel = { NONE: 0, WARNING: 1, ERROR: 2 } as const;

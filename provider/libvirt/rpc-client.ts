@@ -97,11 +97,6 @@ export class RpcClient {
     return this.closeReason;
   }
 
-  /** Number of calls awaiting a reply. */
-  get pendingCount(): number {
-    return this.pending.size;
-  }
-
   /**
    * Sends one call and resolves with its decoded reply. Rejects with a LibvirtError: `remote` for a daemon
    * error, `timeout` / `aborted` when given up locally (the daemon may still carry the call out), `closed` or
@@ -147,7 +142,7 @@ export class RpcClient {
       } catch (error) {
         reject(
           localError(
-            "protocol",
+            "argument",
             ErrorCode.INVALID_ARG,
             `cannot encode ${procedure.name}: ${String(error)}`,
             procedure.name,
@@ -174,7 +169,10 @@ export class RpcClient {
     });
   }
 
-  /** Starts answering-and-sending keepalive pings (after the daemon confirmed it speaks the program). */
+  /**
+   * Starts pinging a silent daemon and declaring it dead after too many unanswered pings (once the daemon has
+   * confirmed it speaks the keepalive program). The daemon's own pings are answered in any case.
+   */
   startKeepalive(settings: KeepaliveSettings): void {
     this.keepalive = new KeepaliveMonitor(settings, Date.now());
   }

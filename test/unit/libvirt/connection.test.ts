@@ -187,6 +187,31 @@ describe("calls", () => {
     await connection.close();
   });
 
+  test("arguments that cannot be encoded are refused before anything is sent", async () => {
+    const fake = await start();
+    const { connection, peer } = await fake.connect();
+    const vm = { name: "vm", uuid: UUID_A, id: 1 };
+    const errors = await Promise.all([
+      rejection(connection.domainLookupByUUID("../../etc/passwd")),
+      rejection(connection.domainGetXMLDesc(vm, -1)),
+      rejection(connection.domainGetXMLDesc({ ...vm, uuid: "not-a-uuid" }, 0)),
+    ]);
+    expect(errors.map(summary)).toEqual([
+      { kind: "argument", code: 8, codeName: "INVALID_ARG", procedure: "DOMAIN_LOOKUP_BY_UUID" },
+      { kind: "argument", code: 8, codeName: "INVALID_ARG", procedure: "DOMAIN_GET_XML_DESC" },
+      { kind: "argument", code: 8, codeName: "INVALID_ARG", procedure: "DOMAIN_GET_XML_DESC" },
+    ]);
+    const hostname = connection.connectGetHostname();
+    await peer.reply(await peer.nextCall(Proc.CONNECT_GET_HOSTNAME), str("h"));
+    expect(await hostname).toBe("h");
+    expect(peer.received.map((m) => m.procedure)).toEqual([
+      Proc.AUTH_LIST,
+      Proc.CONNECT_OPEN,
+      Proc.CONNECT_GET_HOSTNAME,
+    ]);
+    await connection.close();
+  });
+
   test("an AbortSignal rejects the call at once", async () => {
     const fake = await start();
     const { connection, peer } = await fake.connect();
