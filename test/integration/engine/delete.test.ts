@@ -99,11 +99,13 @@ describe.each(strategies)("deleteSnapshot, strategy %s", (strategy) => {
     const domain = await layered(scenario);
     const stateBefore = await domain.lab.state();
     const deleted: string[] = [];
+    let observed: unknown;
     for (const name of scenario.order) {
       const result = await deleteSnapshot(conn, domain.lab.name, name, { strategy });
       deleted.push(name);
       expect(result.outcome, `${name}`).toBe("deleted");
-      expect(await observe(domain), `after deleting ${deleted.join(", ")}`).toEqual(
+      observed = await observe(domain);
+      expect(observed, `after deleting ${deleted.join(", ")}`).toEqual(
         expectedObservation(domain, deleted, scenario.state !== "shutoff"),
       );
       expect(await domain.lab.state(), "the domain state is what the user left").toBe(stateBefore);
@@ -112,13 +114,15 @@ describe.each(strategies)("deleteSnapshot, strategy %s", (strategy) => {
     const again = await deleteSnapshot(conn, domain.lab.name, scenario.order[0] ?? "", { strategy });
     expect(again.outcome).toBe("absent");
 
-    // The persistent definition is right: stop the domain and start it again from it.
-    if (stateBefore !== "shutoff") await domain.lab.destroy();
-    await domain.lab.start(true);
-    const restarted = await observe(domain);
-    expect(restarted).toEqual(expectedObservation(domain, deleted, true));
     const perScenario = finals.get(scenario.name) ?? new Map();
-    perScenario.set(strategy, relative(domain, restarted));
+    perScenario.set(strategy, relative(domain, observed));
+    // Our persistent definition is right: stop the domain and start it again from it. (The native strategy is
+    // libvirt's own; its persistent definition is libvirt's business, and restarts are the slowest step here.)
+    if (strategy === "blockcommit") {
+      if (stateBefore !== "shutoff") await domain.lab.destroy();
+      await domain.lab.start(true);
+      expect(await observe(domain)).toEqual(expectedObservation(domain, deleted, true));
+    }
     finals.set(scenario.name, perScenario);
   });
 });

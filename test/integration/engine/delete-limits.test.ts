@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createSnapshot } from "../../../provider/engine/create";
+import { deleteSnapshot } from "../../../provider/engine/delete";
+import { isEngineError } from "../../../provider/engine/errors";
+import { readJournal } from "../../../provider/engine/journal";
+import type { LibvirtConnection } from "../../../provider/libvirt/connection";
+import { lab } from "../../support/lab";
+import {
+  dataMismatches,
+  expectedObservation,
+  LayeredDomain,
+  observe,
+  openLabConnection,
+} from "./delete-support";
+
+let conn: LibvirtConnection;
+beforeAll(async () => {
+  conn = await openLabConnection();
+});
+afterAll(async () => {
+  await conn?.close();
+});
+
+const MiB = 1024 * 1024;
+
+async function layered(bulkMiB?: number) {
+  const domain = new LayeredDomain(await lab.domain({ disks: [{ sizeMiB: 128 }], state: "shutoff" }), {
+    disks: 1,
+    snapshots: 2,
+    kind: "disk-only",
+    ...(bulkMiB === undefined ? {} : { bulkMiB }),
+  });
+  await domain.build();
+  await domain.enter("running");
+  return domain;
+}
+
+describe("deleteSnapshot limits", () => {
+  test("a timeout mid-merge cancels the job, keeps the chain and the data, and a later delete succeeds", async () => {
+    const domain = await layered(64);
+    const progress: { done: number; total: number }[] = [];
+    const error = await deleteSnapshot(conn, domain.lab.name, "s2", {
+      bandwidthBytesPerSecond: 4 * MiB,
+      timeoutMs: 1500,
+      onProgress: (p) => progress.push({ done: p.bytesDone, total: p.bytesTotal }),
+    }).catch((e: unknown) => e);
+    expect(isEngineError(error) && error.message).toMatch(
+      /timed out: .*the job was cancelled.*the chains are consistent; the merge was cancelled and nothing was merged: snapshot s2 still exists/,
+    );
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.every((p) => p.total >= 64 * MiB && p.done < p.total)).toBe(true);
+
+    const chain = await domain.lab.liveChain("vda");
+    expect(chain).toEqual([domain.overlay("vda", "s2"), domain.overlay("vda", "s1"), domain.lab.base("vda")]);
+    expect((await domain.lab.xml()).includes("<mirror"), "no block job left").toBe(false);
+    expect(await domain.lab.snapshotParents()).toEqual({ s1: null, s2: "s1" });
+    expect(await readJournal(conn, await conn.domainLookupByName(domain.lab.name))).toBeNull();
+    expect(await dataMismatches(chain[0] ?? "", 0, 2, 2), "the guest sees the same data").toEqual([]);
+
+    const result = await deleteSnapshot(conn, domain.lab.name, "s2");
+    expect(result.outcome).toBe("deleted");
+    expect(await observe(domain)).toEqual(expectedObservation(domain, ["s2"], true));
+  });
+
+  test("a create and a delete started together on one domain both succeed, one after the other", async () => {
+    const domain = await layered();
+    const events: string[] = [];
+    const [deleted, created] = await Promise.all([
+      deleteSnapshot(conn, domain.lab.name, "s1"),
+      createSnapshot(
+        conn,
+        {
+          domain: domain.lab.name,
+          name: "s3",
+          memory: "disk-only",
+          overlayPaths: { vda: domain.overlay("vda", "s3") },
+        },
+        { onProgress: (e) => events.push(e.kind) },
+      ),
+    ]);
+    expect([deleted.outcome, created.snapshot.name, events.includes("waiting-for-lock")]).toEqual([
+      "deleted",
+      "s3",
+      true,
+    ]);
+    expect(await domain.lab.liveChain("vda")).toEqual([
+      domain.overlay("vda", "s3"),
+      domain.overlay("vda", "s2"),
+      domain.lab.base("vda"),
+    ]);
+    expect(await domain.lab.snapshotParents()).toEqual({ s2: null, s3: "s2" });
+  });
+});
