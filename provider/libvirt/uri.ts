@@ -12,6 +12,24 @@
  * Pure: no I/O, no environment access except in `defaultUri`.
  */
 
+import {
+  decodeComponent,
+  encodePath,
+  encodeValue,
+  interpretParams,
+  parseQuery,
+  Transport,
+  type UriParams,
+} from "./uri-query";
+
+export {
+  KnownHostsVerify,
+  SocketMode,
+  SshProxy,
+  Transport,
+  type UriParams,
+} from "./uri-query";
+
 const BRAND = Symbol.for("pulumi-libvirt-snapshot/LibvirtUriError");
 
 /** The part of a URI an error is about, so a message can point at it. */
@@ -52,45 +70,6 @@ export function isLibvirtUriError(error: unknown): error is LibvirtUriError {
   return typeof error === "object" && error !== null && (error as { [BRAND]?: unknown })[BRAND] === true;
 }
 
-export const Transport = { unix: "unix", ssh: "ssh", tcp: "tcp", tls: "tls" } as const;
-export type Transport = (typeof Transport)[keyof typeof Transport];
-
-/** Which daemon socket to use: modular (`virtqemud-sock`), monolithic (`libvirt-sock`), or auto-detect. */
-export const SocketMode = { auto: "auto", legacy: "legacy", direct: "direct" } as const;
-export type SocketMode = (typeof SocketMode)[keyof typeof SocketMode];
-
-/** How an ssh tunnel reaches the daemon on the remote host (libvirt's `proxy` parameter). */
-export const SshProxy = { auto: "auto", netcat: "netcat", native: "native" } as const;
-export type SshProxy = (typeof SshProxy)[keyof typeof SshProxy];
-
-/** ssh host-key policy (libvirt's `known_hosts_verify`): normal = must be known, auto = add if new. */
-export const KnownHostsVerify = { normal: "normal", auto: "auto", ignore: "ignore" } as const;
-export type KnownHostsVerify = (typeof KnownHostsVerify)[keyof typeof KnownHostsVerify];
-
-/** The client-side parameters of a URI, decoded. Only those that apply to the URI's transport are set. */
-export interface UriParams {
-  /** unix, ssh: the daemon socket path (an explicit socket makes ssh use netcat, as in libvirt). */
-  readonly socket?: string;
-  /** unix, ssh: socket choice; default auto. */
-  readonly mode: SocketMode;
-  /** ssh: private key file (`-i`). */
-  readonly keyfile?: string;
-  /** ssh: known_hosts file (`UserKnownHostsFile`). */
-  readonly knownHosts?: string;
-  readonly knownHostsVerify?: KnownHostsVerify;
-  /** ssh: never prompt (`BatchMode=yes`). Also forced when this process has no TTY. */
-  readonly noTty: boolean;
-  /** ssh: the local ssh binary to run instead of `ssh`. */
-  readonly command?: string;
-  /** ssh: the remote netcat binary; giving it selects the netcat proxy, as in libvirt. */
-  readonly netcat?: string;
-  readonly proxy: SshProxy;
-  /** tls, ssh: skip verifying the server certificate / host key. */
-  readonly noVerify: boolean;
-  /** tls: directory holding cacert.pem, clientcert.pem, clientkey.pem. */
-  readonly pkipath?: string;
-}
-
 export interface LibvirtUri {
   /** The URI as given. */
   readonly uri: string;
@@ -118,29 +97,6 @@ export function defaultUri(explicit?: string, env: NodeJS.ProcessEnv = process.e
   return fromEnv !== undefined && fromEnv !== "" ? fromEnv : "qemu:///system";
 }
 
-const PARAM_TRANSPORTS: Readonly<Record<string, readonly Transport[]>> = {
-  name: ["unix", "ssh", "tcp", "tls"],
-  socket: ["unix", "ssh"],
-  mode: ["unix", "ssh"],
-  keyfile: ["ssh"],
-  known_hosts: ["ssh"],
-  known_hosts_verify: ["ssh"],
-  no_tty: ["ssh"],
-  command: ["ssh"],
-  netcat: ["ssh"],
-  proxy: ["ssh"],
-  no_verify: ["ssh", "tls"],
-  pkipath: ["tls"],
-};
-const SUPPORTED_PARAMS = Object.keys(PARAM_TRANSPORTS).join(", ");
-/** libvirt parameters this client knows but does not implement, with the reason given to the user. */
-const UNSUPPORTED_PARAMS: Readonly<Record<string, string>> = {
-  auth: "SASL/polkit authentication selection is not implemented",
-  sshauth: "it applies to libssh/libssh2 transports only",
-  tls_priority: "GnuTLS priority strings have no Node.js equivalent",
-  no_sanity: "certificate sanity checks cannot be switched off",
-  authfile: "credential files are not read",
-};
 const UNSUPPORTED_TRANSPORTS = new Set(["libssh", "libssh2", "ext"]);
 
 // RFC 3986 characters; libvirt hands URIs to libxml2's strict RFC 3986 parser, which refuses anything else.
@@ -154,8 +110,6 @@ const REG_NAME = new RegExp(`^(?:[${UNRESERVED}${SUB_DELIMS}]|%[0-9A-Fa-f]{2})*$
 // layer could read as an option, a token or a second word.
 const HOST_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$/;
 const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9._@+-]*$/;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
  * Parses a libvirt URI. Throws LibvirtUriError naming the offending part and what is supported; never
@@ -218,8 +172,9 @@ export function parseLibvirtUri(uri: string): LibvirtUri {
     fail("user", `a user applies to the ssh transport only, not to ${transport}`);
   }
 
-  const raw = parseQuery(rawQuery ?? "", (message, param) => fail("query", message, param));
-  const params = interpretParams(raw, transport, path, fail);
+  const failQuery = (message: string, param: string | null): never => fail("query", message, param);
+  const raw = parseQuery(rawQuery ?? "", failQuery);
+  const params = interpretParams(raw, transport, path, failQuery);
   const nameParam = raw.get("name");
   const reduced = `${driver}://${encodePath(path)}${fragment === undefined ? "" : `#${fragment}`}`;
   const daemonName = nameParam ?? (driver === "remote" ? "" : reduced);
@@ -302,163 +257,4 @@ function parseAuthority(
     ...(host === undefined ? {} : { host }),
     ...(port === undefined ? {} : { port }),
   };
-}
-
-/**
- * Quirk: libvirt (viruri.c virURIParseParams) ends a parameter at the next `&`, and only when no `&` is left
- * at the next `;`; so in `a=1;b=2&c=3` the value of `a` is `1;b=2`. Mirrored so a URI means the same here.
- */
-function parseQuery(
-  query: string,
-  fail: (message: string, param: string | null) => never,
-): Map<string, string> {
-  const params = new Map<string, string>();
-  let at = 0;
-  while (at < query.length) {
-    let end = query.indexOf("&", at);
-    if (end < 0) end = query.indexOf(";", at);
-    if (end < 0) end = query.length;
-    const section = query.slice(at, end);
-    at = end + 1;
-    const eq = section.indexOf("=");
-    if (section === "" || eq === 0) continue; // empty sections and "=value" are ignored, as in libvirt
-    const rawName = eq < 0 ? section : section.slice(0, eq);
-    const rawValue = eq < 0 ? "" : section.slice(eq + 1);
-    const name = decodeComponent(rawName, () =>
-      fail("a parameter name is not valid UTF-8", null),
-    ).toLowerCase();
-    const value = decodeComponent(rawValue, () => fail("a parameter value is not valid UTF-8", name));
-    params.set(name, value);
-  }
-  return params;
-}
-
-function interpretParams(
-  raw: Map<string, string>,
-  transport: Transport,
-  path: string,
-  fail: (part: UriPart, message: string, param: string | null) => never,
-): UriParams {
-  for (const name of raw.keys()) {
-    const reason = UNSUPPORTED_PARAMS[name];
-    if (reason !== undefined) fail("query", `parameter '${name}' is not supported: ${reason}`, name);
-    const allowed = PARAM_TRANSPORTS[name];
-    if (allowed === undefined) {
-      fail("query", `unknown parameter '${name}'; supported: ${SUPPORTED_PARAMS}`, name);
-    } else if (!allowed.includes(transport)) {
-      fail("query", `parameter '${name}' applies to ${allowed.join("/")} only, not to ${transport}`, name);
-    }
-    if (CONTROL.test(raw.get(name) ?? ""))
-      fail("query", `parameter '${name}' holds control characters`, name);
-  }
-  const flag = (name: string): boolean => {
-    const value = raw.get(name);
-    if (value === undefined) return false;
-    if (!/^[+-]?\d+$/.test(value)) fail("query", `parameter '${name}' must be an integer (0 or 1)`, name);
-    return Number(value) !== 0;
-  };
-  const oneOf = <T extends string>(name: string, values: Record<string, T>, fallback: T): T => {
-    const value = raw.get(name);
-    if (value === undefined) return fallback;
-    const found = values[value.toLowerCase()];
-    if (found === undefined) {
-      fail("query", `parameter '${name}' must be one of ${Object.keys(values).join(", ")}`, name);
-    }
-    return found as T;
-  };
-  const socket = raw.get("socket");
-  if (socket !== undefined && !isPlainAbsolutePath(socket)) {
-    fail("query", "parameter 'socket' must be an absolute path without '.' or '..' segments", "socket");
-  }
-  const proxy = oneOf("proxy", SshProxy, "auto");
-  const netcat = raw.get("netcat");
-  if (netcat !== undefined && proxy === "native") {
-    fail("query", "parameter 'netcat' cannot be used with proxy=native (libvirt refuses it too)", "netcat");
-  }
-  if (socket !== undefined && proxy === "native") {
-    fail(
-      "query",
-      "parameter 'socket' needs the netcat proxy; virt-ssh-helper picks its own socket",
-      "socket",
-    );
-  }
-  const mode = oneOf("mode", SocketMode, "auto");
-  const keyfile = raw.get("keyfile");
-  const knownHosts = raw.get("known_hosts");
-  for (const [name, value] of [
-    ["keyfile", keyfile],
-    ["known_hosts", knownHosts],
-  ] as const) {
-    // ssh expands %-tokens and ${VAR} in file options and splits them at blanks: such paths cannot be data.
-    if (value !== undefined && (value === "" || /[%$\s"'\\]/.test(value))) {
-      fail("query", `parameter '${name}' must be a path without %, $, blanks, quotes or backslashes`, name);
-    }
-  }
-  const pkipath = raw.get("pkipath");
-  if (pkipath !== undefined && pkipath === "") fail("query", "parameter 'pkipath' is empty", "pkipath");
-  const command = raw.get("command");
-  if (command !== undefined && command === "") fail("query", "parameter 'command' is empty", "command");
-  if (transport === "ssh" && path === "/session" && socket === undefined && netcat !== undefined) {
-    fail("query", "ssh to /session runs virt-ssh-helper; netcat needs an explicit 'socket'", "netcat");
-  }
-  const knownHostsVerify = raw.has("known_hosts_verify")
-    ? oneOf("known_hosts_verify", KnownHostsVerify, "normal")
-    : undefined;
-  return {
-    mode,
-    proxy,
-    noTty: flag("no_tty"),
-    noVerify: flag("no_verify"),
-    ...(socket === undefined ? {} : { socket }),
-    ...(keyfile === undefined ? {} : { keyfile }),
-    ...(knownHosts === undefined ? {} : { knownHosts }),
-    ...(knownHostsVerify === undefined ? {} : { knownHostsVerify }),
-    ...(command === undefined ? {} : { command }),
-    ...(netcat === undefined ? {} : { netcat }),
-    ...(pkipath === undefined ? {} : { pkipath }),
-  };
-}
-
-function isPlainAbsolutePath(path: string): boolean {
-  return path.startsWith("/") && !path.split("/").some((segment) => segment === "." || segment === "..");
-}
-
-function decodeComponent(raw: string, onInvalid: () => never): string {
-  const bytes: number[] = [];
-  for (let i = 0; i < raw.length; i++) {
-    if (raw[i] === "%" && /^[0-9A-Fa-f]{2}$/.test(raw.slice(i + 1, i + 3))) {
-      bytes.push(Number.parseInt(raw.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else {
-      bytes.push(...Buffer.from(raw[i] as string, "utf8"));
-    }
-  }
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(bytes));
-  } catch {
-    return onInvalid();
-  }
-}
-
-/** Re-encodes a decoded path for the daemon name: RFC 3986 path characters stay, the rest becomes %XX. */
-function encodePath(path: string): string {
-  return percentEncode(path, /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/);
-}
-
-/** Encodes a parameter value: unreserved characters stay (GLib's g_uri_escape_string does the same). */
-function encodeValue(value: string): string {
-  return percentEncode(value, /[A-Za-z0-9\-._~]/);
-}
-
-function percentEncode(text: string, keep: RegExp): string {
-  let out = "";
-  for (const char of text) {
-    if (keep.test(char)) {
-      out += char;
-    } else {
-      for (const byte of Buffer.from(char, "utf8"))
-        out += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
-    }
-  }
-  return out;
 }
