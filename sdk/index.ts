@@ -3,6 +3,7 @@
  */
 
 export { snapshotResourceProvider } from "./provider-shim";
+export { generationSuffix, RestorePoint, type RestorePointArgs } from "./restore-point";
 export {
   type DeleteStrategy,
   type QuiesceMode,

@@ -1,8 +1,9 @@
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PulumiPlugin, snapshotUrn } from "../../support/pulumi-plugin";
+import { PluginCallError, PulumiPlugin, snapshotUrn } from "../../support/pulumi-plugin";
 import { run } from "../../support/run";
+import { labUri } from "../../support/virsh";
 
 // check, diff and the serialized provider through the real dynamic-provider plugin: no host operation.
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -13,7 +14,9 @@ let provider: string;
 beforeAll(async () => {
   plugin = await PulumiPlugin.start();
   provider = await plugin.serializedSnapshotProvider();
-  await plugin.configure({});
+  // A plain (non-secret) stack config URI where nothing listens: operations without their own `uri` fail
+  // there, which shows which URI they used.
+  await plugin.configure({ "libvirt-snapshot:uri": "qemu+tcp://127.0.0.1:1/system" });
 });
 
 afterAll(async () => {
@@ -84,38 +87,40 @@ describe("check through the plugin", () => {
   });
 });
 
+const storedOutputs = {
+  schemaVersion: 1,
+  domain: "web-1",
+  name: "pre",
+  description: null,
+  memory: false,
+  live: false,
+  quiesce: "auto",
+  disks: null,
+  excludeDisks: null,
+  overlayDir: null,
+  deleteStrategy: "blockcommit",
+  bandwidth: null,
+  timeouts: { create: null, delete: null },
+  uri: null,
+  triggers: ["v1"],
+  adopt: false,
+  domainUuid: "6f1c2d9e-1111-4222-8333-944455556666",
+  domainName: "web-1",
+  snapshotName: "pre",
+  creationTime: "2026-11-22T02:00:00.000Z",
+  state: "disk-snapshot",
+  parent: null,
+  snapshotDisks: [],
+  memoryFile: null,
+  quiesced: false,
+  quiesceSkippedReason: null,
+  libvirtVersion: "9.0.0",
+  hostname: "hv1",
+  connectionUri: "qemu:///system",
+};
+
 describe("diff through the plugin", () => {
-  const outputs = {
-    schemaVersion: 1,
-    domain: "web-1",
-    name: "pre",
-    description: null,
-    memory: false,
-    live: false,
-    quiesce: "auto",
-    disks: null,
-    excludeDisks: null,
-    overlayDir: null,
-    deleteStrategy: "blockcommit",
-    bandwidth: null,
-    timeouts: { create: null, delete: null },
-    uri: null,
-    triggers: ["v1"],
-    adopt: false,
-    domainUuid: "6f1c2d9e-1111-4222-8333-944455556666",
-    domainName: "web-1",
-    snapshotName: "pre",
-    creationTime: "2026-11-22T02:00:00.000Z",
-    state: "disk-snapshot",
-    parent: null,
-    snapshotDisks: [],
-    memoryFile: null,
-    quiesced: false,
-    quiesceSkippedReason: null,
-    libvirtVersion: "9.0.0",
-    hostname: "hv1",
-    connectionUri: "qemu:///system",
-  };
+  const outputs = storedOutputs;
   const inputs = {
     domain: "web-1",
     name: "pre",
@@ -149,6 +154,29 @@ describe("diff through the plugin", () => {
       },
     );
     expect(result).toEqual(expected);
+  });
+});
+
+describe("configure through the plugin", () => {
+  const state = (uri: string | null) => ({
+    ...storedOutputs,
+    domainUuid: "00000000-0000-4000-8000-00000000beef",
+    uri,
+    __provider: provider,
+  });
+
+  it("operations use the stack config URI when the resource sets none", async () => {
+    const error = await plugin.read(snapshotUrn("pre"), "x/pre", state(null)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PluginCallError);
+    expect((error as PluginCallError).details).toMatch(/127\.0\.0\.1:1/);
+  });
+
+  it("the resource's own uri wins over the stack config", async () => {
+    // No such domain on the lab's daemon: refresh reports the snapshot gone.
+    expect(await plugin.read(snapshotUrn("pre"), "x/pre", state(labUri))).toEqual({
+      id: "",
+      properties: { __provider: provider },
+    });
   });
 });
 

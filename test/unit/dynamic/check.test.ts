@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { checkSnapshotInputs, SNAPSHOT_INPUT_DEFAULTS, UNKNOWN } from "../../../provider/dynamic/inputs";
+import { redactUri } from "../../../provider/dynamic/uri";
 
 const minimal = { domain: "web-1", name: "pre-deploy" };
 
@@ -204,5 +205,20 @@ describe("checkSnapshotInputs", () => {
     const result = checkSnapshotInputs(news);
     expect(result.failures).toEqual([]);
     expect(result.inputs).toEqual({ ...SNAPSHOT_INPUT_DEFAULTS, ...news });
+  });
+});
+
+describe("redactUri", () => {
+  it.each([
+    ["qemu:///system", "qemu:///system"],
+    [
+      "qemu+ssh://admin@hv1/system?keyfile=/home/a/.ssh/id",
+      "qemu+ssh://admin@hv1/system?keyfile=/home/a/.ssh/id",
+    ],
+    ["qemu+ssh://admin:hunter2@hv1/system", "qemu+ssh://admin:***@hv1/system"],
+    ["qemu+tcp://hv1/system?password=hunter2&no_verify=1", "qemu+tcp://hv1/system?password=***&no_verify=1"],
+    ["esx://root@h/?no_verify=1;token=abc", "esx://root@h/?no_verify=1;token=***"],
+  ])("%s -> %s", (uri, expected) => {
+    expect(redactUri(uri)).toBe(expected);
   });
 });
