@@ -67,6 +67,22 @@ describe("openConnection through each transport", () => {
     });
   });
 
+  it.each([
+    ["unix (libvirt-sock-ro)", "qemu:///system"],
+    ["ssh (virt-ssh-helper -r)", sshUri()],
+  ])("read-only over %s: reads work, changes are denied", async (_label, uri) => {
+    const connection = await track(openConnection(uri, { readonly: true }));
+    expect(await connection.connectGetLibVersion()).toBe(daemonVersion);
+    const error = await connection.domainDefineXMLFlags("<domain type='qemu'/>", 0).then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect(isLibvirtError(error) && { kind: error.kind, codeName: error.codeName }).toEqual({
+      kind: "remote",
+      codeName: "OPERATION_DENIED",
+    });
+  });
+
   it("takes LIBVIRT_DEFAULT_URI when no URI is given", async () => {
     const connection = await track(
       openConnection(undefined, { env: { LIBVIRT_DEFAULT_URI: "qemu+tcp://127.0.0.1/system" } }),
