@@ -52,8 +52,8 @@ const AUTH_NAMES: Readonly<Record<number, string>> = { 0: "none", 1: "sasl", 2: 
  *
  * Many calls may be in flight at once; replies are matched by serial. Every call ends: by its reply, its
  * deadline, its AbortSignal, keepalive declaring the daemon dead, or the stream closing. After the stream
- * closes (asked for or not) every call rejects with a LibvirtError of kind `closed` and every event
- * subscription ends with that error.
+ * closes (asked for or not) every call rejects with a LibvirtError of kind `closed` (`protocol` when the
+ * daemon sent bytes that broke the protocol) and every event subscription ends with that error.
  */
 export class LibvirtConnection implements LibvirtApi {
   private readonly rpc: RpcClient;
