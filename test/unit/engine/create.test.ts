@@ -160,6 +160,24 @@ describe("createSnapshot", () => {
     expect(host.metadata).toBeUndefined();
   });
 
+  test("Quirk: QEMU takes one memory snapshot per pause; the refusal is explained", async () => {
+    const host = fresh();
+    host.state = DomainState.PAUSED;
+    host.failCreate = () =>
+      libvirtError(
+        1,
+        "internal error: unable to execute QEMU command 'migrate': Can't migrate the vm that was paused due to previous migration",
+      );
+    const error = await rejection(createSnapshot(host, { ...request, memory: "memory" }));
+    expect([error.kind, error.libvirtCode, error.message]).toEqual([
+      "libvirt",
+      1,
+      expect.stringContaining(
+        "nothing was changed (QEMU takes only one memory snapshot per pause: resume the domain once, or take a disk-only snapshot)",
+      ),
+    ]);
+  });
+
   test("same name again: adopted when equal, conflict when different", async () => {
     const host = fresh();
     await createSnapshot(host, request);
