@@ -87,16 +87,23 @@ export async function runRecipe(
     await writeRevertRecord(port, ref, record);
   };
   let disks = plan.disks;
+  // What this run created and whether the user's definition was switched yet: on a failure before the
+  // switch, the overlays made so far are removed at once (the record may not list them yet).
+  let created: readonly RevertDiskPlan[] = [];
+  let switched = false;
   try {
     await step(Phase.STOPPING);
     const { state } = await port.domainGetState(ref);
     if (state !== DomainState.SHUTOFF) await destroyIfRunning(port, ref);
     await step(Phase.OVERLAYS);
-    disks = await createOverlays(port, ref, record.helper, plan, replan);
+    disks = await createOverlays(port, ref, record.helper, plan, replan, (made) => {
+      created = made;
+    });
     await step(Phase.DEFINING, { overlays: disks.map((d) => ({ target: d.target, path: d.overlayPath })) });
     const sources: NewSource[] = disks.map((d) => ({ target: d.target, overlayPath: d.overlayPath }));
     const persistentXml = await port.domainGetXMLDesc(ref, DomainXMLFlags.INACTIVE);
     await port.domainDefineXMLFlags(withNewSources(persistentXml, sources), 0);
+    switched = true;
     await step(Phase.STARTING);
     if (plan.memoryFile !== undefined) {
       const saved = await port.domainSaveImageGetXMLDesc(plan.memoryFile, 0);
@@ -109,16 +116,19 @@ export async function runRecipe(
     await writeRevertRecord(port, ref, null);
     return disks;
   } catch (e) {
-    if (record.phase === Phase.STOPPING || record.phase === Phase.OVERLAYS) {
-      // Nothing of the user's definition changed yet: undo at once rather than leave it for later.
-      const cleaned = await finishUnfinishedRevert(port, ref).then(
-        () => true,
-        () => false,
-      );
-      throw recipeFailure(ref, plan, record.phase, cleaned, e);
-    }
-    throw recipeFailure(ref, plan, record.phase, false, e);
+    if (switched) throw recipeFailure(ref, plan, record.phase, false, e);
+    // Nothing of the user's definition changed yet: undo at once rather than leave it for later.
+    const cleaned = await rollBack(port, ref, created).then(
+      () => true,
+      () => false,
+    );
+    throw recipeFailure(ref, plan, record.phase, cleaned, e);
   }
+}
+
+async function rollBack(port: RecipePort, ref: DomainRef, created: readonly RevertDiskPlan[]): Promise<void> {
+  for (const disk of created) await removeHostFile(port, disk.overlayPath);
+  await finishUnfinishedRevert(port, ref);
 }
 
 function recipeFailure(
@@ -169,6 +179,7 @@ async function createOverlays(
   helperName: string,
   first: RevertPlan,
   replan: (taken: ReadonlySet<string>) => RevertPlan,
+  onCreated: (disks: readonly RevertDiskPlan[]) => void,
 ): Promise<readonly RevertDiskPlan[]> {
   const userXml = await port.domainGetXMLDesc(ref, DomainXMLFlags.INACTIVE);
   const helperDisks = (plan: RevertPlan) =>
@@ -189,6 +200,7 @@ async function createOverlays(
           overlayCreateXml(helperDisks(plan)),
           SnapshotCreateFlags.DISK_ONLY | SnapshotCreateFlags.NO_METADATA | SnapshotCreateFlags.ATOMIC,
         );
+        onCreated(plan.disks);
         return plan.disks;
       } catch (e) {
         const text = e instanceof Error ? e.message : "";
@@ -229,7 +241,9 @@ export interface RevertRecoveryReport {
  * Cleans up after a recipe revert that did not finish, if the domain has a revert record; resolves null when
  * it has none. The helper domain is undefined. If the definition does not use the new overlays yet, the
  * overlay files are removed and the domain keeps its previous disks (shut off if the revert had stopped it);
- * otherwise the revert stands and the domain is left as it is (shut off). The record is then cleared.
+ * otherwise the revert stands and the domain is left as it is (shut off). The record is then cleared. A run
+ * killed between libvirt creating the overlays and recording them leaves those files behind, unused (later
+ * reverts choose other names).
  * Idempotent; the caller holds the domain lock. Throws (record kept) when libvirt fails.
  */
 export async function finishUnfinishedRevert(

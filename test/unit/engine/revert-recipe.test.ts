@@ -1,0 +1,207 @@
+import { describe, expect, test } from "vitest";
+import { isEngineError } from "../../../provider/engine/errors";
+import type { RevertPlan } from "../../../provider/engine/revert-plan";
+import { finishUnfinishedRevert, type RecipePort, runRecipe } from "../../../provider/engine/revert-recipe";
+import { parseRevertRecord } from "../../../provider/engine/revert-state";
+import type { DomainRef, SnapshotRef, StoragePoolRef, StorageVolRef } from "../../../provider/libvirt/api";
+import { DomainState } from "../../../provider/libvirt/api";
+import { DomainXMLFlags, ErrorCode } from "../../../provider/libvirt/flags";
+import { parseDomainXml } from "../../../provider/model/domain";
+import { daemonError } from "./delete-fakes";
+
+const domainXml = (name: string, disks: Record<string, string>) =>
+  `<domain type='qemu'><name>${name}</name><uuid>00000000-0000-0000-0000-00000000000d</uuid><os><type arch='x86_64'>hvm</type></os><devices>${Object.entries(
+    disks,
+  )
+    .map(
+      ([t, f]) =>
+        `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${f}'/><target dev='${t}' bus='virtio'/></disk>`,
+    )
+    .join("")}</devices></domain>`;
+
+/**
+ * A hypervisor for the recipe: the user's domain (state, disk sources, project metadata), helper domains,
+ * files, and a save image. Creating a helper's snapshot creates the overlay files (refusing existing ones with
+ * CONFIG_UNSUPPORTED, as libvirt does). Every state-changing call can be made to fail by its number.
+ */
+class RecipeHost implements Partial<RecipePort> {
+  readonly ref: DomainRef = { name: "d", uuid: "00000000-0000-0000-0000-00000000000d", id: 1 };
+  state: number = DomainState.RUNNING;
+  sources: Record<string, string> = { vda: "/i/vda.s3.qcow2" };
+  metadata: string | undefined;
+  helpers = new Map<string, Record<string, string>>();
+  files = new Set(["/i/vda.qcow2", "/i/vda.s1.qcow2", "/i/vda.s2.qcow2", "/i/vda.s3.qcow2", "/i/s2.mem"]);
+  restoredWith: string | undefined;
+  mutations: string[] = [];
+  failAt: number | undefined;
+
+  private mutate(call: string): void {
+    this.mutations.push(call);
+    if (this.mutations.length === this.failAt) throw daemonError(ErrorCode.INTERNAL_ERROR, `${call} failed`);
+  }
+  async domainGetState() {
+    return { state: this.state as DomainState, reason: 1 };
+  }
+  async domainGetMetadata() {
+    if (this.metadata === undefined) throw daemonError(ErrorCode.NO_DOMAIN_METADATA, "none");
+    return this.metadata;
+  }
+  async domainSetMetadata(_d: DomainRef, _t: number, xml: string | null) {
+    this.mutate("domainSetMetadata");
+    this.metadata = xml ?? undefined;
+  }
+  async domainGetXMLDesc(domain: DomainRef, flags: number) {
+    expect(flags & DomainXMLFlags.INACTIVE).toBe(DomainXMLFlags.INACTIVE);
+    return domainXml(domain.name, this.helpers.get(domain.name) ?? this.sources);
+  }
+  async domainDestroyFlags() {
+    this.mutate("domainDestroyFlags");
+    this.state = DomainState.SHUTOFF;
+  }
+  async domainDefineXMLFlags(xml: string) {
+    const model = parseDomainXml(xml);
+    const sources = Object.fromEntries(model.disks.map((d) => [d.target, d.chain[0]?.path ?? ""]));
+    if (model.name === this.ref.name) {
+      this.mutate("domainDefineXMLFlags(user)");
+      this.sources = sources;
+      return this.ref;
+    }
+    this.mutate("domainDefineXMLFlags(helper)");
+    this.helpers.set(model.name, sources);
+    return { name: model.name, uuid: "00000000-0000-0000-0000-0000000000ff", id: -1 };
+  }
+  async domainUndefineFlags(domain: DomainRef) {
+    this.mutate("domainUndefineFlags");
+    this.helpers.delete(domain.name);
+  }
+  async domainLookupByName(name: string) {
+    if (!this.helpers.has(name)) throw daemonError(ErrorCode.NO_DOMAIN, "no domain");
+    return { name, uuid: "00000000-0000-0000-0000-0000000000ff", id: -1 };
+  }
+  async domainSnapshotCreateXML(domain: DomainRef, xml: string): Promise<SnapshotRef> {
+    this.mutate("domainSnapshotCreateXML(helper)");
+    const paths = [...xml.matchAll(/source file="([^"]+)"/g)].map((m) => m[1] ?? "");
+    const existing = paths.find((p) => this.files.has(p));
+    if (existing !== undefined) {
+      throw daemonError(
+        ErrorCode.CONFIG_UNSUPPORTED,
+        `external snapshot file for disk vda already exists and is not a block device: ${existing}`,
+      );
+    }
+    for (const p of paths) this.files.add(p);
+    return { name: "overlays", domain };
+  }
+  async domainSaveImageGetXMLDesc() {
+    return domainXml("d", { vda: "/i/vda.s1.qcow2" }).replace("</source>", "");
+  }
+  async domainRestoreFlags(_file: string, xml: string) {
+    this.mutate("domainRestoreFlags");
+    this.restoredWith = xml;
+    this.state = DomainState.RUNNING;
+  }
+  async domainCreateWithFlags() {
+    this.mutate("domainCreateWithFlags");
+    this.state = DomainState.RUNNING;
+    return this.ref;
+  }
+  async connectListAllStoragePools(): Promise<StoragePoolRef[]> {
+    return [];
+  }
+  async storagePoolCreateXML(): Promise<StoragePoolRef> {
+    return { name: "lvsnap-files-x", uuid: "p" };
+  }
+  async storagePoolDestroy() {}
+  async storageVolLookupByPath(path: string): Promise<StorageVolRef> {
+    if (!this.files.has(path)) throw daemonError(ErrorCode.NO_STORAGE_VOL, "no volume");
+    return { pool: "p", name: path, key: path };
+  }
+  async storageVolDelete(volume: StorageVolRef) {
+    this.mutate("storageVolDelete");
+    this.files.delete(volume.key);
+  }
+  port(): RecipePort {
+    return this as unknown as RecipePort;
+  }
+}
+
+const plan = (overlayPath = "/i/vda.s2.revert-1.qcow2", memory = true): RevertPlan => ({
+  domain: "d",
+  snapshot: "s2",
+  state: "running",
+  ...(memory ? { memoryFile: "/i/s2.mem" } : {}),
+  disks: [
+    {
+      target: "vda",
+      bus: "virtio",
+      pointInTime: { kind: "file", path: "/i/vda.s1.qcow2", format: "qcow2" },
+      overlayPath,
+    },
+  ],
+});
+
+const run = (host: RecipeHost, p = plan()) =>
+  runRecipe(host.port(), host.ref, p, () => plan("/i/vda.s2.revert-2.qcow2"));
+
+describe("the recipe", () => {
+  test("stops, creates the overlay through a helper, switches the definition, restores the memory state", async () => {
+    const host = new RecipeHost();
+    const disks = await run(host);
+    expect(disks.map((d) => d.overlayPath)).toEqual(["/i/vda.s2.revert-1.qcow2"]);
+    expect(host.mutations.filter((m) => m !== "domainSetMetadata")).toEqual([
+      "domainDestroyFlags",
+      "domainDefineXMLFlags(helper)",
+      "domainSnapshotCreateXML(helper)",
+      "domainUndefineFlags",
+      "domainDefineXMLFlags(user)",
+      "domainRestoreFlags",
+    ]);
+    expect([host.sources, host.helpers.size, host.state, host.metadata]).toEqual([
+      { vda: "/i/vda.s2.revert-1.qcow2" },
+      0,
+      DomainState.RUNNING,
+      undefined,
+    ]);
+    expect(parseDomainXml(host.restoredWith ?? "").disks[0]?.chain[0]?.path).toBe("/i/vda.s2.revert-1.qcow2");
+  });
+
+  test("an overlay name taken on the host is skipped for the next one", async () => {
+    const host = new RecipeHost();
+    host.files.add("/i/vda.s2.revert-1.qcow2");
+    expect((await run(host)).map((d) => d.overlayPath)).toEqual(["/i/vda.s2.revert-2.qcow2"]);
+    expect(host.sources).toEqual({ vda: "/i/vda.s2.revert-2.qcow2" });
+  });
+
+  test.each(Array.from({ length: 12 }, (_, i) => i + 1))(
+    "failing state-changing call %i (of 11): a clear error, and after recovery either the old disks or the new ones, no helper, no stray file",
+    async (failAt) => {
+      const host = new RecipeHost();
+      host.failAt = failAt;
+      const outcome = await run(host).then(
+        () => "completed",
+        (e: unknown) => {
+          if (!isEngineError(e)) throw e;
+          expect([e.kind, e.domain, e.snapshot]).toEqual(["libvirt", "d", "s2"]);
+          expect(e.message).toMatch(
+            /^reverting domain d to snapshot s2 failed while (stopping the domain|creating the new overlays|switching the definition to the new overlays|starting the domain): /,
+          );
+          return "failed";
+        },
+      );
+      host.failAt = undefined;
+      await finishUnfinishedRevert(host.port(), host.ref);
+      expect([host.helpers.size, parseRevertRecord(host.metadata)]).toEqual([0, null]);
+      const switched = host.sources.vda === "/i/vda.s2.revert-1.qcow2";
+      const expectedFiles = [
+        "/i/s2.mem",
+        "/i/vda.qcow2",
+        "/i/vda.s1.qcow2",
+        "/i/vda.s2.qcow2",
+        "/i/vda.s3.qcow2",
+      ];
+      if (switched) expectedFiles.push("/i/vda.s2.revert-1.qcow2");
+      expect([...host.files].sort()).toEqual(expectedFiles.sort());
+      if (!switched) expect(host.sources).toEqual({ vda: "/i/vda.s3.qcow2" });
+      if (outcome === "completed") expect(switched).toBe(true);
+    },
+  );
+});
