@@ -55,7 +55,10 @@ export interface DomainStateInfo {
 /** `virDomainGetBlockJobInfo`: cursor and end are in bytes of the job's own progress scale. */
 export interface BlockJobInfo {
   readonly type: BlockJobType;
-  /** MiB/s unless the job was started with a BANDWIDTH_BYTES flag. */
+  /**
+   * MiB/s, however the job was started: the unit follows the flags of the info call, and
+   * `domainGetBlockJobInfo` never asks for bytes (a limit below 1 MiB/s therefore reads as 0).
+   */
   readonly bandwidth: bigint;
   readonly cur: bigint;
   readonly end: bigint;
