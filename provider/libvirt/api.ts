@@ -57,7 +57,7 @@ export interface BlockJobInfo {
   readonly type: BlockJobType;
   /**
    * MiB/s, however the job was started: the unit follows the flags of the info call, and
-   * `domainGetBlockJobInfo` never asks for bytes (a limit below 1 MiB/s therefore reads as 0).
+   * `domainGetBlockJobInfo` never asks for bytes.
    */
   readonly bandwidth: bigint;
   readonly cur: bigint;
