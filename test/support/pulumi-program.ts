@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
@@ -20,6 +20,8 @@ const REPO_ROOT = resolve(__dirname, "../..");
 const SOURCE_ROOTS = ["provider", "sdk", "cli"];
 const SOURCE_FILES = ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json"];
 const LOCK_STALE_MS = 10 * 60_000;
+const PROGRAM_PREFIX = "lvsnap-pulumi-program-";
+const PRUNE_AFTER_MS = 60 * 60_000;
 const COMMAND_TIMEOUT_MS = 5 * 60_000;
 
 export interface PulumiProgram {
@@ -98,7 +100,20 @@ async function withLock<T>(lockDir: string, body: () => Promise<T>): Promise<T> 
   }
 }
 
+/** Removes program folders of earlier sources that nobody used for an hour (each holds ~100 MB). */
+async function pruneOldPrograms(keep: string): Promise<void> {
+  const now = Date.now();
+  for (const entry of await readdir(tmpdir())) {
+    const path = join(tmpdir(), entry);
+    if (!entry.startsWith(PROGRAM_PREFIX) || entry.endsWith(".lock") || path === keep) continue;
+    if (existsSync(`${path}.lock`)) continue;
+    const { mtimeMs } = await stat(path).catch(() => ({ mtimeMs: now }));
+    if (now - mtimeMs > PRUNE_AFTER_MS) await rm(path, { recursive: true, force: true });
+  }
+}
+
 async function build(dir: string): Promise<string> {
+  await pruneOldPrograms(dir);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   await npm(["run", "build"], REPO_ROOT);
@@ -140,13 +155,16 @@ let prepared: Promise<PulumiProgram> | undefined;
  */
 export function preparePulumiProgram(): Promise<PulumiProgram> {
   prepared ??= (async () => {
-    const dir = join(tmpdir(), `lvsnap-pulumi-program-${sourceHash()}`);
+    const dir = join(tmpdir(), `${PROGRAM_PREFIX}${sourceHash()}`);
     const readyFile = join(dir, ".ready");
     const tarball = existsSync(readyFile)
       ? readFileSync(readyFile, "utf8")
       : await withLock(`${dir}.lock`, async () =>
           existsSync(readyFile) ? readFileSync(readyFile, "utf8") : build(dir),
         );
+    // Marks the folder as in use, so that pruning by a run of other sources leaves it alone.
+    const now = new Date();
+    await utimes(dir, now, now);
     // A symlinked package (npm link, file: of a folder) would be serialized by value: not what users get.
     if (!lstatSync(join(dir, "node_modules", "pulumi-libvirt-snapshot")).isDirectory()) {
       throw new Error(`${dir}: pulumi-libvirt-snapshot is not installed as a plain directory`);
