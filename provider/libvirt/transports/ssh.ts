@@ -14,6 +14,8 @@ import { SYSTEM_SOCKET_DIR, socketNames } from "./unix";
 export const TUNNEL_READY_MARKER = "\n--lvsnap-tunnel-ready--\n";
 const MAX_PREAMBLE_BYTES = 64 * 1024;
 const STDERR_KEEP_BYTES = 4096;
+/** How long after the child's exit its pipes may stay open before the tunnel is ended anyway. */
+const EXIT_GRACE_MS = 1000;
 /** After SIGTERM, how long the ssh child gets before SIGKILL. */
 const KILL_GRACE_MS = 2000;
 
@@ -120,6 +122,8 @@ export class SshTunnel extends Duplex {
   private stderr = "";
   private preamble: Buffer | null = Buffer.alloc(0);
   private exited = false;
+  /** The child's end has been handled (by 'close', or by 'exit' plus grace). */
+  private ended = false;
   private markReady!: () => void;
   private failReady!: (error: Error) => void;
 
@@ -146,10 +150,13 @@ export class SshTunnel extends Duplex {
     child.stdout.on("data", (chunk: Buffer) => this.onStdout(chunk));
     child.stdin.on("error", () => undefined); // EPIPE after the child died: the exit handler reports it
     child.on("error", (error) => this.fail("spawn", `cannot run ssh: ${error.message}`, error));
-    child.on("exit", () => {
+    // 'close' comes after the exit and after stdout and stderr are drained: the whole story is known. A
+    // process that inherited the pipes (an ssh ControlMaster, say) can hold 'close' back, so a failed exit
+    // alone also ends the tunnel after a short grace (a clean exit waits for the last bytes).
+    child.on("exit", (code, signal) => {
       this.exited = true;
+      if (code !== 0) setTimeout(() => this.onClose(code, signal), EXIT_GRACE_MS).unref();
     });
-    // 'close' comes after the exit and after stdout and stderr are drained: the whole story is known.
     child.on("close", (code, signal) => this.onClose(code, signal));
   }
 
@@ -171,6 +178,8 @@ export class SshTunnel extends Duplex {
   }
 
   private onClose(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.ended) return;
+    this.ended = true;
     if (this.destroyed) return;
     if (code === 0 && this.preamble === null) {
       this.push(null); // the remote proxy ended cleanly: the daemon closed the connection
