@@ -7,6 +7,7 @@
 import { createCommand } from "./commands/create";
 import { deleteCommand } from "./commands/delete";
 import { listCommand } from "./commands/list";
+import { revertCommand } from "./commands/revert";
 import { verifyCommand } from "./commands/verify";
 import type { CommandContext, CommandOutcome, ProgressStream } from "./context";
 import { lazyConnection } from "./context";
@@ -84,6 +85,8 @@ function dispatch(context: CommandContext, invocation: Invocation): Promise<Comm
       return createCommand(context, invocation.domain, invocation.name, invocation.options);
     case "delete":
       return deleteCommand(context, invocation.domain, invocation.name, invocation.options);
+    case "revert":
+      return revertCommand(context, invocation.domain, invocation.name, invocation.options);
     case "verify":
       return verifyCommand(context, invocation.domain, { repair: invocation.repair });
   }

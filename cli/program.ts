@@ -5,6 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { CreateOptions } from "./commands/create";
 import type { DeleteCommandOptions } from "./commands/delete";
+import type { RevertCommandOptions } from "./commands/revert";
 import { ExitCode } from "./failure";
 
 /** A parsed command line: which command, with which arguments and options (checked, with defaults). */
@@ -21,6 +22,12 @@ export type Invocation =
       readonly domain: string;
       readonly name: string;
       readonly options: DeleteCommandOptions;
+    }
+  | {
+      readonly command: "revert";
+      readonly domain: string;
+      readonly name: string;
+      readonly options: RevertCommandOptions;
     }
   | { readonly command: "verify"; readonly domain: string; readonly repair: boolean };
 
@@ -183,6 +190,35 @@ function buildProgram(select: (invocation: Invocation) => void) {
     );
 
   program
+    .command("revert")
+    .description("bring the domain back to a snapshot (disks, and memory for a memory snapshot)")
+    .argument("<domain>", "domain name or UUID")
+    .argument("<name>", "snapshot name")
+    .addOption(
+      new Option(
+        "--state <state>",
+        "state to leave the domain in (default: as the snapshot recorded it)",
+      ).choices(TARGET_STATES),
+    )
+    .option(
+      "--keep-current",
+      "first keep the current state as an automatic snapshot, so the revert can be undone",
+    )
+    .option("--discard-newer", "delete the snapshots taken after this one (never merged) and their files")
+    .action((domain: string, name: string, options: Record<string, unknown>) =>
+      select({
+        command: "revert",
+        domain,
+        name,
+        options: {
+          ...(typeof options.state === "string" ? { state: options.state as TargetState } : {}),
+          keepCurrent: options.keepCurrent === true,
+          discardNewer: options.discardNewer === true,
+        },
+      }),
+    );
+
+  program
     .command("verify")
     .description("check snapshot metadata against the real chains, unfinished operations and leftover files")
     .argument("<domain>", "domain name or UUID")
@@ -193,6 +229,9 @@ function buildProgram(select: (invocation: Invocation) => void) {
 
   return program;
 }
+
+const TARGET_STATES = ["running", "paused", "shutoff"] as const;
+type TargetState = (typeof TARGET_STATES)[number];
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

@@ -1,8 +1,9 @@
 /**
  * The restore-point walk of `npm run demo` (start it through scripts/demo.sh, which installs, builds and checks
  * the host first). On a throwaway VM made by the test lab it drives the built `libvirt-snapshot` CLI:
- * snapshot, change data, snapshot, revert (when the CLI has it), delete with merge, printing the snapshot tree
- * and checking the disk's data with qemu-io after each step, then removes the VM (`--keep` leaves it).
+ * a restore point, a change ("the deploy"), a second restore point, delete of the first with merge, a bad change,
+ * revert to the second; it prints the snapshot tree and checks the disk's data with qemu-io after each step,
+ * then removes the VM (`--keep` leaves it).
  *
  * The VM stays shut off, so data can be written and read with qemu-io between the steps; the engine starts it
  * paused for the merges, as libvirt's own offline delete does. Exit 0 when every step and check passed; the
@@ -20,7 +21,8 @@ const MiB = 1024 * 1024;
 /** The range of the disk the demo writes and checks: the first MiB of vda. */
 const RANGE = { offset: 0, length: MiB };
 const ORIGINAL = 0xa1;
-const CHANGED = 0xb2;
+const DEPLOYED = 0xb2;
+const BROKEN = 0xc3;
 
 let passed = 0;
 let failed = 0;
@@ -81,45 +83,53 @@ async function walk(domain: LabDomain): Promise<void> {
   await domain.writePattern("vda", { pattern: ORIGINAL, ...RANGE });
   await dataCheck(domain, "vda", ORIGINAL);
 
-  step("restore point before the change");
-  await cliStep(["create", name, "before-change", "--description", "known good state"]);
+  step("restore point before the deploy");
+  await cliStep(["create", name, "before-deploy", "--description", "known good state"]);
   await cliStep(["list", name]);
 
-  step("change the data (qemu-io writes into the active layer, the new overlay)");
-  const overlay = (await domain.liveChain("vda"))[0] ?? "";
-  await domain.writePattern(overlay, { pattern: CHANGED, ...RANGE });
-  await dataCheck(domain, "vda", CHANGED);
-  await dataCheck(domain, "snapshot before-change (its point-in-time image)", ORIGINAL, domain.base("vda"));
+  step("the deploy changes the data (qemu-io writes into the active layer, the new overlay)");
+  await writeActive(domain, DEPLOYED);
+  await dataCheck(domain, "vda", DEPLOYED);
+  await dataCheck(domain, "snapshot before-deploy (its point-in-time image)", ORIGINAL, domain.base("vda"));
 
-  step("second restore point, after the change");
-  await cliStep(["create", name, "after-change"]);
+  step("restore point after the deploy");
+  await cliStep(["create", name, "after-deploy"]);
   await cliStep(["list", name]);
 
-  step("delete before-change: its overlay is merged into the base image (blockcommit)");
-  await cliStep(["delete", name, "before-change"]);
+  step("the deploy is good: delete before-deploy, merging its overlay into the base image (blockcommit)");
+  await cliStep(["delete", name, "before-deploy"]);
   await cliStep(["list", name]);
-  await dataCheck(domain, "vda", CHANGED);
+  await dataCheck(domain, "vda", DEPLOYED);
   await dataCheck(
     domain,
-    "snapshot after-change (its point-in-time image, now the base)",
-    CHANGED,
+    "snapshot after-deploy (its point-in-time image, now the base)",
+    DEPLOYED,
     domain.base("vda"),
   );
+  await cliStep(["verify", name]);
 
-  step("delete after-change: the active overlay is merged down and the disk writes to the base again");
-  await cliStep(["delete", name, "after-change"]);
+  step("a bad change");
+  await writeActive(domain, BROKEN);
+  await dataCheck(domain, "vda", BROKEN);
+
+  step("revert to after-deploy: the disk gets a new overlay on the snapshot's point-in-time image");
+  await cliStep(["revert", name, "after-deploy"]);
   await cliStep(["list", name]);
-  await dataCheck(domain, "vda", CHANGED);
-  const chain = await domain.liveChain("vda");
-  const single = chain.length === 1 && chain[0] === domain.base("vda");
-  if (single) passed++;
+  await dataCheck(domain, "vda", DEPLOYED);
+  const chain = await domain.fileChain("vda");
+  const onBase = chain.length === 2 && chain[1] === domain.base("vda");
+  if (onBase) passed++;
   else failed++;
   process.stdout.write(
-    `data check: vda's chain is just its base image: ${single ? "ok" : `FAILED (${chain.join(" <- ")})`}\n`,
+    `data check: vda writes to a new overlay on the base image: ${onBase ? "ok" : `FAILED (${chain.join(" <- ")})`}\n`,
   );
+}
 
-  step("verify: metadata, chains and journal agree");
-  await cliStep(["verify", name]);
+/** Writes `pattern` into the first MiB of vda's active layer (the domain is shut off). */
+async function writeActive(domain: LabDomain, pattern: number): Promise<void> {
+  const active = (await domain.liveChain("vda"))[0];
+  if (active === undefined) throw new Error("vda has no active layer");
+  await domain.writePattern(active, { pattern, ...RANGE });
 }
 
 async function main(): Promise<number> {

@@ -1,13 +1,17 @@
 /**
  * `verify <domain> [--repair]`: checks a domain's snapshot state as the engine sees it: libvirt's metadata
- * against the real chains (the model's consistency check), an unfinished operation in the journal, block jobs
- * still running, and files an interrupted delete still has to remove. `--repair` runs the engine's recovery,
- * which finishes or rolls back the interrupted operation, then checks again.
+ * against the real chains (the model's consistency check), an interrupted delete or revert recorded on the
+ * domain, block jobs still running, and files an interrupted delete still has to remove; an open preview is
+ * reported too (it is not a problem). `--repair` runs the engine's recovery, which finishes or rolls back the
+ * interrupted operations, then checks again.
  */
+
+import { withDomainLock } from "../../provider/engine/domain-lock";
 import { resolveDomain } from "../../provider/engine/domain-ref";
 import { listSnapshots } from "../../provider/engine/inspect";
 import { type DeleteJournal, readJournal } from "../../provider/engine/journal";
-import { recoverDomain } from "../../provider/engine/recover";
+import { recoverUnfinished } from "../../provider/engine/revert";
+import { type PreviewRecord, readPreviewRecord, readRevertRecord } from "../../provider/engine/revert-state";
 import type { LibvirtConnection } from "../../provider/libvirt/connection";
 import { parseDomainXml } from "../../provider/model/domain";
 import type { CommandContext, CommandOutcome } from "../context";
@@ -28,9 +32,11 @@ export interface VerifyDocument {
   readonly domain: { readonly name: string; readonly uuid: string };
   /** True when nothing is wrong (after the repair, with `--repair`). */
   readonly ok: boolean;
-  /** What `--repair` did: null without `--repair` or when there was nothing to finish. */
-  readonly repaired: { readonly action: string; readonly message: string } | null;
+  /** What `--repair` did, one sentence per operation finished or rolled back; null without `--repair`. */
+  readonly repairs: readonly string[] | null;
   readonly findings: readonly Finding[];
+  /** The open preview (`preview` ... `commit` or `undo`), or null. Not a problem. */
+  readonly preview: PreviewRecord | null;
 }
 
 /** Runs `verify`. Exit 1 when something is wrong (and, with `--repair`, still wrong after the repair). */
@@ -41,17 +47,16 @@ export async function verifyCommand(
 ): Promise<CommandOutcome> {
   const connection = await context.connection();
   const ref = await resolveDomain(connection, domain);
-  let repaired: VerifyDocument["repaired"] = null;
-  if (options.repair) {
-    const report = await recoverDomain(connection, ref);
-    if (report !== null) repaired = { action: report.action, message: report.message };
-  }
+  const repairs = options.repair
+    ? await withDomainLock(ref.uuid, () => recoverUnfinished(connection, ref))
+    : null;
   const findings = await inspectDomain(connection, ref.uuid);
   const document: VerifyDocument = {
     domain: { name: ref.name, uuid: ref.uuid },
     ok: findings.length === 0,
-    repaired,
+    repairs,
     findings,
+    preview: await readPreviewRecord(connection, ref),
   };
   return { exitCode: document.ok ? 0 : 1, document, text: renderVerify(document, options.repair) };
 }
@@ -68,6 +73,14 @@ async function inspectDomain(connection: LibvirtConnection, uuid: string): Promi
     ...(p.disk === undefined ? {} : { disk: p.disk }),
   }));
   if (journal !== null) findings.push(journalFinding(journal));
+  const revert = await readRevertRecord(connection, ref);
+  if (revert !== null) {
+    findings.push({
+      kind: "unfinished-operation",
+      snapshot: revert.snapshot,
+      message: `an interrupted revert to snapshot ${revert.snapshot} (started ${revert.started}) stopped in phase ${revert.phase}`,
+    });
+  }
   for (const disk of live.disks) {
     if (disk.mirror === undefined) continue;
     findings.push({
@@ -107,8 +120,10 @@ function journalFinding(journal: DeleteJournal): Finding {
 
 function renderVerify(document: VerifyDocument, repair: boolean): string {
   const lines: string[] = [];
-  if (document.repaired !== null) lines.push(`Repaired: ${document.repaired.message}.`);
-  else if (repair) lines.push("Nothing to repair: no interrupted operation is recorded on the domain.");
+  for (const repaired of document.repairs ?? []) lines.push(`Repaired: ${repaired}.`);
+  if (repair && document.repairs?.length === 0) {
+    lines.push("Nothing to repair: no interrupted operation is recorded on the domain.");
+  }
   if (document.ok) {
     lines.push(`Domain ${document.domain.name}: snapshot metadata, chains and journal are consistent.`);
   } else {

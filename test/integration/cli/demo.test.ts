@@ -6,20 +6,21 @@ import { domainExists } from "../../support/virsh";
 const repoRoot = join(__dirname, "..", "..", "..");
 
 // `npm run demo` as a user runs it (builds first when the build is missing or stale, hence the long timeout).
-test("npm run demo walks the restore-point cycle with every data check passing and removes its VM", async () => {
+test("npm run demo walks the restore-point cycle (create, change, create, delete with merge, revert) with every data check passing and removes its VM", async () => {
   const result = await run("bash", [join(repoRoot, "scripts", "demo.sh")], 300_000);
   const lines = result.stdout.split("\n");
   const checks = lines.filter((line) => line.startsWith("data check: "));
   expect(checks.map((line) => line.slice("data check: ".length))).toEqual([
     "vda reads 0xa1 in its first MiB: ok",
     "vda reads 0xb2 in its first MiB: ok",
-    "snapshot before-change (its point-in-time image) reads 0xa1 in its first MiB: ok",
+    "snapshot before-deploy (its point-in-time image) reads 0xa1 in its first MiB: ok",
     "vda reads 0xb2 in its first MiB: ok",
-    "snapshot after-change (its point-in-time image, now the base) reads 0xb2 in its first MiB: ok",
+    "snapshot after-deploy (its point-in-time image, now the base) reads 0xb2 in its first MiB: ok",
+    "vda reads 0xc3 in its first MiB: ok",
     "vda reads 0xb2 in its first MiB: ok",
-    "vda's chain is just its base image: ok",
+    "vda writes to a new overlay on the base image: ok",
   ]);
-  expect(lines).toContainEqual(expect.stringMatching(/^demo: 7 passed, 0 failed \(data checks; [\d.]+ s\)$/));
+  expect(lines).toContainEqual(expect.stringMatching(/^demo: 8 passed, 0 failed \(data checks; [\d.]+ s\)$/));
   const vm = /^--- throwaway VM (\S+) /m.exec(result.stdout)?.[1];
   expect(vm).toMatch(/^lvsnap-lab-[0-9a-f]{8}$/);
   expect(await domainExists(vm ?? "")).toBe(false);

@@ -52,7 +52,13 @@ test("Ctrl-C during a slow merge cancels the job: exit 1, chain and snapshots as
   expect(await runCliJson("verify", dom.name)).toEqual({
     code: 0,
     stderr: "",
-    document: { ok: true, domain: { name: dom.name, uuid: dom.uuid }, repaired: null, findings: [] },
+    document: {
+      ok: true,
+      domain: { name: dom.name, uuid: dom.uuid },
+      repairs: null,
+      findings: [],
+      preview: null,
+    },
   });
 
   // Nothing is stuck: the same delete at full speed goes through.
@@ -81,7 +87,8 @@ test("verify --repair finishes a delete whose CLI was killed (SIGKILL) mid-merge
   expect({ ...document, findings: document.findings.filter((f) => f.kind !== "block-job") }).toEqual({
     ok: false,
     domain: { name: dom.name, uuid: dom.uuid },
-    repaired: null,
+    repairs: null,
+    preview: null,
     findings: [
       {
         kind: "unfinished-operation",
@@ -106,11 +113,9 @@ test("verify --repair finishes a delete whose CLI was killed (SIGKILL) mid-merge
     document: {
       ok: true,
       domain: { name: dom.name, uuid: dom.uuid },
-      repaired: {
-        action: "finished",
-        message: expect.stringMatching(/^finished an interrupted delete of snapshot a of domain /),
-      },
+      repairs: [expect.stringMatching(/^finished an interrupted delete of snapshot a of domain /)],
       findings: [],
+      preview: null,
     },
   });
   expect(await dom.liveChain("vda")).toEqual([b, base]);

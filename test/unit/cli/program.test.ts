@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { createRequest } from "../../../cli/commands/create";
 import { deleteOptions } from "../../../cli/commands/delete";
+import { revertOptions } from "../../../cli/commands/revert";
 import { ExitCode } from "../../../cli/failure";
 import { runCli } from "../../../cli/main";
 import { parseCommandLine } from "../../../cli/program";
@@ -40,6 +41,7 @@ describe("usage errors exit 2 and run nothing", () => {
     [["delete", "web1", "s1", "--timeout", "0"], "positive number of seconds"],
     [["delete", "web1", "s1", "--strategy", "rsync"], "Allowed choices are blockcommit, native"],
     [["verify", "web1", "--fix"], "unknown option '--fix'"],
+    [["revert", "web1", "s1", "--state", "crashed"], "Allowed choices are running, paused, shutoff"],
   ])("%j", async (args, message) => {
     const result = await run(args);
     expect(result.code).toBe(ExitCode.USAGE);
@@ -184,6 +186,36 @@ describe("parsing into invocations", () => {
         options: { strategy: "blockcommit", bandwidth: 1048576, timeout: 2.5 },
       },
       json: false,
+    });
+  });
+
+  test("revert: the target state and both switches", async () => {
+    expect(await invocation(["revert", "web1", "s1"])).toEqual({
+      kind: "run",
+      invocation: {
+        command: "revert",
+        domain: "web1",
+        name: "s1",
+        options: { keepCurrent: false, discardNewer: false },
+      },
+      json: false,
+    });
+    expect(
+      await invocation(["revert", "web1", "s1", "--state", "paused", "--keep-current", "--discard-newer"]),
+    ).toEqual({
+      kind: "run",
+      invocation: {
+        command: "revert",
+        domain: "web1",
+        name: "s1",
+        options: { state: "paused", keepCurrent: true, discardNewer: true },
+      },
+      json: false,
+    });
+    expect(revertOptions({ state: "shutoff", keepCurrent: true, discardNewer: false })).toEqual({
+      targetState: "shutoff",
+      keepCurrent: true,
+      discardNewer: false,
     });
   });
 
