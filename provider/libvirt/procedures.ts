@@ -435,7 +435,7 @@ export const EventProcedure = {
 } as const;
 
 /** virDomainEventID values of the events the client subscribes to. */
-export const DomainEventId = { LIFECYCLE: 0, BLOCK_JOB: 8, BLOCK_JOB_2: 16 } as const;
+export const DomainEventId = { LIFECYCLE: 0, BLOCK_JOB_2: 16 } as const;
 
 /** VIR_DRV_FEATURE_PROGRAM_KEEPALIVE: asking for it also tells the daemon that we answer its pings. */
 export const FEATURE_PROGRAM_KEEPALIVE = 10;

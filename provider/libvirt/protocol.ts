@@ -1,5 +1,5 @@
 import { LibvirtError, protocolError } from "./errors";
-import { HEADER_BYTES, LENGTH_WORD_BYTES, MESSAGE_MAX } from "./framing";
+import { LENGTH_WORD_BYTES, MESSAGE_MAX } from "./framing";
 import { type XdrReader, XdrWriter } from "./xdr";
 
 /**
@@ -89,9 +89,6 @@ export class MessageEncoder {
     return this.writer.toBuffer();
   }
 }
-
-/** Size in bytes of an encoded header, for callers that build messages by hand (tests). */
-export const ENCODED_HEADER_BYTES = LENGTH_WORD_BYTES + HEADER_BYTES;
 
 /** Skips an optional remote domain / network in an error (unused by libvirt, but on the wire). */
 function skipOptionalObject(reader: XdrReader, hasId: boolean): void {

@@ -47,11 +47,6 @@ export class XdrWriter {
     return Buffer.from(this.buffer.subarray(0, this.offset));
   }
 
-  /** A view of the bytes written so far; valid until the next write or reset. */
-  view(): Buffer {
-    return this.buffer.subarray(0, this.offset);
-  }
-
   /** Overwrites an unsigned int at an earlier position (used for a frame's length word). */
   patchUint(position: number, value: number): void {
     this.buffer.writeUInt32BE(value, position);
