@@ -203,3 +203,41 @@ describe("the CLI against the real daemon", () => {
     expect(await dom.checkPattern("vda", { pattern: 0x33, offset: 0, length: 4 * MiB })).toBe(true);
   });
 });
+
+test("revert --keep-current --json: the disk reads the snapshot's data again, the state before is kept", async () => {
+  const dom = await lab.domain({ state: "shutoff" });
+  const base = dom.base("vda");
+  const range = { offset: 0, length: MiB };
+  await dom.writePattern(base, { pattern: 0x11, ...range });
+  expect((await runCli("create", dom.name, "s1")).code).toBe(0);
+  const s1 = dom.path("vda.s1.qcow2");
+  await dom.writePattern(s1, { pattern: 0x22, ...range });
+
+  const reverted = await runCliJson("revert", dom.name, "s1", "--keep-current");
+  const savedAs = (reverted.document as { savedAs: string }).savedAs;
+  expect(savedAs).toMatch(/^auto-before-revert-/);
+  const active = dom.path("vda.s1.revert-1.qcow2");
+  expect(reverted).toEqual({
+    code: 0,
+    stderr: "",
+    document: {
+      ok: true,
+      domain: { name: dom.name, uuid: dom.uuid },
+      snapshot: "s1",
+      strategy: "recipe",
+      state: "shutoff",
+      memoryRestored: false,
+      overlays: [{ target: "vda", path: active, backing: base }],
+      savedAs,
+      discarded: [],
+      // The automatic snapshot's own overlay was the active layer, empty and abandoned by the revert.
+      removedFiles: [dom.path(`vda.${savedAs}.qcow2`)],
+      notes: [],
+    },
+  });
+  expect(await dom.fileChain("vda")).toEqual([active, base]);
+  expect(await dom.checkPattern(active, { pattern: 0x11, ...range })).toBe(true);
+  // The state from before the revert is the point-in-time image of the automatic snapshot.
+  expect(await dom.checkPattern(s1, { pattern: 0x22, ...range })).toBe(true);
+  expect(Object.keys(await dom.snapshotParents()).sort()).toEqual([savedAs, "s1"].sort());
+});
