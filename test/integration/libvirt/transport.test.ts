@@ -1,8 +1,9 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Duplex } from "node:stream";
+import tls from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   dial,
@@ -73,6 +74,31 @@ describe("each transport reaches libvirtd", () => {
   ])("%s: %s", async (_label, uri) => {
     const stream = await dialUri(uri);
     expect(await authList(stream)).toEqual(AUTH_NONE_REPLY);
+  });
+});
+
+describe("Quirk: libvirtd sends one confirmation byte inside TLS before any RPC traffic", () => {
+  it("a bare TLS client with the lab PKI receives exactly \\x01 unasked", async () => {
+    const socket = tls.connect({
+      host: "127.0.0.1",
+      port: 16514,
+      ca: readFileSync(path.join(lab, "pki-client/cacert.pem")),
+      cert: readFileSync(path.join(lab, "pki-client/clientcert.pem")),
+      key: readFileSync(path.join(lab, "pki-client/clientkey.pem")),
+    });
+    try {
+      const first = await new Promise<Buffer>((resolve, reject) => {
+        socket.once("data", resolve);
+        socket.once("error", reject);
+      });
+      expect([...first]).toEqual([1]);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it("the dialled TLS stream has consumed it: the first bytes are the RPC reply", async () => {
+    expect(await authList(await dialUri("qemu+tls://127.0.0.1/system"))).toEqual(AUTH_NONE_REPLY);
   });
 });
 
