@@ -11,7 +11,7 @@ import { DomainCreateFlags, ErrorCode, SnapshotDeleteFlags } from "../libvirt/fl
 import { describeChain, parseDomainXml } from "../model/domain";
 import { type BlockJobOptions, type BlockJobPort, isBlockJobError, runBlockCommit } from "./block-job";
 import { chainMismatches } from "./chain-verify";
-import { type FilePort, removeHostFile } from "./delete-files";
+import { type FilePort, HostFileRemover } from "./delete-files";
 import type { DeleteStep } from "./delete-plan";
 import { EngineError, EngineErrorKind } from "./errors";
 import {
@@ -72,8 +72,8 @@ export function journalForSteps(
 export type DeleteFailureState = "rolled-back" | "journaled";
 
 /**
- * Runs `journal`'s remaining steps on `domain`. The journal must already be on the domain. On success the
- * journal is cleared. On failure the domain is stopped again if the delete started it, and either
+ * Runs `journal`'s remaining steps on `domain`. The journal need not be on the domain yet: it is written before
+ * the first irreversible step (and again before each one). On success the journal is cleared. On failure the domain is stopped again if the delete started it, and either
  * - no disk was merged yet and the job was cancelled: the journal is cleared ("rolled-back"; the snapshot still
  *   exists, its point-in-time image may hold part of the overlay's data), or
  * - the journal stays ("journaled") and the next engine call on the domain finishes the delete.
@@ -92,8 +92,13 @@ export async function executeDelete(
     await writeJournal(port, domain, next);
     current = next;
   };
-  const recordDisk = (target: string, phase: DiskPhase) =>
-    record({ ...current, disks: current.disks.map((d) => (d.target === target ? { ...d, phase } : d)) });
+  // Progress that is not before an irreversible step stays in memory; the next write carries it.
+  const noteDisk = async (target: string, phase: DiskPhase) => {
+    const next = { ...current, disks: current.disks.map((d) => (d.target === target ? { ...d, phase } : d)) };
+    if (phase === DiskPhase.MERGED) current = next;
+    else await record(next);
+  };
+  const files = HostFileRemover.prepare(port, current.files);
   try {
     if (current.phase === OperationPhase.MERGING) {
       if (current.disks.some((d) => d.phase !== DiskPhase.MERGED) && (await isShutOff(port, domain))) {
@@ -102,9 +107,10 @@ export async function executeDelete(
         await port.domainCreateWithFlags(domain, DomainCreateFlags.START_PAUSED);
       }
       for (const disk of current.disks) {
-        if (disk.phase !== DiskPhase.MERGED) await mergeDisk(port, domain, disk, recordDisk, options);
+        if (disk.phase !== DiskPhase.MERGED) await mergeDisk(port, domain, disk, noteDisk, options);
       }
-      await record({ ...current, phase: OperationPhase.DELETING_METADATA });
+      if (current.startedDomain) await stopStartedDomain(port, domain);
+      await record({ ...current, phase: OperationPhase.DELETING_METADATA, startedDomain: false });
     }
     if (current.startedDomain) {
       await stopStartedDomain(port, domain);
@@ -114,10 +120,14 @@ export async function executeDelete(
       await deleteMetadataOnly(port, domain, current.snapshot);
       await record({ ...current, phase: OperationPhase.REMOVING_FILES });
     }
-    for (const file of current.files) await removeHostFile(port, file);
+    for (const file of current.files) await files.remove(file);
     await writeJournal(port, domain, null, current.snapshot);
   } catch (error) {
     throw await afterFailure(port, domain, current, error);
+  } finally {
+    // A transient pool that could not be destroyed only lingers until the daemon restarts; the next removal
+    // in that directory reuses it. Not worth failing a finished delete for.
+    await files.close().catch(() => undefined);
   }
 }
 
@@ -156,12 +166,12 @@ async function mergeDisk(
   port: DeletePort,
   domain: DomainRef,
   disk: JournalDisk,
-  recordDisk: (target: string, phase: DiskPhase) => Promise<void>,
+  noteDisk: (target: string, phase: DiskPhase) => Promise<void>,
   options: MergeOptions,
 ): Promise<void> {
   const before = await liveChainPaths(port, domain, disk.target);
   if (!before.includes(disk.top)) {
-    await recordDisk(disk.target, DiskPhase.MERGED);
+    await noteDisk(disk.target, DiskPhase.MERGED);
     return;
   }
   const job = await port.domainGetBlockJobInfo(domain, disk.target);
@@ -171,11 +181,11 @@ async function mergeDisk(
         "disk; wait for it to end (virsh blockjob) and delete again",
     );
   }
-  await recordDisk(disk.target, DiskPhase.MERGING);
+  await noteDisk(disk.target, DiskPhase.MERGING);
   await runBlockCommit(
     port,
     { domain, disk: disk.target, top: disk.top, base: disk.base, active: disk.active },
-    { ...options, attach: job !== null, beforePivot: () => recordDisk(disk.target, DiskPhase.PIVOTING) },
+    { ...options, attach: job !== null, beforePivot: () => noteDisk(disk.target, DiskPhase.PIVOTING) },
   );
   const expected = { target: disk.target, top: before.filter((p) => p !== disk.top) };
   const mismatches = chainMismatches(parseDomainXml(await port.domainGetXMLDesc(domain, 0)), [expected]);
@@ -187,7 +197,7 @@ async function mergeDisk(
       message: `domain ${domain.name}: after merging ${disk.top} into ${disk.base}: ${mismatches.join("; ")}`,
     });
   }
-  await recordDisk(disk.target, DiskPhase.MERGED);
+  await noteDisk(disk.target, DiskPhase.MERGED);
 }
 
 /** The live chain of one disk as paths, active first. */

@@ -3,6 +3,10 @@
  * works the same on a remote hypervisor (ssh, TLS) as on the local one: find an active pool whose target is the
  * file's directory, or create a transient `dir` pool for it, look the volume up by path, delete it, and destroy
  * the transient pool again (a transient pool leaves no definition behind and destroying it keeps the files).
+ *
+ * Pools are leased per connection and directory: a delete prepares its pools while its merge runs (creating a
+ * pool costs a directory scan), operations of this process on the same directory share one transient pool, and
+ * the last lease destroys it. Pools this process did not create are used and left as they are.
  */
 import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
@@ -23,68 +27,136 @@ export type FilePort = Pick<
   | "storageVolDelete"
 >;
 
-/** Prefix of the transient pools this module creates (and always destroys again). */
+/** Prefix of the transient pools this module creates (and destroys again). */
 export const TRANSIENT_POOL_PREFIX = "lvsnap-files-";
 
-/** Removals in one directory run one after another in this process: two transient pools on one directory clash. */
-const directoryQueues = new Map<string, Promise<unknown>>();
+interface Lease {
+  /** The pool for the directory; `created`: this process made it and destroys it with the last lease. */
+  readonly pool: Promise<{ ref: StoragePoolRef; created: boolean }>;
+  holders: number;
+}
+
+const leases = new WeakMap<FilePort, Map<string, Lease>>();
 
 /**
- * Removes the file at absolute `path` on the hypervisor host. Resolves "removed", or "absent" when there is no
- * such file (idempotent). A failure leaves the file in place and no transient pool behind.
+ * Files to remove on one host, with their pools prepared ahead (`prepare` returns at once; the pools are found
+ * or created in the background). Always `close()` it: that releases the pools, also when nothing was removed.
  */
-export async function removeHostFile(port: FilePort, path: string): Promise<"removed" | "absent"> {
-  if (!posix.isAbsolute(path)) throw new Error(`not an absolute path: ${JSON.stringify(path)}`);
-  const directory = posix.dirname(path);
-  const previous = directoryQueues.get(directory) ?? Promise.resolve();
-  const mine = previous.catch(() => undefined).then(() => removeInDirectory(port, directory, path));
-  directoryQueues.set(directory, mine);
-  try {
-    return await mine;
-  } finally {
-    if (directoryQueues.get(directory) === mine) directoryQueues.delete(directory);
+export class HostFileRemover {
+  private readonly directories: string[];
+  private closed = false;
+
+  private constructor(
+    private readonly port: FilePort,
+    paths: readonly string[],
+  ) {
+    for (const path of paths) {
+      if (!posix.isAbsolute(path)) throw new Error(`not an absolute path: ${JSON.stringify(path)}`);
+    }
+    this.directories = [...new Set(paths.map((p) => posix.dirname(p)))];
+    for (const directory of this.directories) acquire(port, directory);
+  }
+
+  /** Starts finding or creating a pool for the directory of every path. Throws only for a relative path. */
+  static prepare(port: FilePort, paths: readonly string[]): HostFileRemover {
+    return new HostFileRemover(port, paths);
+  }
+
+  /**
+   * Removes the file at `path` (one of the prepared paths). Resolves "removed", or "absent" when there is no
+   * such file (idempotent). A failure leaves the file in place.
+   */
+  async remove(path: string): Promise<"removed" | "absent"> {
+    const lease = leases.get(this.port)?.get(posix.dirname(path));
+    if (this.closed || lease === undefined) throw new Error(`remove ${path}: not prepared, or closed`);
+    const { ref } = await lease.pool;
+    try {
+      return await deleteVolume(this.port, path);
+    } catch (e) {
+      if (!isLibvirtError(e) || e.code !== ErrorCode.NO_STORAGE_VOL) throw e;
+      // The pool's list may predate the file: look again once.
+      await this.port.storagePoolRefresh(ref);
+      return deleteVolume(this.port, path).catch((again: unknown) => {
+        if (isLibvirtError(again) && again.code === ErrorCode.NO_STORAGE_VOL) return "absent" as const;
+        throw again;
+      });
+    }
+  }
+
+  /** Releases the pools; the last holder destroys a transient pool this process created. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const failures: unknown[] = [];
+    for (const directory of this.directories) {
+      await release(this.port, directory).catch((e: unknown) => failures.push(e));
+    }
+    if (failures.length > 0) throw failures[0];
   }
 }
 
-async function removeInDirectory(
+/** Removes one file on the hypervisor host (see HostFileRemover). Resolves "removed" or "absent". */
+export async function removeHostFile(port: FilePort, path: string): Promise<"removed" | "absent"> {
+  const remover = HostFileRemover.prepare(port, [path]);
+  try {
+    return await remover.remove(path);
+  } finally {
+    await remover.close();
+  }
+}
+
+function acquire(port: FilePort, directory: string): void {
+  let byDirectory = leases.get(port);
+  if (byDirectory === undefined) {
+    byDirectory = new Map();
+    leases.set(port, byDirectory);
+  }
+  const existing = byDirectory.get(directory);
+  if (existing !== undefined) {
+    existing.holders++;
+    return;
+  }
+  const pool = openPool(port, directory);
+  // A failed preparation surfaces from remove(); keep it from being an unhandled rejection meanwhile.
+  pool.catch(() => undefined);
+  byDirectory.set(directory, { pool, holders: 1 });
+}
+
+async function release(port: FilePort, directory: string): Promise<void> {
+  const byDirectory = leases.get(port);
+  const lease = byDirectory?.get(directory);
+  if (byDirectory === undefined || lease === undefined) return;
+  if (--lease.holders > 0) return;
+  byDirectory.delete(directory);
+  const opened = await lease.pool.catch(() => undefined);
+  if (opened?.created) await port.storagePoolDestroy(opened.ref);
+}
+
+async function openPool(
   port: FilePort,
   directory: string,
-  path: string,
-): Promise<"removed" | "absent"> {
+): Promise<{ ref: StoragePoolRef; created: boolean }> {
   const existing = await findPoolFor(port, directory);
   if (existing !== undefined) {
     await port.storagePoolRefresh(existing);
-    const result = await deleteVolume(port, path);
-    // A transient pool of ours left by a run that could not destroy it: done with it now.
-    if (existing.name.startsWith(TRANSIENT_POOL_PREFIX)) await port.storagePoolDestroy(existing);
-    return result;
+    return { ref: existing, created: false };
   }
-  let pool: StoragePoolRef;
   try {
-    pool = await port.storagePoolCreateXML(transientPoolXml(directory), 0);
+    // Creating a pool also scans the directory: its volumes are listed at once.
+    return { ref: await port.storagePoolCreateXML(transientPoolXml(directory), 0), created: true };
   } catch (e) {
-    // Someone else made a pool for this directory meanwhile (libvirt refuses two on one target): use theirs.
+    // Another process made a pool for this directory meanwhile (libvirt refuses two on one target): use it.
     const raced = await findPoolFor(port, directory);
     if (raced === undefined) throw e;
     await port.storagePoolRefresh(raced);
-    return deleteVolume(port, path);
-  }
-  try {
-    return await deleteVolume(port, path);
-  } finally {
-    await port.storagePoolDestroy(pool);
+    return { ref: raced, created: false };
   }
 }
 
-async function deleteVolume(port: FilePort, path: string): Promise<"removed" | "absent"> {
-  try {
-    const volume = await port.storageVolLookupByPath(path);
-    await port.storageVolDelete(volume, 0);
-    return "removed";
-  } catch (e) {
-    if (isLibvirtError(e) && e.code === ErrorCode.NO_STORAGE_VOL) return "absent";
-    throw e;
-  }
+async function deleteVolume(port: FilePort, path: string): Promise<"removed"> {
+  const volume = await port.storageVolLookupByPath(path);
+  await port.storageVolDelete(volume, 0);
+  return "removed";
 }
 
 /** An active pool whose target path is `directory`, if any. */

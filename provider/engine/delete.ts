@@ -11,7 +11,7 @@
 import type { DomainRef, LibvirtApi } from "../libvirt/api";
 import { DomainState } from "../libvirt/api";
 import { DomainCreateFlags, ErrorCode } from "../libvirt/flags";
-import { parseDomainXml } from "../model/domain";
+import { type DomainModel, parseDomainXml } from "../model/domain";
 import { isBlockJobError } from "./block-job";
 import { type DeletePort, executeDelete, journalForSteps, type MergeOptions } from "./delete-execute";
 import { removeHostFile } from "./delete-files";
@@ -88,22 +88,29 @@ export async function deleteSnapshot(
     const base = { domain: ref.name, snapshot: name, ...(recovered ? { recovered } : {}) };
     const notes = recovered ? [recovered.message] : [];
     const before = await readForest(port, ref);
-    if (!before.snapshots.some((s) => s.name === name)) {
+    if (!before.forest.snapshots.some((s) => s.name === name)) {
       return { ...base, outcome: "absent", notes: [...notes, `domain ${ref.name} has no snapshot ${name}`] };
     }
     if (options.strategy === DeleteStrategy.NATIVE) {
-      await deleteNatively(port, ref, before, name);
+      await deleteNatively(port, ref, before.forest, name);
     } else {
       notes.push(...(await deleteByCommit(port, ref, before, name, options)));
     }
-    await verifyAfter(port, ref, before, name);
+    await verifyAfter(port, ref, before.forest, name);
     return { ...base, outcome: "deleted", notes };
   });
 }
 
-async function readForest(port: DeleteSnapshotPort, ref: DomainRef): Promise<DomainSnapshots> {
+interface DomainView {
+  readonly model: DomainModel;
+  readonly forest: DomainSnapshots;
+}
+
+/** The live domain model and the snapshot forest joined with its chains. */
+async function readForest(port: DeleteSnapshotPort, ref: DomainRef): Promise<DomainView> {
   const [xml, snapshots] = await Promise.all([port.domainGetXMLDesc(ref, 0), readAllSnapshots(port, ref)]);
-  return forestOf(parseDomainXml(xml), snapshots);
+  const model = parseDomainXml(xml);
+  return { model, forest: forestOf(model, snapshots) };
 }
 
 async function planState(port: DeleteSnapshotPort, ref: DomainRef): Promise<PlanDomainState | "shutoff"> {
@@ -115,12 +122,12 @@ async function planState(port: DeleteSnapshotPort, ref: DomainRef): Promise<Plan
 async function deleteByCommit(
   port: DeleteSnapshotPort,
   ref: DomainRef,
-  before: DomainSnapshots,
+  before: DomainView,
   name: string,
   options: MergeOptions,
 ): Promise<string[]> {
   let state = await planState(port, ref);
-  let forest = before;
+  let view = before;
   const id = newOperationId();
   const startedAt = new Date();
   if (state === "shutoff") {
@@ -129,21 +136,16 @@ async function deleteByCommit(
     await writeJournal(port, ref, { ...starting, phase: OperationPhase.STARTING });
     await port.domainCreateWithFlags(ref, DomainCreateFlags.START_PAUSED);
     state = "started-paused";
-    forest = await readForest(port, ref);
+    view = await readForest(port, ref);
   }
-  const plan = planDelete({
-    domain: parseDomainXml(await port.domainGetXMLDesc(ref, 0)),
-    state,
-    forest,
-    snapshot: name,
-  });
+  const plan = planDelete({ domain: view.model, state, forest: view.forest, snapshot: name });
   if (plan.kind !== "steps") {
     if (state === "started-paused") await finishUnfinishedDelete(port, ref);
     if (plan.kind === "nothing-to-do") return [`domain ${ref.name} has no snapshot ${name}`];
     throw refusalError(ref, plan);
   }
+  // The executor records the journal before the first irreversible step.
   const journal = journalForSteps(name, plan.steps, id, startedAt);
-  await writeJournal(port, ref, journal);
   try {
     await executeDelete(port, ref, journal, options);
   } catch (e) {
@@ -242,10 +244,9 @@ async function deleteNatively(
 async function verifyAfter(port: DeleteSnapshotPort, ref: DomainRef, before: DomainSnapshots, name: string) {
   const after = await readForest(port, ref);
   const known = new Set(before.problems.map((p) => p.message));
-  const fresh = after.problems.filter((p) => !known.has(p.message));
-  const live = parseDomainXml(await port.domainGetXMLDesc(ref, 0));
-  const jobs = live.disks.filter((d) => d.mirror !== undefined).map((d) => d.target);
-  const stillThere = after.snapshots.some((s) => s.name === name);
+  const fresh = after.forest.problems.filter((p) => !known.has(p.message));
+  const jobs = after.model.disks.filter((d) => d.mirror !== undefined).map((d) => d.target);
+  const stillThere = after.forest.snapshots.some((s) => s.name === name);
   if (fresh.length === 0 && jobs.length === 0 && !stillThere) return;
   throw new EngineError({
     kind: EngineErrorKind.VERIFY_FAILED,
