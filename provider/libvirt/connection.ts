@@ -15,6 +15,7 @@ import type {
   StorageVolRef,
   SubscribeOptions,
 } from "./api";
+import * as D from "./domain-procedures";
 import { type LibvirtError, localError } from "./errors";
 import { DEFAULT_EVENT_BUFFER, EventHub, Subscription } from "./events";
 import { ErrorCode } from "./flags";
@@ -154,34 +155,34 @@ export class LibvirtConnection implements LibvirtApi {
   }
 
   domainLookupByName(name: string, options?: CallOptions): Promise<DomainRef> {
-    return this.rpc.call(P.DOMAIN_LOOKUP_BY_NAME, name, options);
+    return this.rpc.call(D.DOMAIN_LOOKUP_BY_NAME, name, options);
   }
   domainLookupByUUID(uuid: string, options?: CallOptions): Promise<DomainRef> {
-    return this.rpc.call(P.DOMAIN_LOOKUP_BY_UUID, uuid, options);
+    return this.rpc.call(D.DOMAIN_LOOKUP_BY_UUID, uuid, options);
   }
   domainGetXMLDesc(domain: DomainRef, flags: number, options?: CallOptions): Promise<string> {
-    return this.rpc.call(P.DOMAIN_GET_XML_DESC, { domain, flags }, options);
+    return this.rpc.call(D.DOMAIN_GET_XML_DESC, { domain, flags }, options);
   }
   domainGetState(domain: DomainRef, options?: CallOptions): Promise<DomainStateInfo> {
-    return this.rpc.call(P.DOMAIN_GET_STATE, { domain, flags: 0 }, options);
+    return this.rpc.call(D.DOMAIN_GET_STATE, { domain, flags: 0 }, options);
   }
   domainDefineXMLFlags(xml: string, flags: number, options?: CallOptions): Promise<DomainRef> {
-    return this.rpc.call(P.DOMAIN_DEFINE_XML_FLAGS, { xml, flags }, options);
+    return this.rpc.call(D.DOMAIN_DEFINE_XML_FLAGS, { xml, flags }, options);
   }
   domainCreateWithFlags(domain: DomainRef, flags: number, options?: CallOptions): Promise<DomainRef> {
-    return this.rpc.call(P.DOMAIN_CREATE_WITH_FLAGS, { domain, flags }, options);
+    return this.rpc.call(D.DOMAIN_CREATE_WITH_FLAGS, { domain, flags }, options);
   }
   domainDestroyFlags(domain: DomainRef, flags: number, options?: CallOptions): Promise<void> {
-    return this.rpc.call(P.DOMAIN_DESTROY_FLAGS, { domain, flags }, options);
+    return this.rpc.call(D.DOMAIN_DESTROY_FLAGS, { domain, flags }, options);
   }
   domainSuspend(domain: DomainRef, options?: CallOptions): Promise<void> {
-    return this.rpc.call(P.DOMAIN_SUSPEND, domain, options);
+    return this.rpc.call(D.DOMAIN_SUSPEND, domain, options);
   }
   domainResume(domain: DomainRef, options?: CallOptions): Promise<void> {
-    return this.rpc.call(P.DOMAIN_RESUME, domain, options);
+    return this.rpc.call(D.DOMAIN_RESUME, domain, options);
   }
   domainUndefineFlags(domain: DomainRef, flags: number, options?: CallOptions): Promise<void> {
-    return this.rpc.call(P.DOMAIN_UNDEFINE_FLAGS, { domain, flags }, options);
+    return this.rpc.call(D.DOMAIN_UNDEFINE_FLAGS, { domain, flags }, options);
   }
   domainSetMetadata(
     domain: DomainRef,
@@ -192,7 +193,7 @@ export class LibvirtConnection implements LibvirtApi {
     flags: number,
     options?: CallOptions,
   ): Promise<void> {
-    return this.rpc.call(P.DOMAIN_SET_METADATA, { domain, type, metadata, key, uri, flags }, options);
+    return this.rpc.call(D.DOMAIN_SET_METADATA, { domain, type, metadata, key, uri, flags }, options);
   }
   domainGetMetadata(
     domain: DomainRef,
@@ -201,7 +202,7 @@ export class LibvirtConnection implements LibvirtApi {
     flags: number,
     options?: CallOptions,
   ): Promise<string> {
-    return this.rpc.call(P.DOMAIN_GET_METADATA, { domain, type, uri, flags }, options);
+    return this.rpc.call(D.DOMAIN_GET_METADATA, { domain, type, uri, flags }, options);
   }
 
   domainSnapshotCreateXML(
@@ -210,35 +211,35 @@ export class LibvirtConnection implements LibvirtApi {
     flags: number,
     options?: CallOptions,
   ): Promise<SnapshotRef> {
-    return this.rpc.call(P.DOMAIN_SNAPSHOT_CREATE_XML, { domain, xml, flags }, options);
+    return this.rpc.call(D.DOMAIN_SNAPSHOT_CREATE_XML, { domain, xml, flags }, options);
   }
   domainSnapshotLookupByName(domain: DomainRef, name: string, options?: CallOptions): Promise<SnapshotRef> {
-    return this.rpc.call(P.DOMAIN_SNAPSHOT_LOOKUP_BY_NAME, { domain, name }, options);
+    return this.rpc.call(D.DOMAIN_SNAPSHOT_LOOKUP_BY_NAME, { domain, name }, options);
   }
   domainSnapshotGetXMLDesc(snapshot: SnapshotRef, flags: number, options?: CallOptions): Promise<string> {
-    return this.rpc.call(P.DOMAIN_SNAPSHOT_GET_XML_DESC, { snapshot, flags }, options);
+    return this.rpc.call(D.DOMAIN_SNAPSHOT_GET_XML_DESC, { snapshot, flags }, options);
   }
   domainListAllSnapshots(domain: DomainRef, flags: number, options?: CallOptions): Promise<SnapshotRef[]> {
-    return this.rpc.call(P.DOMAIN_LIST_ALL_SNAPSHOTS, { domain, flags }, options);
+    return this.rpc.call(D.DOMAIN_LIST_ALL_SNAPSHOTS, { domain, flags }, options);
   }
   domainSnapshotListAllChildren(
     snapshot: SnapshotRef,
     flags: number,
     options?: CallOptions,
   ): Promise<SnapshotRef[]> {
-    return this.rpc.call(P.DOMAIN_SNAPSHOT_LIST_ALL_CHILDREN, { snapshot, flags }, options);
+    return this.rpc.call(D.DOMAIN_SNAPSHOT_LIST_ALL_CHILDREN, { snapshot, flags }, options);
   }
   domainSnapshotGetParent(snapshot: SnapshotRef, options?: CallOptions): Promise<SnapshotRef> {
-    return this.rpc.call(P.DOMAIN_SNAPSHOT_GET_PARENT, { snapshot, flags: 0 }, options);
+    return this.rpc.call(D.DOMAIN_SNAPSHOT_GET_PARENT, { snapshot, flags: 0 }, options);
   }
   domainSnapshotCurrent(domain: DomainRef, options?: CallOptions): Promise<SnapshotRef> {
-    return this.rpc.call(P.DOMAIN_SNAPSHOT_CURRENT, { domain, flags: 0 }, options);
+    return this.rpc.call(D.DOMAIN_SNAPSHOT_CURRENT, { domain, flags: 0 }, options);
   }
   domainSnapshotDelete(snapshot: SnapshotRef, flags: number, options?: CallOptions): Promise<void> {
-    return this.rpc.call(P.DOMAIN_SNAPSHOT_DELETE, { snapshot, flags }, options);
+    return this.rpc.call(D.DOMAIN_SNAPSHOT_DELETE, { snapshot, flags }, options);
   }
   domainRevertToSnapshot(snapshot: SnapshotRef, flags: number, options?: CallOptions): Promise<void> {
-    return this.rpc.call(P.DOMAIN_REVERT_TO_SNAPSHOT, { snapshot, flags }, options);
+    return this.rpc.call(D.DOMAIN_REVERT_TO_SNAPSHOT, { snapshot, flags }, options);
   }
 
   domainBlockCommit(
@@ -250,17 +251,17 @@ export class LibvirtConnection implements LibvirtApi {
     flags: number,
     options?: CallOptions,
   ): Promise<void> {
-    return this.rpc.call(P.DOMAIN_BLOCK_COMMIT, { domain, disk, base, top, bandwidth, flags }, options);
+    return this.rpc.call(D.DOMAIN_BLOCK_COMMIT, { domain, disk, base, top, bandwidth, flags }, options);
   }
   domainGetBlockJobInfo(
     domain: DomainRef,
     disk: string,
     options?: CallOptions,
   ): Promise<BlockJobInfo | null> {
-    return this.rpc.call(P.DOMAIN_GET_BLOCK_JOB_INFO, { domain, disk, flags: 0 }, options);
+    return this.rpc.call(D.DOMAIN_GET_BLOCK_JOB_INFO, { domain, disk, flags: 0 }, options);
   }
   domainBlockJobAbort(domain: DomainRef, disk: string, flags: number, options?: CallOptions): Promise<void> {
-    return this.rpc.call(P.DOMAIN_BLOCK_JOB_ABORT, { domain, disk, flags }, options);
+    return this.rpc.call(D.DOMAIN_BLOCK_JOB_ABORT, { domain, disk, flags }, options);
   }
   domainBlockJobSetSpeed(
     domain: DomainRef,
@@ -269,7 +270,7 @@ export class LibvirtConnection implements LibvirtApi {
     flags: number,
     options?: CallOptions,
   ): Promise<void> {
-    return this.rpc.call(P.DOMAIN_BLOCK_JOB_SET_SPEED, { domain, disk, bandwidth, flags }, options);
+    return this.rpc.call(D.DOMAIN_BLOCK_JOB_SET_SPEED, { domain, disk, bandwidth, flags }, options);
   }
   domainBlockRebase(
     domain: DomainRef,
@@ -279,22 +280,22 @@ export class LibvirtConnection implements LibvirtApi {
     flags: number,
     options?: CallOptions,
   ): Promise<void> {
-    return this.rpc.call(P.DOMAIN_BLOCK_REBASE, { domain, disk, base, bandwidth, flags }, options);
+    return this.rpc.call(D.DOMAIN_BLOCK_REBASE, { domain, disk, base, bandwidth, flags }, options);
   }
   domainGetBlockInfo(domain: DomainRef, disk: string, options?: CallOptions): Promise<BlockInfo> {
-    return this.rpc.call(P.DOMAIN_GET_BLOCK_INFO, { domain, disk, flags: 0 }, options);
+    return this.rpc.call(D.DOMAIN_GET_BLOCK_INFO, { domain, disk, flags: 0 }, options);
   }
   domainFSFreeze(domain: DomainRef, mountpoints: string[], options?: CallOptions): Promise<number> {
-    return this.rpc.call(P.DOMAIN_FSFREEZE, { domain, mountpoints }, options);
+    return this.rpc.call(D.DOMAIN_FSFREEZE, { domain, mountpoints }, options);
   }
   domainFSThaw(domain: DomainRef, mountpoints: string[], options?: CallOptions): Promise<number> {
-    return this.rpc.call(P.DOMAIN_FSTHAW, { domain, mountpoints }, options);
+    return this.rpc.call(D.DOMAIN_FSTHAW, { domain, mountpoints }, options);
   }
   domainSaveImageGetXMLDesc(file: string, flags: number, options?: CallOptions): Promise<string> {
-    return this.rpc.call(P.DOMAIN_SAVE_IMAGE_GET_XML_DESC, { file, flags }, options);
+    return this.rpc.call(D.DOMAIN_SAVE_IMAGE_GET_XML_DESC, { file, flags }, options);
   }
   domainRestoreFlags(file: string, xml: string | null, flags: number, options?: CallOptions): Promise<void> {
-    return this.rpc.call(P.DOMAIN_RESTORE_FLAGS, { file, xml, flags }, options);
+    return this.rpc.call(D.DOMAIN_RESTORE_FLAGS, { file, xml, flags }, options);
   }
 
   storagePoolLookupByName(name: string, options?: CallOptions): Promise<StoragePoolRef> {
