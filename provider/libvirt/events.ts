@@ -115,7 +115,11 @@ export class Subscription<E> implements EventSubscription {
     }
     if (this.state === "ending" && this.queue.length === 0) {
       this.state = "closed";
-      this.onEnd?.(this.endReason as LibvirtError);
+      try {
+        this.onEnd?.(this.endReason as LibvirtError);
+      } catch {
+        // Thrown from a timer callback it would crash the process; the subscriber's bug stays its own.
+      }
     }
   }
 }
