@@ -7,6 +7,7 @@
 import { createCommand } from "./commands/create";
 import { deleteCommand } from "./commands/delete";
 import { listCommand } from "./commands/list";
+import { commitCommand, previewCommand, undoCommand } from "./commands/preview";
 import { revertCommand } from "./commands/revert";
 import { verifyCommand } from "./commands/verify";
 import type { CommandContext, CommandOutcome, ProgressStream } from "./context";
@@ -87,6 +88,12 @@ function dispatch(context: CommandContext, invocation: Invocation): Promise<Comm
       return deleteCommand(context, invocation.domain, invocation.name, invocation.options);
     case "revert":
       return revertCommand(context, invocation.domain, invocation.name, invocation.options);
+    case "preview":
+      return previewCommand(context, invocation.domain, invocation.name, invocation.state);
+    case "commit":
+      return commitCommand(context, invocation.domain);
+    case "undo":
+      return undoCommand(context, invocation.domain, invocation.state);
     case "verify":
       return verifyCommand(context, invocation.domain, { repair: invocation.repair });
   }

@@ -5,6 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { CreateOptions } from "./commands/create";
 import type { DeleteCommandOptions } from "./commands/delete";
+import type { StateOption } from "./commands/preview";
 import type { RevertCommandOptions } from "./commands/revert";
 import { ExitCode } from "./failure";
 
@@ -29,6 +30,14 @@ export type Invocation =
       readonly name: string;
       readonly options: RevertCommandOptions;
     }
+  | {
+      readonly command: "preview";
+      readonly domain: string;
+      readonly name: string;
+      readonly state: StateOption;
+    }
+  | { readonly command: "commit"; readonly domain: string }
+  | { readonly command: "undo"; readonly domain: string; readonly state: StateOption }
   | { readonly command: "verify"; readonly domain: string; readonly repair: boolean };
 
 /** What parsing produced: a command to run, or an exit with what commander printed (help, usage error). */
@@ -219,6 +228,31 @@ function buildProgram(select: (invocation: Invocation) => void) {
     );
 
   program
+    .command("preview")
+    .description("try a snapshot out: keep the current state as an automatic snapshot, then revert to it")
+    .argument("<domain>", "domain name or UUID")
+    .argument("<name>", "snapshot name")
+    .addOption(stateOption("state to leave the domain in (default: as the snapshot recorded it)"))
+    .action((domain: string, name: string, options: { state?: TargetState }) =>
+      select({ command: "preview", domain, name, state: options.state }),
+    );
+
+  program
+    .command("commit")
+    .description("end a preview keeping the previewed state (the automatic snapshot is deleted)")
+    .argument("<domain>", "domain name or UUID")
+    .action((domain: string) => select({ command: "commit", domain }));
+
+  program
+    .command("undo")
+    .description("end a preview going back to the state from before it (the preview's branch is deleted)")
+    .argument("<domain>", "domain name or UUID")
+    .addOption(stateOption("state to leave the domain in (default: as it was before the preview)"))
+    .action((domain: string, options: { state?: TargetState }) =>
+      select({ command: "undo", domain, state: options.state }),
+    );
+
+  program
     .command("verify")
     .description("check snapshot metadata against the real chains, unfinished operations and leftover files")
     .argument("<domain>", "domain name or UUID")
@@ -232,6 +266,10 @@ function buildProgram(select: (invocation: Invocation) => void) {
 
 const TARGET_STATES = ["running", "paused", "shutoff"] as const;
 type TargetState = (typeof TARGET_STATES)[number];
+
+function stateOption(description: string): Option {
+  return new Option("--state <state>", description).choices(TARGET_STATES);
+}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

@@ -42,6 +42,8 @@ describe("usage errors exit 2 and run nothing", () => {
     [["delete", "web1", "s1", "--strategy", "rsync"], "Allowed choices are blockcommit, native"],
     [["verify", "web1", "--fix"], "unknown option '--fix'"],
     [["revert", "web1", "s1", "--state", "crashed"], "Allowed choices are running, paused, shutoff"],
+    [["commit", "web1", "s1"], "too many arguments for 'commit'"],
+    [["undo"], "missing required argument 'domain'"],
   ])("%j", async (args, message) => {
     const result = await run(args);
     expect(result.code).toBe(ExitCode.USAGE);
@@ -216,6 +218,24 @@ describe("parsing into invocations", () => {
       targetState: "shutoff",
       keepCurrent: true,
       discardNewer: false,
+    });
+  });
+
+  test("preview, commit and undo", async () => {
+    expect(await invocation(["preview", "web1", "s1", "--state", "running"])).toEqual({
+      kind: "run",
+      invocation: { command: "preview", domain: "web1", name: "s1", state: "running" },
+      json: false,
+    });
+    expect(await invocation(["commit", "web1", "--json"])).toEqual({
+      kind: "run",
+      invocation: { command: "commit", domain: "web1" },
+      json: true,
+    });
+    expect(await invocation(["undo", "web1"])).toEqual({
+      kind: "run",
+      invocation: { command: "undo", domain: "web1" },
+      json: false,
     });
   });
 
