@@ -256,6 +256,24 @@ describe("failures close the connection and reject every pending call", () => {
     });
   });
 
+  test("a well-framed reply whose payload does not decode fails its call and closes the connection", async () => {
+    const fake = await start();
+    const { connection, peer } = await fake.connect();
+    const hostname = connection.connectGetHostname();
+    const other = connection.connectGetLibVersion();
+    // A string that claims 100 bytes inside a message that carries 3.
+    await peer.reply(await peer.nextCall(Proc.CONNECT_GET_HOSTNAME), cat(u32(100), [104, 105, 33]));
+    const [first, second] = await Promise.all([rejection(hostname), rejection(other)]);
+    expect([summary(first), summary(second)]).toEqual([
+      { kind: "protocol", code: 39, codeName: "RPC", procedure: "CONNECT_GET_HOSTNAME" },
+      { kind: "protocol", code: 39, codeName: "RPC", procedure: "CONNECT_GET_LIB_VERSION" },
+    ]);
+    expect(first.message).toBe("bad reply to CONNECT_GET_HOSTNAME [CONNECT_GET_HOSTNAME]");
+    expect((await connection.whenClosed).message).toBe(
+      "libvirt protocol error: reading string needs 100 bytes, only 3 left",
+    );
+  });
+
   test("a reply to a serial nobody waits for is a protocol error", async () => {
     const fake = await start();
     const { connection, peer } = await fake.connect();
