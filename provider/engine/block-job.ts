@@ -275,8 +275,8 @@ export async function cancelBlockJob(port: BlockJobPort, domain: DomainRef, disk
  * waits for READY and pivots when it is an active commit, then waits for the job to be gone.
  *
  * Every job this starts or attaches to is ended on every path: on timeout, error or a failed `beforePivot`
- * it is cancelled before the promise rejects (BlockJobError for timeouts and failed/cancelled jobs, else the
- * original error). On success `top` has left the chain (the caller verifies it against the live XML).
+ * it is cancelled before the promise rejects (BlockJobError for timeouts, jobs libvirt refused to start and
+ * failed/cancelled jobs, else the original error). On success `top` has left the chain (the caller verifies it against the live XML).
  */
 export async function runBlockCommit(
   port: BlockJobPort,
@@ -289,7 +289,14 @@ export async function runBlockCommit(
   let jobMayRun = false;
   try {
     if (!options.attach) {
-      await startBlockCommit(port, spec, options.bandwidthBytesPerSecond);
+      await startBlockCommit(port, spec, options.bandwidthBytesPerSecond).catch((e: unknown) => {
+        throw new BlockJobError(
+          BlockJobErrorKind.FAILED,
+          spec.disk,
+          `libvirt did not start merging ${spec.top} into ${spec.base} on disk ${spec.disk}: ${(e as Error).message}`,
+          { cause: e },
+        );
+      });
     }
     jobMayRun = true;
     if (spec.active) {

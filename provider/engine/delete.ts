@@ -149,7 +149,7 @@ async function deleteByCommit(
   try {
     await executeDelete(port, ref, journal, options);
   } catch (e) {
-    throw failureError(ref, name, e);
+    throw failureError(ref, name, e, state === "paused");
   }
   return plan.steps.flatMap((step) =>
     step.kind === "commit"
@@ -172,8 +172,11 @@ function refusalError(ref: DomainRef, plan: Extract<DeletePlan, { kind: "refused
   });
 }
 
-function failureError(ref: DomainRef, name: string, e: unknown): EngineError {
+function failureError(ref: DomainRef, name: string, e: unknown, paused: boolean): EngineError {
   const state = (e as { deleteState?: string }).deleteState;
+  // A memory snapshot taken while paused leaves QEMU's disks read-only until the domain runs again.
+  const readOnly = paused && /read-only/i.test((e as Error).message);
+  const hint = readOnly ? "; resume the domain (virsh resume) and delete again" : "";
   const what =
     state === "rolled-back"
       ? `the merge was cancelled and nothing was merged: snapshot ${name} still exists (its point-in-time ` +
@@ -181,13 +184,13 @@ function failureError(ref: DomainRef, name: string, e: unknown): EngineError {
       : `the delete stays recorded on the domain and the next operation on it finishes it`;
   const timedOut = isBlockJobError(e) && e.kind === "timeout";
   return new EngineError({
-    kind: EngineErrorKind.LIBVIRT,
+    kind: readOnly ? EngineErrorKind.DOMAIN_STATE : EngineErrorKind.LIBVIRT,
     domain: ref.name,
     snapshot: name,
     ...(isBlockJobError(e) ? { disk: e.disk } : {}),
     message:
       `deleting snapshot ${name} of domain ${ref.name} ${timedOut ? "timed out" : "failed"}: ` +
-      `${(e as Error).message}; the chains are consistent; ${what}`,
+      `${(e as Error).message}; the chains are consistent; ${what}${hint}`,
     cause: e,
   });
 }

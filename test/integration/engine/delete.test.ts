@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type DeleteStrategy, deleteSnapshot } from "../../../provider/engine/delete";
 import { isEngineError } from "../../../provider/engine/errors";
+import { readJournal } from "../../../provider/engine/journal";
 import type { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { lab } from "../../support/lab";
 import { virsh } from "../../support/virsh";
@@ -137,28 +138,33 @@ describe("differential: native and blockcommit end alike", () => {
 
 describe("deleteSnapshot edge cases", () => {
   test("a memory snapshot taken while paused waits for the domain to run, then deletes", async () => {
+    // s0 disk-only and s1 with memory, both taken while paused: QEMU's disks stay read-only until resumed.
     const domain = new LayeredDomain(await lab.domain({ state: "paused" }), {
       disks: 1,
       snapshots: 1,
       kind: "memory",
     });
-    await virsh(
-      "snapshot-create-as",
-      domain.lab.name,
-      "s1",
-      "--memspec",
-      `file=${domain.memoryFile("s1")},snapshot=external`,
-      "--diskspec",
-      `vda,snapshot=external,file=${domain.overlay("vda", "s1")}`,
-    );
+    const diskspec = (n: string) => ["--diskspec", `vda,snapshot=external,file=${domain.overlay("vda", n)}`];
+    await virsh("snapshot-create-as", domain.lab.name, "s0", "--disk-only", ...diskspec("s0"));
+    const memspec = `file=${domain.memoryFile("s1")},snapshot=external`;
+    await virsh("snapshot-create-as", domain.lab.name, "s1", "--memspec", memspec, ...diskspec("s1"));
+    const chain = [domain.overlay("vda", "s1"), domain.overlay("vda", "s0"), domain.lab.base("vda")];
+
     const refused = await deleteSnapshot(conn, domain.lab.name, "s1").catch((e: unknown) => e);
     expect(isEngineError(refused) && [refused.kind, /resume the domain/.test(refused.message)]).toEqual([
       "domain-state",
       true,
     ]);
-    expect(await domain.lab.liveChain("vda")).toEqual([domain.overlay("vda", "s1"), domain.lab.base("vda")]);
+    const failed = await deleteSnapshot(conn, domain.lab.name, "s0").catch((e: unknown) => e);
+    expect(
+      isEngineError(failed) && [failed.kind, /nothing was merged.*resume the domain/.test(failed.message)],
+    ).toEqual(["domain-state", true]);
+    expect(await domain.lab.liveChain("vda")).toEqual(chain);
+    expect(await readJournal(conn, await conn.domainLookupByName(domain.lab.name))).toBeNull();
+
     await domain.lab.resume();
     expect((await deleteSnapshot(conn, domain.lab.name, "s1")).outcome).toBe("deleted");
+    expect((await deleteSnapshot(conn, domain.lab.name, "s0")).outcome).toBe("deleted");
     expect(await domain.lab.liveChain("vda")).toEqual([domain.lab.base("vda")]);
   });
 

@@ -201,6 +201,20 @@ describe("runBlockCommit", () => {
     expect(fake.running).toBe(false);
   });
 
+  test("a job libvirt refuses to start is a failed BlockJobError with the cause, and nothing to end", async () => {
+    const fake = new FakeJobs();
+    const refusal = daemonError(1, "Block node is read-only");
+    fake.domainBlockCommit = async () => {
+      throw refusal;
+    };
+    const error = await runBlockCommit(fake, middle, { pollIntervalMs: 1 }).catch((e) => e);
+    expect(isBlockJobError(error) && [error.kind, error.cause === refusal]).toEqual(["failed", true]);
+    expect(error.message).toMatch(
+      /did not start merging \/i\/s2\.qcow2 into \/i\/s1\.qcow2 on disk vda: Block node is read-only/,
+    );
+    expect(fake.calls).toEqual([]);
+  });
+
   test("attach follows a job already running instead of starting one", async () => {
     const fake = new FakeJobs();
     await fake.domainBlockCommit(domain, "vda", current.base, current.top, 0n, 4);
