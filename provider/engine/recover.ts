@@ -5,7 +5,8 @@
  * READY one), restarts a commit that was cancelled, then deletes the metadata and the files. A delete that had
  * only started a shut-off domain to look at its chains is rolled back (the domain is stopped again).
  *
- * Every engine operation on a domain calls `finishUnfinishedDelete` (under the domain lock) before it acts.
+ * Engine operations on a domain call `finishUnfinishedDelete` under the domain lock before they act
+ * (`deleteSnapshot` does); callers outside an operation use `recoverDomain`, which takes the lock itself.
  */
 import type { DomainRef } from "../libvirt/api";
 import { type DeletePort, executeDelete, isShutOff, type MergeOptions } from "./delete-execute";
