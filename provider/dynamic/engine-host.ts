@@ -1,4 +1,5 @@
-import { createSnapshot } from "../engine/create";
+import { type CreateProgress, createSnapshot } from "../engine/create";
+import type { CreateSnapshotRequest as EngineCreateRequest } from "../engine/create-plan";
 import { deleteSnapshot } from "../engine/delete";
 import { withDomainLock } from "../engine/domain-lock";
 import { resolveDomain } from "../engine/domain-ref";
@@ -9,7 +10,7 @@ import { SnapshotCreateFlags } from "../libvirt/flags";
 import type { SnapshotView } from "../model/snapshot-tree";
 import { appendElement, child, parseRoot, serialize } from "../model/xml";
 import type { ConnectionCache } from "./connections";
-import type { SnapshotHost, SnapshotHostFactory } from "./host";
+import type { CreateSnapshotRequest, SnapshotHost, SnapshotHostFactory } from "./host";
 import type { SnapshotFacts } from "./outputs";
 
 /**
@@ -120,6 +121,31 @@ export function withSnapshotDescription(xml: string, description: string | null)
   return serialize(root);
 }
 
+/** The engine's form of a create request. */
+function engineCreateRequest(request: CreateSnapshotRequest): EngineCreateRequest {
+  const { disks, excludeDisks } = request;
+  return {
+    domain: request.domain,
+    name: request.name,
+    ...(request.description === undefined ? {} : { description: request.description }),
+    ...(disks || excludeDisks
+      ? {
+          disks: { ...(disks ? { include: disks } : {}), ...(excludeDisks ? { exclude: excludeDisks } : {}) },
+        }
+      : {}),
+    memory: request.memory ? (request.live ? "memory-live" : "memory") : "disk-only",
+    quiesce: request.quiesce,
+    ...(request.overlayDir === undefined ? {} : { overlayDir: request.overlayDir }),
+  };
+}
+
+/** The create events a user wants to hear about: waiting for the domain, and quiesce falling back. */
+function reportCreate(event: CreateProgress, onProgress: (line: string) => void): void {
+  if (event.kind === "waiting-for-lock") onProgress("waiting for another operation on the domain to finish");
+  else if (event.kind === "quiesce-fallback") onProgress(event.reason);
+  else if (event.kind === "adopted") onProgress("a matching snapshot already exists: adopted it");
+}
+
 /** Turns the engine's byte counts into a line at each quarter of each disk's merge. */
 function progressReporter(onProgress: (line: string) => void) {
   const reported = new Map<string, number>();
@@ -139,21 +165,8 @@ export function engineHostFactory(connections: ConnectionCache): SnapshotHostFac
       async create(request, signal) {
         const connection = await givenUpOnAbort(connections.get(uri), signal, 0);
         const work = (async () => {
-          const result = await createSnapshot(connection, {
-            domain: request.domain,
-            name: request.name,
-            ...(request.description === undefined ? {} : { description: request.description }),
-            ...(request.disks || request.excludeDisks
-              ? {
-                  disks: {
-                    ...(request.disks ? { include: request.disks } : {}),
-                    ...(request.excludeDisks ? { exclude: request.excludeDisks } : {}),
-                  },
-                }
-              : {}),
-            memory: request.memory ? (request.live ? "memory-live" : "memory") : "disk-only",
-            quiesce: request.quiesce,
-            ...(request.overlayDir === undefined ? {} : { overlayDir: request.overlayDir }),
+          const result = await createSnapshot(connection, engineCreateRequest(request), {
+            onProgress: (event) => reportCreate(event, request.onProgress),
           });
           // A snapshot the engine did not record was made by someone else: take it over only when asked.
           if (result.adopted && result.quiesced === undefined && !request.adopt) {

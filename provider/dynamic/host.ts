@@ -42,6 +42,8 @@ export interface CreateSnapshotRequest {
   readonly excludeDisks?: readonly string[];
   readonly overlayDir?: string;
   readonly adopt: boolean;
+  /** Human-readable lines about waits and fallbacks (another operation on the domain, no guest agent). */
+  readonly onProgress: (line: string) => void;
 }
 
 export interface DeleteSnapshotRequest {

@@ -238,9 +238,15 @@ export function checkSnapshotInputs(news: Record<string, unknown>): CheckResult 
         const top = String(path[0] ?? "");
         const fix =
           issue.code === "unrecognized_keys" ? "remove it (no such input)" : (FIXES[top] ?? "see the docs");
+        const problem =
+          issue.code === "unrecognized_keys"
+            ? "unknown property"
+            : value === undefined
+              ? "is required"
+              : issue.message;
         failures.push({
           property: propertyPath(path),
-          reason: `${issue.code === "unrecognized_keys" ? "unknown property" : issue.message} (got ${describeValue(path, value)}); ${fix}`,
+          reason: `${problem} (got ${describeValue(path, value)}); ${fix}`,
         });
       }
     }

@@ -132,6 +132,7 @@ export function createSnapshotProvider(options: SnapshotProviderOptions): Snapsh
           ...(inputs.excludeDisks === undefined ? {} : { excludeDisks: inputs.excludeDisks }),
           ...(inputs.overlayDir === undefined ? {} : { overlayDir: inputs.overlayDir }),
           adopt: inputs.adopt,
+          onProgress: (line) => log(`${inputs.domain}/${inputs.name}: ${line}`),
         },
         signal,
       );

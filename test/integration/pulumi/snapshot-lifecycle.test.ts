@@ -184,6 +184,12 @@ describe("Snapshot through the plugin", () => {
     const second = await up("again", { domain: dom.name, name: "again" });
     expect(second).toEqual(first);
     expect(await dom.snapshotNames()).toEqual(["again"]);
+    // What the user reads in the log: the quiesce fallback of the first create, the adoption by the second.
+    const lines = plugin.output.filter((line) => line.startsWith(`${dom.name}/again: `));
+    expect(lines).toEqual([
+      expect.stringMatching(/: not quiesced: the domain has no guest agent channel/),
+      `${dom.name}/again: a matching snapshot already exists: adopted it`,
+    ]);
   });
 
   it("a snapshot made by someone else is not taken over unless adopt is set", async () => {

@@ -39,8 +39,7 @@ describe("checkSnapshotInputs", () => {
       [
         {
           property: "domain",
-          reason:
-            "Invalid input: expected string, received undefined (got nothing); set it to the name or UUID of a libvirt domain",
+          reason: "is required (got nothing); set it to the name or UUID of a libvirt domain",
         },
       ],
     ],
