@@ -1,8 +1,8 @@
-import { DOMParser, type Element } from "@xmldom/xmldom";
 import type { BlockJobEvent, BlockJobInfo, DomainRef, EventSubscription, LibvirtApi } from "../libvirt/api";
 import { BlockJobStatus } from "../libvirt/api";
 import { isLibvirtError } from "../libvirt/errors";
 import { BlockCommitFlags, BlockJobAbortFlags, ErrorCode } from "../libvirt/flags";
+import { parseDomainXml } from "../model/domain";
 
 /** The libvirt calls block-job handling needs; tests substitute a fake. */
 export type BlockJobPort = Pick<
@@ -123,7 +123,7 @@ export class BlockJobWatcher {
     return this.events.some((e) => e.status === status);
   }
 
-  /** Forgets events seen so far (used after a pivot, whose COMPLETED must be new). */
+  /** How the job ended according to its events, if an end event came. */
   private endStatus(): BlockJobEnd | undefined {
     if (this.sawStatus(BlockJobStatus.COMPLETED)) return "completed";
     if (this.sawStatus(BlockJobStatus.FAILED)) return "failed";
@@ -201,18 +201,7 @@ export class BlockJobWatcher {
 
 /** True when the disk with target `disk` carries `<mirror ready='yes'>` in this live domain XML. */
 export function mirrorIsReady(domainXml: string, disk: string): boolean {
-  const doc = new DOMParser().parseFromString(domainXml, "text/xml");
-  for (const element of Array.from(doc.getElementsByTagName("disk"))) {
-    const target = Array.from(element.childNodes).find(
-      (n) => n.nodeType === n.ELEMENT_NODE && n.nodeName === "target",
-    ) as Element | undefined;
-    if (target?.getAttribute("dev") !== disk) continue;
-    const mirror = Array.from(element.childNodes).find(
-      (n) => n.nodeType === n.ELEMENT_NODE && n.nodeName === "mirror",
-    ) as Element | undefined;
-    return mirror?.getAttribute("ready") === "yes";
-  }
-  return false;
+  return parseDomainXml(domainXml).disks.find((d) => d.target === disk)?.mirror?.ready === true;
 }
 
 /**
