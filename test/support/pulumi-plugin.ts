@@ -20,6 +20,9 @@ export function secret(value: unknown): Record<string, unknown> {
   return { [SECRET_SIGNATURE_KEY]: SECRET_SIGNATURE, value };
 }
 
+/** Hook timeout for starting a plugin: the first start of a run builds, packs and installs the package. */
+export const PREPARE_TIMEOUT_MS = 10 * 60_000;
+
 export const SNAPSHOT_TYPE = "pulumi-nodejs:dynamic/libvirt:Snapshot";
 
 /** What the plugin records when create/update failed after the resource existed (ErrorResourceInitFailed). */

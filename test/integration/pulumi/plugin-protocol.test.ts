@@ -1,7 +1,7 @@
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PluginCallError, PulumiPlugin, snapshotUrn } from "../../support/pulumi-plugin";
+import { PluginCallError, PREPARE_TIMEOUT_MS, PulumiPlugin, snapshotUrn } from "../../support/pulumi-plugin";
 import { run } from "../../support/run";
 import { labUri } from "../../support/virsh";
 
@@ -11,13 +11,14 @@ const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 let plugin: PulumiPlugin;
 let provider: string;
 
+// Building, packing and installing the package (once per source hash) can take minutes on a busy host.
 beforeAll(async () => {
   plugin = await PulumiPlugin.start();
   provider = await plugin.serializedSnapshotProvider();
   // A plain (non-secret) stack config URI where nothing listens: operations without their own `uri` fail
   // there, which shows which URI they used.
   await plugin.configure({ "libvirt-snapshot:uri": "qemu+tcp://127.0.0.1:1/system" });
-});
+}, PREPARE_TIMEOUT_MS);
 
 afterAll(async () => {
   await plugin?.stop();

@@ -3,7 +3,13 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LabDomain, lab } from "../../support/lab";
-import { PluginCallError, PulumiPlugin, secret, snapshotUrn } from "../../support/pulumi-plugin";
+import {
+  PluginCallError,
+  PREPARE_TIMEOUT_MS,
+  PulumiPlugin,
+  secret,
+  snapshotUrn,
+} from "../../support/pulumi-plugin";
 import { labUri, virsh } from "../../support/virsh";
 
 // The Snapshot resource end to end: the real dynamic-provider plugin, the packed package, a real libvirtd.
@@ -13,6 +19,7 @@ let provider: string;
 let libvirtVersion: string;
 let hostname: string;
 
+// Building, packing and installing the package (once per source hash) can take minutes on a busy host.
 beforeAll(async () => {
   plugin = await PulumiPlugin.start();
   provider = await plugin.serializedSnapshotProvider();
@@ -20,7 +27,7 @@ beforeAll(async () => {
   await plugin.configure({ "libvirt-snapshot:uri": secret(labUri) });
   libvirtVersion = /Running against daemon: (\S+)/.exec(await virsh("version", "--daemon"))?.[1] ?? "?";
   hostname = (await virsh("hostname")).trim();
-});
+}, PREPARE_TIMEOUT_MS);
 
 afterAll(async () => {
   await plugin?.stop();
