@@ -1,0 +1,45 @@
+import { describe, expect, test } from "vitest";
+import {
+  HostFileRemover,
+  poolTargetPath,
+  removeHostFile,
+  TRANSIENT_POOL_PREFIX,
+  transientPoolXml,
+} from "../../../provider/engine/delete-files";
+import { FakeHost } from "./delete-fakes";
+
+describe("file removal through storage pools", () => {
+  test("a transient pool per directory, shared by concurrent removals and destroyed by the last one", async () => {
+    const host = new FakeHost({}, [], ["/i/a", "/i/b", "/j/c"]);
+    const first = HostFileRemover.prepare(host, ["/i/a", "/j/c"]);
+    const second = HostFileRemover.prepare(host, ["/i/b"]);
+    expect(await Promise.all([first.remove("/i/a"), second.remove("/i/b"), first.remove("/j/c")])).toEqual([
+      "removed",
+      "removed",
+      "removed",
+    ]);
+    expect(host.mutations.filter((m) => m === "pool-create")).toHaveLength(2);
+    await first.close();
+    expect([...host.pools.values()]).toEqual(["/i"]);
+    await second.close();
+    expect([host.pools.size, [...host.files]]).toEqual([0, []]);
+  });
+
+  test("a missing file is absent (idempotent), and a pool someone else made is used and kept", async () => {
+    const host = new FakeHost({}, [], ["/i/a"]);
+    host.pools.set("images", "/i");
+    expect([await removeHostFile(host, "/i/a"), await removeHostFile(host, "/i/a")]).toEqual([
+      "removed",
+      "absent",
+    ]);
+    expect([...host.pools.keys()]).toEqual(["images"]);
+    expect(host.mutations).toEqual(["vol-delete"]);
+  });
+
+  test("directory names are data in the pool XML", () => {
+    const hostile = `/i/<x>&"y'/../z`;
+    const xml = transientPoolXml(hostile);
+    expect(poolTargetPath(xml)).toBe(hostile);
+    expect(xml).toMatch(new RegExp(`<name>${TRANSIENT_POOL_PREFIX}[0-9a-f]{12}</name>`));
+  });
+});
