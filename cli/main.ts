@@ -12,7 +12,7 @@ import { revertCommand } from "./commands/revert";
 import { verifyCommand } from "./commands/verify";
 import type { CommandContext, CommandOutcome, ProgressStream } from "./context";
 import { lazyConnection } from "./context";
-import { describeFailure, ExitCode, exitCodeFor, formatFailure } from "./failure";
+import { describeFailure, ExitCode, exitCodeFor, formatFailure, UsageError } from "./failure";
 import { type Invocation, parseCommandLine } from "./program";
 
 /** Where a run reads and writes; `process` in production, buffers in tests. */
@@ -30,22 +30,16 @@ export interface CliIo {
 export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCode> {
   const wantsJson = args.includes("--json");
   const printJson = (document: unknown) => io.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
-  let usageText = "";
   const parsed = await parseCommandLine(args, {
     writeOut: (text) => io.stdout.write(text),
     writeErr: (text) => {
-      usageText += text;
       if (!wantsJson) io.stderr.write(text);
     },
   }).catch((e: unknown) => ({ kind: "failed", error: e }) as const);
   if (parsed.kind === "failed") return report(parsed.error);
   if (parsed.kind === "exit") {
     if (wantsJson && parsed.exitCode !== ExitCode.OK) {
-      const message = usageText.split("\n")[0]?.replace(/^error: /, "") || (parsed.message ?? "usage error");
-      printJson({
-        ok: false,
-        error: { message, kind: "usage", hint: "see `libvirt-snapshot <command> --help`" },
-      });
+      printJson({ ok: false, error: describeFailure(new UsageError(parsed.message)) });
     }
     return parsed.exitCode;
   }

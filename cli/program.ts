@@ -48,7 +48,12 @@ export type ParseResult =
       readonly connect?: string;
       readonly json: boolean;
     }
-  | { readonly kind: "exit"; readonly exitCode: ExitCode; readonly message?: string };
+  | {
+      readonly kind: "exit";
+      readonly exitCode: ExitCode;
+      /** For a usage error: what is wrong, in one line (commander has printed it with the usage). */
+      readonly message: string;
+    };
 
 /** Text commander would print, redirected so the caller decides (stdout for help, stderr or JSON for errors). */
 export interface ParseOutput {
@@ -86,7 +91,10 @@ export async function parseCommandLine(args: readonly string[], output: ParseOut
     await program.parseAsync([...args], { from: "user" });
   } catch (e) {
     if (e instanceof CommanderError) {
-      return { kind: "exit", exitCode: e.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE, message: e.message };
+      if (e.exitCode === 0) return { kind: "exit", exitCode: ExitCode.OK, message: "" };
+      // Commander shows the help as the error when no command was given.
+      const message = e.code === "commander.help" ? "no command given" : e.message.replace(/^error: /, "");
+      return { kind: "exit", exitCode: ExitCode.USAGE, message };
     }
     throw e;
   }

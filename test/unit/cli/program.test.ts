@@ -64,6 +64,25 @@ describe("usage errors exit 2 and run nothing", () => {
     });
   });
 
+  test("with --json and no command: a JSON usage error, not the help text", async () => {
+    expect(await run(["--json"])).toEqual({
+      code: 2,
+      stdout: `${JSON.stringify(
+        {
+          ok: false,
+          error: {
+            message: "no command given",
+            kind: "usage",
+            hint: "see `libvirt-snapshot <command> --help`",
+          },
+        },
+        null,
+        2,
+      )}\n`,
+      stderr: "",
+    });
+  });
+
   test("a malformed URI is a usage error, reported before anything is sent", async () => {
     const result = await run(["-c", "qemu+ftp://host/system", "list", "web1"]);
     expect(result.code).toBe(ExitCode.USAGE);
