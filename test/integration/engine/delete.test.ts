@@ -183,6 +183,20 @@ describe("deleteSnapshot edge cases", () => {
     expect(await domain.lab.state()).toBe("shutoff");
   });
 
+  test("after a blockcommit delete, libvirt's own delete still works on the chain (no metadata drift)", async () => {
+    const domain = new LayeredDomain(await lab.domain({ state: "shutoff" }), {
+      disks: 1,
+      snapshots: 3,
+      kind: "disk-only",
+    });
+    await domain.build();
+    await domain.enter("running");
+    await deleteSnapshot(conn, domain.lab.name, "s2");
+    await deleteSnapshot(conn, domain.lab.name, "s3", { strategy: "native" });
+    await deleteSnapshot(conn, domain.lab.name, "s1", { strategy: "native" });
+    expect(await observe(domain)).toEqual(expectedObservation(domain, ["s1", "s2", "s3"], true));
+  });
+
   test("a domain that no longer exists succeeds with a note", async () => {
     const result = await deleteSnapshot(conn, "lvsnap-tmp-e-no-such-domain", "s1");
     expect(result).toEqual({
