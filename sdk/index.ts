@@ -4,6 +4,7 @@
 
 export { snapshotResourceProvider } from "./provider-shim";
 export { generationSuffix, RestorePoint, type RestorePointArgs } from "./restore-point";
+export { Revert, type RevertArgs, type RevertTargetState, revertResourceProvider } from "./revert";
 export {
   type DeleteStrategy,
   type QuiesceMode,
