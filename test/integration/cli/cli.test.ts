@@ -162,15 +162,44 @@ describe("the CLI against the real daemon", () => {
       "",
     ]);
 
-    const conflict = await runCliJson("create", dom.name, "s1", "--exclude-disk", "vda");
-    expect(conflict.code).toBe(1);
-    expect(conflict.document).toEqual({
-      ok: false,
-      error: expect.objectContaining({
-        kind: expect.any(String),
-        domain: dom.name,
-        hint: expect.any(String),
-      }),
+    const noDisk = await runCliJson("create", dom.name, "s2", "--exclude-disk", "vda");
+    expect(noDisk).toEqual({
+      code: 1,
+      stderr: "",
+      document: {
+        ok: false,
+        error: {
+          message: `snapshot s2 of domain ${dom.name}: no disk of domain ${dom.name} can take an external snapshot`,
+          kind: "invalid-request",
+          domain: dom.name,
+          snapshot: "s2",
+          hint: "change the request as the message says; nothing was changed on the host",
+        },
+      },
+    });
+
+    // Shut off, libvirt creates the overlay with qemu-img, which fails in a missing directory (code 1).
+    const missing = dom.path("missing");
+    const refused = await runCliJson("create", dom.name, "s2", "--overlay-dir", missing);
+    expect(refused).toEqual({
+      code: 1,
+      stderr: "",
+      document: {
+        ok: false,
+        error: {
+          message: expect.stringContaining(
+            `creating snapshot s2 of domain ${dom.name} failed on disk vda (overlay ${missing}/vda.s2.qcow2); ` +
+              "nothing was changed",
+          ),
+          kind: "libvirt",
+          libvirtCode: 1,
+          libvirtCodeName: "INTERNAL_ERROR",
+          domain: dom.name,
+          snapshot: "s2",
+          disk: "vda",
+          hint: "see libvirt's message above; `libvirt-snapshot verify <domain>` shows whether anything was left",
+        },
+      },
     });
 
     const usage = await runCli("delete", dom.name, "s1", "--bandwidth", "lots");
