@@ -29,6 +29,8 @@ interface Scenario {
   readonly order: readonly string[];
   /** Suspend a running domain after building (memory snapshots taken while running, deleted while paused). */
   readonly pauseAfterBuild?: boolean;
+  /** Destroy and start the domain afterwards to prove its persistent definition (slow: a few scenarios only). */
+  readonly restartCheck?: boolean;
 }
 
 const scenarios: Scenario[] = [
@@ -36,6 +38,7 @@ const scenarios: Scenario[] = [
     name: "running, one disk: middle, first, then current",
     state: "running",
     spec: { disks: 1, snapshots: 3, kind: "disk-only" },
+    restartCheck: true,
     order: ["s2", "s1", "s3"],
   },
   {
@@ -48,12 +51,14 @@ const scenarios: Scenario[] = [
     name: "paused, one disk: all, oldest first",
     state: "paused",
     spec: { disks: 1, snapshots: 3, kind: "disk-only" },
+    restartCheck: true,
     order: ["s1", "s2", "s3"],
   },
   {
     name: "shut off, two disks: middle, current, first",
     state: "shutoff",
     spec: { disks: 2, snapshots: 3, kind: "disk-only" },
+    restartCheck: true,
     order: ["s2", "s3", "s1"],
   },
   {
@@ -117,9 +122,9 @@ describe.each(strategies)("deleteSnapshot, strategy %s", (strategy) => {
 
     const perScenario = finals.get(scenario.name) ?? new Map();
     perScenario.set(strategy, relative(domain, observed));
-    // Our persistent definition is right: stop the domain and start it again from it. (The native strategy is
+    // The persistent definition is right: stop the domain and start it again from it. (The native strategy is
     // libvirt's own; its persistent definition is libvirt's business, and restarts are the slowest step here.)
-    if (strategy === "blockcommit") {
+    if (strategy === "blockcommit" && scenario.restartCheck) {
       if (stateBefore !== "shutoff") await domain.lab.destroy();
       await domain.lab.start(true);
       expect(await observe(domain)).toEqual(expectedObservation(domain, deleted, true));
