@@ -6,12 +6,13 @@
  * (revert-state.ts), so it can be committed or undone from another process or machine.
  */
 import type { DomainRef } from "../libvirt/api";
+import { deleteSnapshot } from "./delete";
 import { withDomainLock } from "./domain-lock";
 import { resolveDomain } from "./domain-ref";
-import { EngineError, EngineErrorKind } from "./errors";
+import { EngineError, EngineErrorKind, isEngineError } from "./errors";
 import type { DomainIdentity } from "./inspect";
 import { type RevertPort, type RevertResult, recoverUnfinished, revertSnapshot } from "./revert";
-import { dropSnapshotsAndFiles, readHostView } from "./revert-branch";
+import { type DropResult, dropSnapshotsAndFiles, readHostView, settleSnapshot } from "./revert-branch";
 import { descendantsLeavesFirst, type RevertTargetState } from "./revert-plan";
 import { type PreviewRecord, readPreviewRecord, writePreviewRecord } from "./revert-state";
 
@@ -66,7 +67,7 @@ export interface PreviewEndResult {
   readonly preview: PreviewRecord;
   /** The return to the saved state (`undoPreview` only). */
   readonly revert?: RevertResult;
-  /** Snapshots deleted: the saved one (and its descendants) on commit; on undo the saved one and those taken during the preview. */
+  /** Snapshots deleted: the saved one (and its descendants) on commit; on undo those taken during the preview, then the saved one (merged). */
   readonly dropped: readonly string[];
   readonly removedFiles: readonly string[];
   readonly notes: readonly string[];
@@ -85,6 +86,8 @@ export async function commitPreview(port: RevertPort, domain: string): Promise<P
     const view = await readHostView(port, ref);
     const names = [...descendantsLeavesFirst(view.forest, preview.saved), preview.saved];
     const dropped = await dropSnapshotsAndFiles(port, ref, names, []);
+    // Without the saved state the previewed snapshot may have no child left: its new branch becomes its own.
+    await settleSnapshot(port, ref, preview.snapshot);
     await writePreviewRecord(port, ref, null);
     return { domain: identity(ref), preview, ...dropped, notes };
   });
@@ -92,10 +95,12 @@ export async function commitPreview(port: RevertPort, domain: string): Promise<P
 
 /**
  * Returns to the state saved when the preview started (a memory state comes back running or paused as it
- * was, unless `targetState` says otherwise), then deletes the automatic snapshot and the snapshots taken of the
- * preview branch during the preview, removes the preview's files and clears the record. Refused with
- * INVALID_REQUEST when no preview is open. Killed half-way, calling it again completes it (reverting to the
- * saved state once more).
+ * was, unless `targetState` says otherwise), deletes the snapshots taken of the preview branch during the
+ * preview with their files, then deletes the automatic snapshot with the delete engine: its fresh overlay is
+ * merged into the layer the domain wrote to before the preview, so the chains and the tree are as they were
+ * before it. (A memory state saved while paused cannot be merged while the domain is paused; its metadata is
+ * then dropped instead and the overlay stays as a layer, which a note says.) Finally the record is cleared.
+ * Refused with INVALID_REQUEST when no preview is open. Killed half-way, calling it again completes it.
  */
 export async function undoPreview(
   port: RevertPort,
@@ -103,24 +108,64 @@ export async function undoPreview(
   options: { readonly targetState?: RevertTargetState } = {},
 ): Promise<PreviewEndResult> {
   const ref = await resolveDomain(port, domain);
-  const preview = await withDomainLock(ref.uuid, async () => {
+  const { preview, savedExists } = await withDomainLock(ref.uuid, async () => {
     await recoverUnfinished(port, ref);
-    return openPreview(port, ref, "undo");
-  });
-  const revert = await revertSnapshot(port, ref.uuid, preview.saved, options, { duringPreview: true });
-  return withDomainLock(ref.uuid, async () => {
+    const open = await openPreview(port, ref, "undo");
     const view = await readHostView(port, ref);
-    // Creation times are whole seconds: one from the second the preview started counts as older (kept).
-    const startedAt = Date.parse(preview.started) / 1000;
-    const createdDuring = (name: string) =>
-      (view.forest.snapshots.find((s) => s.name === name)?.creationTime ?? 0) > startedAt;
-    const duringPreview = descendantsLeavesFirst(view.forest, preview.snapshot).filter(
-      (name) => name !== preview.saved && createdDuring(name),
-    );
-    const dropped = await dropSnapshotsAndFiles(port, ref, [...duringPreview, preview.saved], []);
-    await writePreviewRecord(port, ref, null);
-    return { domain: identity(ref), preview, revert, ...dropped, notes: revert.notes };
+    return { preview: open, savedExists: view.snapshotXml.has(open.saved) };
   });
+  const notes: string[] = [];
+  let revert: RevertResult | undefined;
+  let dropped: DropResult = { dropped: [], removedFiles: [] };
+  if (savedExists) {
+    revert = await revertSnapshot(port, ref.uuid, preview.saved, options, { duringPreview: true });
+    notes.push(...revert.notes);
+    dropped = await withDomainLock(ref.uuid, async () => {
+      const view = await readHostView(port, ref);
+      // Creation times are whole seconds: one from the second the preview started counts as older (kept).
+      const startedAt = Date.parse(preview.started) / 1000;
+      const createdDuring = (name: string) =>
+        (view.forest.snapshots.find((s) => s.name === name)?.creationTime ?? 0) > startedAt;
+      const branch = descendantsLeavesFirst(view.forest, preview.snapshot).filter(
+        (name) => name !== preview.saved && createdDuring(name),
+      );
+      return dropSnapshotsAndFiles(port, ref, branch, []);
+    });
+    const merged = await mergeSavedAway(port, ref, preview.saved);
+    dropped = {
+      dropped: [...dropped.dropped, preview.saved],
+      removedFiles: [...dropped.removedFiles, ...merged.removedFiles],
+    };
+    notes.push(...merged.notes);
+  } else {
+    notes.push(
+      `the saved snapshot ${preview.saved} was already merged away by an earlier undo; the preview is closed`,
+    );
+  }
+  await withDomainLock(ref.uuid, () => writePreviewRecord(port, ref, null));
+  return { domain: identity(ref), preview, ...(revert ? { revert } : {}), ...dropped, notes };
+}
+
+/** Deletes the automatic snapshot by merging; drops only its metadata when a paused memory state forbids it. */
+async function mergeSavedAway(
+  port: RevertPort,
+  ref: DomainRef,
+  saved: string,
+): Promise<{ removedFiles: string[]; notes: string[] }> {
+  try {
+    const result = await deleteSnapshot(port, ref.uuid, saved);
+    return { removedFiles: [], notes: [...result.notes] };
+  } catch (e) {
+    if (!(isEngineError(e) && e.kind === EngineErrorKind.DOMAIN_STATE)) throw e;
+    const result = await withDomainLock(ref.uuid, () => dropSnapshotsAndFiles(port, ref, [saved], []));
+    return {
+      removedFiles: [...result.removedFiles],
+      notes: [
+        `snapshot ${saved} holds memory saved while paused and cannot be merged while the domain is paused; ` +
+          "its metadata was dropped and its overlay stays in the chain as a layer without a snapshot",
+      ],
+    };
+  }
 }
 
 /** The open preview of the domain, or null. Reads only. */

@@ -12,19 +12,19 @@
 import { posix } from "node:path";
 import type { DomainRef, LibvirtApi } from "../libvirt/api";
 import { isLibvirtError } from "../libvirt/errors";
-import { DomainXMLFlags, ErrorCode, SnapshotDeleteFlags } from "../libvirt/flags";
+import { DomainXMLFlags, ErrorCode, SnapshotCreateFlags, SnapshotDeleteFlags } from "../libvirt/flags";
 import { type DomainModel, parseDomainXml } from "../model/domain";
 import { parseSnapshotXml } from "../model/snapshot";
 import { type FilePort, removeHostFile } from "./delete-files";
 import { type DomainSnapshots, forestOf } from "./inspect";
 import type { SnapshotReadPort } from "./libvirt-port";
 import { isRevertOverlayName, revertOverlayStem } from "./revert-plan";
-import { snapshotDomain } from "./revert-xml";
+import { type NewSource, snapshotDomain, withSnapshotOverlays } from "./revert-xml";
 
 /** The calls reading and dropping need. */
 export type BranchPort = SnapshotReadPort &
   FilePort &
-  Pick<LibvirtApi, "domainGetXMLDesc" | "domainSnapshotDelete">;
+  Pick<LibvirtApi, "domainGetXMLDesc" | "domainSnapshotDelete" | "domainSnapshotCreateXML">;
 
 /** Everything read from the host about the domain's images, at one moment. */
 export interface HostView {
@@ -211,4 +211,38 @@ export async function dropSnapshotsAndFiles(
     if ((await removeHostFile(port, path)) === "removed") removedFiles.push(path);
   }
   return { dropped, removedFiles };
+}
+
+/**
+ * Makes `snapshot` libvirt's current snapshot (so the next one becomes its child) and, when it has no child
+ * and each of its disks writes to a revert overlay made from it, records those overlays as its own: the tree
+ * then reads exactly as if the snapshot had just been taken, so the delete engine can merge it later. With
+ * children (an older branch still reads its old overlay) the metadata is left as it is: rewriting it would
+ * hide that branch's dependency from the delete engine. One REDEFINE|CURRENT call; a failure changes nothing.
+ * Resolves the overlays recorded (empty when the metadata was kept).
+ */
+export async function settleSnapshot(
+  port: BranchPort,
+  ref: DomainRef,
+  snapshot: string,
+): Promise<NewSource[]> {
+  const view = await readHostView(port, ref);
+  const snap = view.forest.snapshots.find((s) => s.name === snapshot);
+  const xml = view.snapshotXml.get(snapshot);
+  if (snap === undefined || xml === undefined)
+    throw new Error(`domain ${ref.name} has no snapshot ${snapshot}`);
+  const sources = snap.disks.flatMap((disk): NewSource[] => {
+    const active = view.persistent.disks.find((d) => d.target === disk.target)?.chain[0]?.path;
+    const stem = revertOverlayStem(snapshot, disk.target, disk.overlay, view.forest);
+    return active !== undefined && isRevertOverlayName(posix.basename(active), stem)
+      ? [{ target: disk.target, overlayPath: active }]
+      : [];
+  });
+  const adopt = snap.children.length === 0 && sources.length === snap.disks.length && sources.length > 0;
+  await port.domainSnapshotCreateXML(
+    ref,
+    adopt ? withSnapshotOverlays(xml, sources) : xml,
+    SnapshotCreateFlags.REDEFINE | SnapshotCreateFlags.CURRENT,
+  );
+  return adopt ? sources : [];
 }

@@ -150,3 +150,23 @@ export function overlayCreateXml(disks: readonly HelperDisk[]): string {
     disks: disks.map((d) => ({ target: d.target, mode: "external" as const, overlayPath: d.overlayPath })),
   });
 }
+
+/**
+ * A snapshot's XML with the overlays of the listed disks replaced (`<disks><disk name=...><source file=...>`),
+ * for a REDEFINE; everything else, the saved definition included, is kept. Throws when a listed disk is not in
+ * the snapshot's `<disks>`.
+ */
+export function withSnapshotOverlays(snapshotXml: string, sources: readonly NewSource[]): string {
+  const root = parseRoot(snapshotXml, "domainsnapshot", "snapshot XML");
+  const disks = childElements(child(root, "disks") ?? root, "disk");
+  for (const source of sources) {
+    const disk = disks.find((d) => attr(d, "name") === source.target);
+    const el = disk === undefined ? undefined : child(disk, "source");
+    if (disk === undefined || el === undefined)
+      throw new Error(`the snapshot has no overlay for disk ${source.target}`);
+    disk.setAttribute("type", "file");
+    el.setAttribute("file", source.overlayPath);
+    for (const name of ["dev", "dir", "index"]) el.removeAttribute(name);
+  }
+  return serialize(root);
+}

@@ -14,7 +14,7 @@
  */
 import type { DomainRef, LibvirtApi } from "../libvirt/api";
 import { DomainState } from "../libvirt/api";
-import { DomainXMLFlags, SnapshotCreateFlags, SnapshotRevertFlags } from "../libvirt/flags";
+import { DomainXMLFlags, SnapshotRevertFlags } from "../libvirt/flags";
 import { parseDomainXml } from "../model/domain";
 import { chainMismatches } from "./chain-verify";
 import { createSnapshot } from "./create";
@@ -25,7 +25,13 @@ import { EngineError, EngineErrorKind, isEngineError } from "./errors";
 import type { DomainIdentity } from "./inspect";
 import type { CreatePort } from "./libvirt-port";
 import { finishUnfinishedDelete } from "./recover";
-import { dropSnapshotsAndFiles, type HostView, knownImagePaths, readHostView } from "./revert-branch";
+import {
+  dropSnapshotsAndFiles,
+  type HostView,
+  knownImagePaths,
+  readHostView,
+  settleSnapshot,
+} from "./revert-branch";
 import {
   automaticSnapshotName,
   chooseStrategy,
@@ -89,6 +95,9 @@ export interface RevertContext {
  *   new overlays. The snapshot itself and the other snapshots stay usable.
  * - On failure: an EngineError LIBVIRT names the step and what it left (see revert-recipe.ts); an automatic
  *   snapshot made with keepCurrent stays (its name is in the message).
+ * - Disks the snapshot does not cover keep their current images and data.
+ * - Afterwards the snapshot is libvirt's current one; when nothing else descends from it, the new overlays are
+ *   recorded as its own (see `settleSnapshot`), so it can later be deleted (merged) like a fresh snapshot.
  * - Not idempotent: each call starts a new branch from the snapshot (the previous one is discarded).
  */
 export async function revertSnapshot(
@@ -243,7 +252,6 @@ async function revertLocked(
       path: d.overlayPath,
       backing: d.pointInTime.path ?? "",
     }));
-    await makeCurrent(port, ref, snapshot, before.snapshotXml.get(snapshot) ?? "");
     await verifyReverted(port, ref, plan, overlays);
   }
   const discard = options.discardNewer === true ? descendantsLeavesFirst(before.forest, snapshot) : [];
@@ -260,6 +268,7 @@ async function revertLocked(
       cause: e,
     });
   });
+  if (strategy === "recipe") await settle(port, ref, snapshot);
   const kept = abandoned.filter((p) => !dropped.removedFiles.includes(p));
   if (kept.length > 0) notes.push(`kept ${kept.join(", ")}: a snapshot still needs it`);
   return {
@@ -299,10 +308,10 @@ async function revertNatively(port: RevertPort, ref: DomainRef, plan: RevertPlan
   }
 }
 
-/** Makes `snapshot` libvirt's current snapshot (REDEFINE|CURRENT with its own XML), so new ones are its children. */
-async function makeCurrent(port: RevertPort, ref: DomainRef, snapshot: string, xml: string): Promise<void> {
+/** `settleSnapshot` with an error that says what it means for the user. */
+async function settle(port: RevertPort, ref: DomainRef, snapshot: string): Promise<void> {
   try {
-    await port.domainSnapshotCreateXML(ref, xml, SnapshotCreateFlags.REDEFINE | SnapshotCreateFlags.CURRENT);
+    await settleSnapshot(port, ref, snapshot);
   } catch (e) {
     throw new EngineError({
       kind: EngineErrorKind.LIBVIRT,

@@ -92,6 +92,10 @@ describe("disk-only snapshots", () => {
     expect(await files(dom)).toEqual(
       ["domain.xml", "vda.qcow2", "vda.s1.qcow2", "vda.s2.qcow2", "vda.s3.revert-1.qcow2"].sort(),
     );
+    // With no child, the reverted-to snapshot owns its new overlay, so it merges away like a fresh one.
+    expect((await deleteSnapshot(conn, dom.name, "s3")).outcome).toBe("deleted");
+    expect(await dom.liveChain("vda")).toEqual([p("vda.s2.qcow2"), p("vda.s1.qcow2"), base]);
+    expect(await visibleLayer(dom)).toBe(2);
   });
 
   test("refused for an unknown snapshot and with a block job running, changing nothing", async () => {
@@ -186,7 +190,13 @@ describe("what happens to the current state and to newer snapshots", () => {
     expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1" });
     expect(await files(dom)).toEqual(["domain.xml", "vda.qcow2", "vda.s1.qcow2", "vda.s2.revert-1.qcow2"]);
     expect(await visibleLayer(dom)).toBe(1);
-    // s1 still reverts and s2 again, from the files that remain.
+    // s2 has no child left: it owns the new overlay and merges away; s1 still reverts.
+    expect((await deleteSnapshot(conn, dom.name, "s2", { strategy: "native" })).outcome).toBe("deleted");
+    expect(await dom.fileChain(dom.path("vda.s1.qcow2"))).toEqual([
+      dom.path("vda.s1.qcow2"),
+      dom.base("vda"),
+    ]);
+    expect(await visibleLayer(dom)).toBe(1);
     await revertSnapshot(conn, dom.name, "s1", { targetState: "running" });
     expect(await visibleLayer(dom)).toBe(0);
   });
