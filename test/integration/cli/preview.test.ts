@@ -27,22 +27,56 @@ test("preview then undo returns to the state before; preview then commit keeps t
   expect((verified.document as { preview: unknown }).preview).toEqual(preview);
 
   const undone = await runCliJson("undo", dom.name);
-  expect(undone.code).toBe(0);
-  expect(undone.document).toEqual(
-    expect.objectContaining({
+  const undoOverlay = dom.path(`vda.${preview.saved}.revert-1.qcow2`);
+  const identity = { name: dom.name, uuid: dom.uuid };
+  expect(undone).toEqual({
+    code: 0,
+    stderr: "",
+    document: {
       ok: true,
+      domain: identity,
       preview,
+      revert: {
+        domain: identity,
+        snapshot: preview.saved,
+        strategy: "recipe",
+        state: "shutoff",
+        memoryRestored: false,
+        overlays: [{ target: "vda", path: undoOverlay, backing: s1 }],
+        savedAs: null,
+        discarded: [],
+        removedFiles: [dom.path("vda.s1.revert-1.qcow2")],
+        notes: [],
+      },
       dropped: [preview.saved],
-      revert: expect.objectContaining({ snapshot: preview.saved }),
-    }),
-  );
+      removedFiles: [],
+      // Dropping the automatic snapshot merges the overlay the undo made into the layer below.
+      notes: [`disk vda: merged ${undoOverlay} into ${s1} (active commit, pivoted)`],
+    },
+  });
+  expect(await dom.fileChain("vda")).toEqual([s1, base]);
   expect(await dom.checkPattern(await activeNow(), { pattern: 0x22, ...RANGE })).toBe(true);
   expect(Object.keys(await dom.snapshotParents())).toEqual(["s1"]);
 
-  expect((await runCli("preview", dom.name, "s1")).code).toBe(0);
+  const second = await runCliJson("preview", dom.name, "s1");
+  expect(second.code).toBe(0);
+  const secondPreview = (second.document as { preview: typeof preview }).preview;
   const committed = await runCliJson("commit", dom.name);
-  expect(committed.code).toBe(0);
-  expect(committed.document).toEqual(expect.objectContaining({ ok: true, revert: null }));
+  expect(committed).toEqual({
+    code: 0,
+    stderr: "",
+    document: {
+      ok: true,
+      domain: identity,
+      preview: secondPreview,
+      revert: null,
+      dropped: [secondPreview.saved],
+      // The saved state lived in s1's overlay, which only the dropped snapshot needed.
+      removedFiles: [s1],
+      notes: [],
+    },
+  });
+  expect(await dom.fileChain("vda")).toEqual([dom.path("vda.s1.revert-1.qcow2"), base]);
   expect(await dom.checkPattern(await activeNow(), { pattern: 0x11, ...RANGE })).toBe(true);
   expect(Object.keys(await dom.snapshotParents())).toEqual(["s1"]);
 
