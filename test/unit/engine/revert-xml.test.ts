@@ -11,8 +11,10 @@ import {
   restoreXml,
   snapshotDomain,
   withNewSources,
+  withSnapshotOverlays,
 } from "../../../provider/engine/revert-xml";
 import { parseDomainXml } from "../../../provider/model/domain";
+import { parseSnapshotXml } from "../../../provider/model/snapshot";
 import { fixture, qcow2 } from "../model/fixtures";
 
 /** The definition inside a save image as libvirt 9.0 writes it (trimmed): each disk ends its chain explicitly. */
@@ -127,6 +129,26 @@ describe("definitions", () => {
       qcow2("vda.qcow2"),
     ]);
     expect(snapshotDomain("<domainsnapshot><name>x</name></domainsnapshot>")).toBeUndefined();
+  });
+});
+
+describe("snapshot metadata", () => {
+  test("withSnapshotOverlays rewrites only the named disks' overlays and keeps the saved definition", () => {
+    const xml = fixture("snapshot-disk-only.xml");
+    const out = withSnapshotOverlays(xml, [{ target: "vdb", overlayPath: "/i/vdb.s1.revert-1.qcow2" }]);
+    const before = parseSnapshotXml(xml);
+    expect(parseSnapshotXml(out)).toEqual({
+      ...before,
+      disks: before.disks.map((d) =>
+        d.target === "vdb"
+          ? { ...d, overlay: { kind: "file", path: "/i/vdb.s1.revert-1.qcow2", format: "qcow2" } }
+          : d,
+      ),
+    });
+    expect(snapshotDomain(out)).toEqual(snapshotDomain(xml));
+    expect(() => withSnapshotOverlays(xml, [{ target: "vdc", overlayPath: "/x" }])).toThrow(
+      "has no overlay for disk vdc",
+    );
   });
 });
 
