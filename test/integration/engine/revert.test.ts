@@ -1,11 +1,14 @@
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
 import { createSnapshot } from "../../../provider/engine/create";
 import { deleteSnapshot } from "../../../provider/engine/delete";
 import { type EngineError, isEngineError } from "../../../provider/engine/errors";
 import { revertSnapshot } from "../../../provider/engine/revert";
+import { readRevertRecord } from "../../../provider/engine/revert-state";
 import type { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { lab } from "../../support/lab";
-import { currentSnapshot } from "../../support/virsh";
+import { currentSnapshot, domainExists, virsh } from "../../support/virsh";
 import { openLabConnection } from "./delete-support";
 import {
   diskOnlyLayers,
@@ -240,3 +243,61 @@ describe("what happens to the current state and to newer snapshots", () => {
     expect(await visibleLayer(dom)).toBe(2);
   });
 });
+
+describe("a revert killed half-way", () => {
+  test.each([
+    ["helper-overlays", "rolled-back"],
+    ["user-define", "finished"],
+  ] as const)("killed after %s: the next operation cleans up (%s), then reverts", async (point, action) => {
+    const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
+    await diskOnlyLayers(conn, dom, ["s1", "s2"]);
+    await runKilledChild(["revert-child.ts", dom.name, "s1", point]);
+    const record = await readRevertRecord(conn, await conn.domainLookupByName(dom.name));
+    onTestFinished(() => virsh("undefine", record?.helper ?? "").then(noop, noop));
+    expect(record?.snapshot).toBe("s1");
+
+    const again = await revertSnapshot(conn, dom.name, "s1");
+    expect(again.notes[0]).toMatch(
+      action === "rolled-back"
+        ? /^an interrupted revert of domain .* to snapshot s1 .* was rolled back/
+        : /^an interrupted revert of domain .* to snapshot s1 .* had already switched the disks/,
+    );
+    expect(await domainExists(record?.helper ?? "")).toBe(false);
+    expect(await readRevertRecord(conn, await conn.domainLookupByName(dom.name))).toBeNull();
+    expect(await visibleLayer(dom)).toBe(0);
+    // Rolled back: the killed run's overlay was never recorded, so it stays, unused; the second revert then
+    // abandons the active layer (s2's overlay). Finished: the killed run had switched to its overlay, which the
+    // second revert abandons; the layer active before the killed run (s2's overlay) is not known to recovery
+    // and stays.
+    const left =
+      action === "rolled-back"
+        ? ["vda.s1.revert-1.qcow2", "vda.s1.revert-2.qcow2"]
+        : ["vda.s2.qcow2", "vda.s1.revert-2.qcow2"];
+    expect(await files(dom)).toEqual(["domain.xml", "vda.qcow2", "vda.s1.qcow2", ...left].sort());
+  });
+});
+
+function noop(): void {}
+
+/** Runs a child script with `npx tsx` in its own process group; resolves once it died by SIGKILL. */
+async function runKilledChild(args: string[]): Promise<void> {
+  const child = spawn("npx", ["tsx", join(__dirname, args[0] ?? ""), ...args.slice(1)], {
+    detached: true,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  onTestFinished(() => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  // npx reports the SIGKILL of its child as a failure; the child itself printed nothing on stderr then.
+  if (stderr.includes("the revert finished") || /Error/.test(stderr))
+    throw new Error(`child failed (${code}): ${stderr}`);
+}
