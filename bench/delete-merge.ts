@@ -13,7 +13,7 @@
  * journal before each step, verifies the chains and libvirt's tree, and removes the merged file through a
  * storage pool.
  *
- *   npx tsx bench/delete-merge.ts          (BENCH_ROUNDS=3, BENCH_DATA_MIB=256)
+ *   npx tsx bench/delete-merge.ts          (BENCH_ROUNDS=5, BENCH_DATA_MIB=256)
  *
  * Domains are `lvsnap-tmp-e-bench-<hex>` with their files in their own directory; all are removed at the end,
  * also on failure. The last line of output is one JSON object with the figures.
@@ -28,7 +28,7 @@ import { run } from "../test/support/run";
 
 const URI = "qemu:///system";
 const IMAGES = process.env.BENCH_IMAGES ?? "/var/lib/libvirt/images";
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const DATA_MIB = Number(process.env.BENCH_DATA_MIB ?? 256);
 
 const virsh = (...args: string[]) => run("virsh", ["-c", URI, ...args], 300_000);
@@ -163,10 +163,13 @@ async function main(): Promise<void> {
     },
     engineOverVirsh: Number(ratio(times.engine, times.virsh).toFixed(3)),
     engineOverQemuImg: Number(ratio(times.engine, times.qemuImg).toFixed(3)),
+    // How far libvirt's own live merge is from the offline one: the part of the gap the engine cannot close.
+    virshOverQemuImg: Number(ratio(times.virsh, times.qemuImg).toFixed(3)),
     targets: { engineOverVirsh: 1.0, engineOverQemuImg: 1.3 },
   };
   console.log(
-    `engine/virsh ${figures.engineOverVirsh} (target <= 1.0), engine/qemu-img ${figures.engineOverQemuImg} (target <= 1.3)`,
+    `engine/virsh ${figures.engineOverVirsh} (target <= 1.0), engine/qemu-img ${figures.engineOverQemuImg} ` +
+      `(target <= 1.3), virsh/qemu-img ${figures.virshOverQemuImg}`,
   );
   console.log(JSON.stringify(figures));
 }
