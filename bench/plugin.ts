@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const [plugin, startMs] = await timed(() => PulumiPlugin.start());
   const domain = await createLabDomain({ disks: [{ sizeMiB: 64 }], state: "running" });
   try {
-    const provider = await plugin.serializedSnapshotProvider();
+    const provider = await plugin.serializedProvider();
     await plugin.configure({ "libvirt-snapshot:uri": labUri });
     const news = { domain: domain.name, name: "bench", quiesce: "off", __provider: provider };
     const urn = snapshotUrn("bench");

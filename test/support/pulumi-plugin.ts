@@ -122,10 +122,14 @@ export class PulumiPlugin {
     return new PulumiPlugin(program, lines, child, port, options.callTimeoutMs ?? 180_000);
   }
 
-  /** The `__provider` value a Pulumi program would send: the packed package's Snapshot shim, serialized. */
-  async serializedSnapshotProvider(): Promise<string> {
+  /**
+   * The `__provider` value a Pulumi program would send: a shim exported by the packed package
+   * (`snapshotResourceProvider`, `revertResourceProvider`), serialized as `dynamic.Resource` does it.
+   */
+  async serializedProvider(exportName = "snapshotResourceProvider"): Promise<string> {
     const pulumi = this.program.require("@pulumi/pulumi");
-    const provider = this.program.require("pulumi-libvirt-snapshot").snapshotResourceProvider;
+    const provider = this.program.require("pulumi-libvirt-snapshot")[exportName];
+    if (provider === undefined) throw new Error(`pulumi-libvirt-snapshot exports no ${exportName}`);
     const serialized = await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true });
     return serialized.text;
   }

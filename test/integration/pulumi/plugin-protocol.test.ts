@@ -14,7 +14,7 @@ let provider: string;
 // Building, packing and installing the package (once per source hash) can take minutes on a busy host.
 beforeAll(async () => {
   plugin = await PulumiPlugin.start();
-  provider = await plugin.serializedSnapshotProvider();
+  provider = await plugin.serializedProvider();
   // A plain (non-secret) stack config URI where nothing listens: operations without their own `uri` fail
   // there, which shows which URI they used.
   await plugin.configure({ "libvirt-snapshot:uri": "qemu+tcp://127.0.0.1:1/system" });
@@ -33,7 +33,7 @@ describe("serialized Snapshot provider", () => {
   });
 
   it("is the same text on every serialization (stable __provider, one cached provider per plugin)", async () => {
-    expect(await plugin.serializedSnapshotProvider()).toBe(provider);
+    expect(await plugin.serializedProvider()).toBe(provider);
   });
 });
 

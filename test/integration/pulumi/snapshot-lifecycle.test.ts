@@ -22,7 +22,7 @@ let hostname: string;
 // Building, packing and installing the package (once per source hash) can take minutes on a busy host.
 beforeAll(async () => {
   plugin = await PulumiPlugin.start();
-  provider = await plugin.serializedSnapshotProvider();
+  provider = await plugin.serializedProvider();
   // The URI arrives as a secret, as `pulumi config set --secret libvirt-snapshot:uri` would send it.
   await plugin.configure({ "libvirt-snapshot:uri": secret(labUri) });
   libvirtVersion = /Running against daemon: (\S+)/.exec(await virsh("version", "--daemon"))?.[1] ?? "?";
