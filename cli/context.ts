@@ -37,15 +37,21 @@ export interface CommandOutcome {
   readonly text: string;
 }
 
-/** Opens the connection lazily and closes it once; the closer is idempotent and never throws. */
-export function lazyConnection(uri: string | undefined): {
+/**
+ * Opens the connection lazily and closes it once; the closer is idempotent and never throws. `signal` gives up
+ * an open that is still under way (a host that does not answer) instead of waiting for its deadline.
+ */
+export function lazyConnection(
+  uri: string | undefined,
+  signal: AbortSignal,
+): {
   connection: () => Promise<LibvirtConnection>;
   close: () => Promise<void>;
 } {
   let opening: Promise<LibvirtConnection> | undefined;
   return {
     connection: () => {
-      opening ??= openConnection(uri);
+      opening ??= openConnection(uri, { signal });
       return opening;
     },
     close: async () => {

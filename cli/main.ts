@@ -44,7 +44,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     return parsed.exitCode;
   }
 
-  const connection = lazyConnection(parsed.connect);
+  const connection = lazyConnection(parsed.connect, io.signal);
   const context: CommandContext = {
     connection: connection.connection,
     json: parsed.json,
@@ -93,12 +93,18 @@ function dispatch(context: CommandContext, invocation: Invocation): Promise<Comm
   }
 }
 
-/** Process entry: Ctrl-C aborts the running command once; a second Ctrl-C exits at once with 130. */
+/**
+ * Process entry: the first Ctrl-C aborts the command's signal (a merge is cancelled; creates and reverts are
+ * not interrupted half-way), a second one exits at once with 130.
+ */
 async function main(): Promise<void> {
   const controller = new AbortController();
   process.on("SIGINT", () => {
     if (controller.signal.aborted) process.exit(130);
-    process.stderr.write("\ncancelling (Ctrl-C again to quit at once; that can leave a merge running)\n");
+    process.stderr.write(
+      "\nstopping as soon as it is safe: a merge is cancelled, other steps finish first " +
+        "(Ctrl-C again quits at once; then run `libvirt-snapshot verify --repair`)\n",
+    );
     controller.abort(new Error("cancelled by Ctrl-C"));
   });
   const code = await runCli(process.argv.slice(2), {

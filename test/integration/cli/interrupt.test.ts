@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
-import { expect, test } from "vitest";
+import net from "node:net";
+import { expect, onTestFinished, test } from "vitest";
 import { type LabDomain, lab } from "../../support/lab";
 import { virsh } from "../../support/virsh";
 import { CliProcess, runCli, runCliJson } from "./cli-process";
@@ -37,7 +38,7 @@ test("Ctrl-C during a slow merge cancels the job: exit 1, chain and snapshots as
   const run = await cli.done;
 
   expect(run.code).toBe(1);
-  expect(run.stderr).toContain("cancelling (Ctrl-C again to quit at once");
+  expect(run.stderr).toContain("stopping as soon as it is safe: a merge is cancelled");
   expect(run.stderr).toContain("cancelled by the caller");
   expect(run.stderr).toContain("the chains are consistent");
   expect(run.stderr).toContain("libvirt-snapshot: error: deleting snapshot a of domain");
@@ -125,4 +126,24 @@ test("verify --repair finishes a delete whose CLI was killed (SIGKILL) mid-merge
   await expect(stat(a)).rejects.toThrow("ENOENT");
   expect(await dom.checkPattern(b, DATA)).toBe(true);
   expect(await dom.checkPattern(base, DATA)).toBe(true);
+});
+
+test("Ctrl-C while the host does not answer gives up the connection at once (not at the connect deadline)", async () => {
+  const sockets: net.Socket[] = [];
+  const silent = net.createServer((socket) => sockets.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  onTestFinished(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => silent.close(() => resolve()));
+  });
+  const accepted = new Promise((resolve) => silent.once("connection", resolve));
+  const port = (silent.address() as net.AddressInfo).port;
+  const cli = new CliProcess(["-c", `qemu+tcp://127.0.0.1:${port}/system`, "list", "web1"]);
+  await accepted;
+  cli.kill("SIGINT");
+  const run = await cli.done;
+  expect(run.code).toBe(1);
+  expect(run.stderr).toContain(
+    `tcp connection to qemu+tcp://127.0.0.1:${port}/system failed: aborted by the caller`,
+  );
 });
