@@ -18,8 +18,6 @@ export interface ProgressStream {
 export interface CommandContext {
   /** The connection for this run; opened once, on first call. */
   connection(): Promise<LibvirtConnection>;
-  /** `--json`: the result is printed as one JSON document. */
-  readonly json: boolean;
   readonly stderr: ProgressStream;
   /** Fires on the first Ctrl-C (SIGINT); long operations cancel cleanly on it. */
   readonly signal: AbortSignal;

@@ -47,7 +47,6 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
   const connection = lazyConnection(parsed.connect, io.signal);
   const context: CommandContext = {
     connection: connection.connection,
-    json: parsed.json,
     stderr: io.stderr,
     signal: io.signal,
     now: () => new Date(),

@@ -66,6 +66,8 @@ Examples:
   libvirt-snapshot list web1
   libvirt-snapshot create web1 before-deploy --description "release 4.2"
   libvirt-snapshot -c qemu+ssh://root@host/system delete web1 before-deploy --bandwidth 52428800
+  libvirt-snapshot revert web1 before-deploy --keep-current
+  libvirt-snapshot preview web1 before-deploy   (then: commit web1, or undo web1)
   libvirt-snapshot verify --repair web1
 
 Exit codes: 0 done, 1 the operation failed (or verify found a problem), 2 usage error.
@@ -111,7 +113,7 @@ export async function parseCommandLine(args: readonly string[], output: ParseOut
 function buildProgram(select: (invocation: Invocation) => void) {
   const program = new Command("libvirt-snapshot")
     .description(
-      "External snapshots of libvirt/QEMU domains: list, create, delete by merging, verify and repair.",
+      "External snapshots of libvirt/QEMU domains: list, create, delete by merging, revert, preview, verify and repair.",
     )
     .option(
       "-c, --connect <uri>",
