@@ -68,6 +68,20 @@ test("Ctrl-C during a slow merge cancels the job: exit 1, chain and snapshots as
   expect(await dom.checkPattern(base, DATA)).toBe(true);
 });
 
+test("--timeout ends a slow merge: exit 1 saying it timed out, nothing merged, nothing left running", async () => {
+  const { dom, a, b, base } = await domainWithSlowMerge();
+  const run = await runCli("delete", dom.name, "a", "--bandwidth", SLOW, "--timeout", "1");
+  expect(run.code).toBe(1);
+  expect(run.stderr).toContain(
+    `libvirt-snapshot: error: deleting snapshot a of domain ${dom.name} timed out`,
+  );
+  expect(run.stderr).toContain("did not finish within 1000 ms");
+  expect(await dom.fileChain("vda")).toEqual([b, a, base]);
+  expect(await blockJob(dom)).toBe("No current block job for vda");
+  expect(await dom.snapshotParents()).toEqual({ a: null, b: "a" });
+  expect(await dom.checkPattern(b, DATA)).toBe(true);
+});
+
 test("verify --repair finishes a delete whose CLI was killed (SIGKILL) mid-merge", async () => {
   const { dom, a, b, base } = await domainWithSlowMerge();
   const cli = new CliProcess(["delete", dom.name, "a", "--bandwidth", SLOW]);
