@@ -6,7 +6,8 @@
  *
  * Pools are leased per connection and directory: a delete prepares its pools while its merge runs (creating a
  * pool costs a directory scan), operations of this process on the same directory share one transient pool, and
- * the last lease destroys it. Pools this process did not create are used and left as they are.
+ * the last lease destroys it. Other pools are used and left as they are; a transient pool of this module left
+ * by a killed run is adopted and destroyed.
  */
 import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
@@ -139,7 +140,9 @@ async function openPool(
   const existing = await findPoolFor(port, directory);
   if (existing !== undefined) {
     await port.storagePoolRefresh(existing);
-    return { ref: existing, created: false };
+    // A transient pool of this module found here was left by a run that was killed (this process shares its
+    // own through the leases): adopt it, so the last lease destroys it instead of it lingering.
+    return { ref: existing, created: existing.name.startsWith(TRANSIENT_POOL_PREFIX) };
   }
   try {
     // Creating a pool also scans the directory: its volumes are listed at once.

@@ -3,10 +3,12 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { deleteSnapshot } from "../../../provider/engine/delete";
+import { TRANSIENT_POOL_PREFIX } from "../../../provider/engine/delete-files";
 import { readJournal } from "../../../provider/engine/journal";
 import { recoverDomain } from "../../../provider/engine/recover";
 import type { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { lab } from "../../support/lab";
+import { virsh } from "../../support/virsh";
 import { expectedObservation, LayeredDomain, observe, openLabConnection } from "./delete-support";
 
 let conn: LibvirtConnection;
@@ -76,6 +78,15 @@ async function layered(
   return domain;
 }
 
+/** Transient pools of file removal over this domain's directory (none may outlive an operation). */
+async function transientPools(domain: LayeredDomain): Promise<string[]> {
+  const names = (await virsh("pool-list", "--all", "--name"))
+    .split("\n")
+    .filter((n) => n.startsWith(TRANSIENT_POOL_PREFIX));
+  const xmls = await Promise.all(names.map((n) => virsh("pool-dumpxml", n)));
+  return names.filter((_, i) => xmls[i]?.includes(`<path>${domain.lab.dir}</path>`));
+}
+
 async function refOf(domain: LayeredDomain) {
   return conn.domainLookupByName(domain.lab.name);
 }
@@ -111,9 +122,12 @@ describe("a delete killed at any point is finished by the next engine call", () 
     const info = await conn.domainGetBlockJobInfo(await refOf(domain), "vda");
     expect(info !== null && info.cur < info.end, "the job outlives the killed client").toBe(true);
 
+    expect(await transientPools(domain), "the killed run had prepared a pool").toHaveLength(1);
+
     const report = await recoverDomain(conn, await refOf(domain));
     expect([report?.action, report?.journal.snapshot]).toEqual(["finished", "s2"]);
     expect(await observe(domain)).toEqual(expectedObservation(domain, ["s2"], true));
+    expect(await transientPools(domain), "recovery adopted and destroyed it").toEqual([]);
   });
 
   test("killed during a commit of a middle layer (64 MiB at 8 MiB/s): deleting it again waits for the job", async () => {

@@ -117,7 +117,7 @@ describe.each(scenarios)("executeDelete: $name", (s) => {
       );
       const failed = host.mutations[failAt];
       if (failed === "pool-destroy") {
-        // The delete is complete; only the transient pool lingers (until the daemon restarts, reused meanwhile).
+        // The delete is complete; only the transient pool lingers (the next removal there adopts it).
         expect(error, "a pool that cannot be destroyed does not fail a finished delete").toBeUndefined();
         expect({ ...host.snapshotState(), pools: [] }).toEqual(expectedEnd(s));
         expect(host.pools.size).toBe(1);

@@ -36,6 +36,13 @@ describe("file removal through storage pools", () => {
     expect(host.mutations).toEqual(["vol-delete"]);
   });
 
+  test("a transient pool left by a killed run is adopted and destroyed", async () => {
+    const host = new FakeHost({}, [], ["/i/a"]);
+    host.pools.set(`${TRANSIENT_POOL_PREFIX}0123456789ab`, "/i");
+    expect(await removeHostFile(host, "/i/a")).toBe("removed");
+    expect(host.pools.size).toBe(0);
+  });
+
   test("directory names are data in the pool XML", () => {
     const hostile = `/i/<x>&"y'/../z`;
     const xml = transientPoolXml(hostile);
