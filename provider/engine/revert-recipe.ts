@@ -26,7 +26,7 @@ import {
 import { parseDomainXml } from "../model/domain";
 import { removeHostFile } from "./delete-files";
 import { EngineError, EngineErrorKind, libvirtCodeOf } from "./errors";
-import type { BranchPort } from "./revert-branch";
+import { type BranchPort, dropSnapshotsAndFiles, settleSnapshot } from "./revert-branch";
 import type { RevertDiskPlan, RevertPlan } from "./revert-plan";
 import {
   RevertPhase as Phase,
@@ -81,6 +81,9 @@ export async function runRecipe(
     // Only overlays known to be created by this revert are recorded (from DEFINING on): recovery removes
     // the recorded ones, and a planned path may turn out to be someone else's file.
     overlays: [],
+    previous: plan.disks.flatMap((d) =>
+      d.previousActive?.path === undefined ? [] : [{ target: d.target, path: d.previousActive.path }],
+    ),
   };
   const step = async (phase: RevertPhase, changes: Partial<RevertRecord> = {}) => {
     record = { ...record, ...changes, phase };
@@ -241,7 +244,8 @@ export interface RevertRecoveryReport {
  * Cleans up after a recipe revert that did not finish, if the domain has a revert record; resolves null when
  * it has none. The helper domain is undefined. If the definition does not use the new overlays yet, the
  * overlay files are removed and the domain keeps its previous disks (shut off if the revert had stopped it);
- * otherwise the revert stands and the domain is left as it is (shut off). The record is then cleared. A run
+ * otherwise the revert stands and is completed (snapshot made current, abandoned layers removed unless
+ * needed) and the domain is left as it is (shut off). The record is then cleared. A run
  * killed between libvirt creating the overlays and recording them leaves those files behind, unused (later
  * reverts choose other names).
  * Idempotent; the caller holds the domain lock. Throws (record kept) when libvirt fails.
@@ -260,7 +264,16 @@ export async function finishUnfinishedRevert(
   const persistent = parseDomainXml(await port.domainGetXMLDesc(ref, DomainXMLFlags.INACTIVE));
   const inUse = new Set(persistent.disks.map((d) => d.chain[0]?.path));
   const switched = record.overlays.length > 0 && record.overlays.every((o) => inUse.has(o.path));
-  if (!switched) {
+  if (switched) {
+    // Finish what the killed run had left: the snapshot becomes current, the abandoned layers go.
+    await settleSnapshot(port, ref, record.snapshot);
+    await dropSnapshotsAndFiles(
+      port,
+      ref,
+      [],
+      record.previous.map((p) => p.path),
+    );
+  } else {
     for (const overlay of record.overlays)
       if (!inUse.has(overlay.path)) await removeHostFile(port, overlay.path);
   }
@@ -270,7 +283,7 @@ export async function finishUnfinishedRevert(
     ? {
         record,
         action: "finished",
-        message: `${where} had already switched the disks to the new overlays; the domain was left as it is (start it if needed)`,
+        message: `${where} had already switched the disks to the new overlays: it was completed (the snapshot made current, the layers written before it removed unless needed), and the domain was left as it is (start it if needed)`,
       }
     : {
         record,

@@ -4,6 +4,7 @@
  * ```xml
  * <state>
  *   <revert id="..." snapshot="s1" started="2026-11-22T02:40:00.000Z" phase="overlays" helper="lvsnap-revert-...">
+ *     <previous target="vda" path="/images/vda.s2.qcow2"/>
  *     <overlay target="vda" path="/images/vda.s1.revert-1.qcow2"/>
  *   </revert>
  *   <preview snapshot="s1" saved="auto-before-preview-20261122T024000000Z" started="2026-11-22T02:40:00.000Z"/>
@@ -42,6 +43,8 @@ export interface RevertRecord {
   /** Name of the throwaway domain that creates the overlays. */
   readonly helper: string;
   readonly overlays: readonly { readonly target: string; readonly path: string }[];
+  /** The images the disks wrote to before the revert: abandoned once it completes (unless still needed). */
+  readonly previous: readonly { readonly target: string; readonly path: string }[];
 }
 
 export interface PreviewRecord {
@@ -68,6 +71,8 @@ export function withRevertRecord(xml: string | undefined, record: RevertRecord |
       phase: record.phase,
       helper: record.helper,
     });
+    for (const previous of record.previous)
+      appendElement(el, "previous", { target: previous.target, path: previous.path });
     for (const overlay of record.overlays)
       appendElement(el, "overlay", { target: overlay.target, path: overlay.path });
   });
@@ -103,6 +108,10 @@ export function parseRevertRecord(xml: string | undefined): RevertRecord | null 
     phase: phase as RevertPhase,
     helper: need(el, "helper"),
     overlays: childElements(el, "overlay").map((o) => ({ target: need(o, "target"), path: need(o, "path") })),
+    previous: childElements(el, "previous").map((o) => ({
+      target: need(o, "target"),
+      path: need(o, "path"),
+    })),
   };
 }
 

@@ -5,7 +5,7 @@ import { finishUnfinishedRevert, type RecipePort, runRecipe } from "../../../pro
 import { parseRevertRecord } from "../../../provider/engine/revert-state";
 import type { DomainRef, SnapshotRef, StoragePoolRef, StorageVolRef } from "../../../provider/libvirt/api";
 import { DomainState } from "../../../provider/libvirt/api";
-import { DomainXMLFlags, ErrorCode } from "../../../provider/libvirt/flags";
+import { ErrorCode } from "../../../provider/libvirt/flags";
 import { parseDomainXml } from "../../../provider/model/domain";
 import { daemonError } from "./delete-fakes";
 
@@ -50,8 +50,8 @@ class RecipeHost implements Partial<RecipePort> {
     this.mutate("domainSetMetadata");
     this.metadata = xml ?? undefined;
   }
-  async domainGetXMLDesc(domain: DomainRef, flags: number) {
-    expect(flags & DomainXMLFlags.INACTIVE).toBe(DomainXMLFlags.INACTIVE);
+  /** The domain is shut off whenever the recipe reads it, so live and persistent definitions are the same. */
+  async domainGetXMLDesc(domain: DomainRef, _flags: number) {
     return domainXml(domain.name, this.helpers.get(domain.name) ?? this.sources);
   }
   async domainDestroyFlags() {
@@ -78,7 +78,21 @@ class RecipeHost implements Partial<RecipePort> {
     if (!this.helpers.has(name)) throw daemonError(ErrorCode.NO_DOMAIN, "no domain");
     return { name, uuid: "00000000-0000-0000-0000-0000000000ff", id: -1 };
   }
+  /** Snapshots s2 and s3 of the user's domain, as recovery reads them: overlay and saved point in time. */
+  async domainListAllSnapshots(domain: DomainRef): Promise<SnapshotRef[]> {
+    return ["s2", "s3"].map((name) => ({ name, domain }));
+  }
+  async domainSnapshotGetXMLDesc(snapshot: SnapshotRef): Promise<string> {
+    const below = snapshot.name === "s2" ? "/i/vda.s1.qcow2" : "/i/vda.s2.qcow2";
+    return `<domainsnapshot><name>${snapshot.name}</name><state>shutoff</state><creationTime>1</creationTime><memory snapshot='no'/><disks><disk name='vda' snapshot='external' type='file'><driver type='qcow2'/><source file='/i/vda.${snapshot.name}.qcow2'/></disk></disks>${domainXml("d", { vda: below })}</domainsnapshot>`;
+  }
+  /** Redefinitions of the user's snapshots (REDEFINE|CURRENT), in order. */
+  redefined: string[] = [];
   async domainSnapshotCreateXML(domain: DomainRef, xml: string): Promise<SnapshotRef> {
+    if (domain.name === this.ref.name) {
+      this.redefined.push(xml);
+      return { name: "s2", domain };
+    }
     this.mutate("domainSnapshotCreateXML(helper)");
     const paths = [...xml.matchAll(/source file="([^"]+)"/g)].map((m) => m[1] ?? "");
     const existing = paths.find((p) => this.files.has(p));
@@ -135,6 +149,7 @@ const plan = (overlayPath = "/i/vda.s2.revert-1.qcow2", memory = true): RevertPl
       target: "vda",
       bus: "virtio",
       pointInTime: { kind: "file", path: "/i/vda.s1.qcow2", format: "qcow2" },
+      previousActive: { kind: "file", path: "/i/vda.s3.qcow2", format: "qcow2" },
       overlayPath,
     },
   ],
@@ -192,16 +207,17 @@ describe("the recipe", () => {
       await finishUnfinishedRevert(host.port(), host.ref);
       expect([host.helpers.size, parseRevertRecord(host.metadata)]).toEqual([0, null]);
       const switched = host.sources.vda === "/i/vda.s2.revert-1.qcow2";
-      const expectedFiles = [
-        "/i/s2.mem",
-        "/i/vda.qcow2",
-        "/i/vda.s1.qcow2",
-        "/i/vda.s2.qcow2",
-        "/i/vda.s3.qcow2",
-      ];
-      if (switched) expectedFiles.push("/i/vda.s2.revert-1.qcow2");
-      expect([...host.files].sort()).toEqual(expectedFiles.sort());
-      if (!switched) expect(host.sources).toEqual({ vda: "/i/vda.s3.qcow2" });
+      // Switched: recovery completes the revert (s2 current, owning the new overlay; the layer written before,
+      // s3's overlay, removed). Not switched: the new overlay is removed and the old disks stay.
+      const expectedFiles = switched
+        ? ["/i/s2.mem", "/i/vda.qcow2", "/i/vda.s1.qcow2", "/i/vda.s2.qcow2", "/i/vda.s2.revert-1.qcow2"]
+        : ["/i/s2.mem", "/i/vda.qcow2", "/i/vda.s1.qcow2", "/i/vda.s2.qcow2", "/i/vda.s3.qcow2"];
+      expect([...host.files].sort()).toEqual(expectedFiles);
+      if (!switched) expect([host.sources, host.redefined]).toEqual([{ vda: "/i/vda.s3.qcow2" }, []]);
+      if (switched) {
+        const owned = host.redefined.map((x) => /<source file="([^"]+)"\/><\/disk><\/disks>/.exec(x)?.[1]);
+        expect(owned).toEqual(["/i/vda.s2.revert-1.qcow2"]);
+      }
       if (outcome === "completed") expect(switched).toBe(true);
     },
   );

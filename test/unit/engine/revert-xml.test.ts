@@ -160,6 +160,7 @@ describe("records on the domain", () => {
     phase: "defining" as const,
     helper: "lvsnap-revert-1",
     overlays: [{ target: "vda", path: "/i/vda.s1.revert-1.qcow2" }],
+    previous: [{ target: "vda", path: "/i/vda.s3.qcow2" }],
   };
   const preview = { snapshot: "s1", saved: "auto-before-preview-1", started: "2026-11-22T02:00:00.000Z" };
   const others = '<state><snapshot name="s1" creation-time="5" quiesced="no"/><journal version="1"/></state>';
