@@ -162,14 +162,21 @@ async function deleteVolume(port: FilePort, path: string): Promise<"removed"> {
   return "removed";
 }
 
-/** An active pool whose target path is `directory`, if any. */
+/**
+ * An active pool whose target path is `directory`, if any. On the way, destroys transient pools of this module
+ * whose directory is gone (left by killed runs; refreshing them fails): they serve nobody.
+ */
 async function findPoolFor(port: FilePort, directory: string): Promise<StoragePoolRef | undefined> {
   const pools = await port.connectListAllStoragePools(ListStoragePoolsFlags.ACTIVE);
+  let found: StoragePoolRef | undefined;
   for (const pool of pools) {
     const target = poolTargetPath(await port.storagePoolGetXMLDesc(pool, 0));
-    if (target !== undefined && posix.normalize(target) === posix.normalize(directory)) return pool;
+    if (target !== undefined && posix.normalize(target) === posix.normalize(directory)) found ??= pool;
+    else if (pool.name.startsWith(TRANSIENT_POOL_PREFIX)) {
+      await port.storagePoolRefresh(pool).catch(() => port.storagePoolDestroy(pool).catch(() => undefined));
+    }
   }
-  return undefined;
+  return found;
 }
 
 /** `<pool><target><path>` of a storage pool XML, if it has one. Pure. */

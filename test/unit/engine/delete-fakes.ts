@@ -218,7 +218,7 @@ export class FakeHost implements DeletePort {
     this.mutate("pool-destroy");
     this.pools.delete(pool.name);
   }
-  async storagePoolRefresh() {}
+  async storagePoolRefresh(_pool: StoragePoolRef) {}
   async storageVolLookupByPath(path: string) {
     const dir = path.slice(0, path.lastIndexOf("/"));
     const pool = [...this.pools.entries()].find(([, d]) => d === dir);

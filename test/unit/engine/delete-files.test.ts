@@ -43,6 +43,20 @@ describe("file removal through storage pools", () => {
     expect(host.pools.size).toBe(0);
   });
 
+  test("transient pools of this module over directories that are gone are swept; live ones are kept", async () => {
+    const host = new FakeHost({}, [], ["/i/a"]);
+    host.pools.set(`${TRANSIENT_POOL_PREFIX}00000000gone`, "/gone");
+    host.pools.set(`${TRANSIENT_POOL_PREFIX}0000000inuse`, "/j");
+    host.pools.set("someone-elses", "/gone-too");
+    const refresh = host.storagePoolRefresh.bind(host);
+    host.storagePoolRefresh = async (pool) => {
+      if (host.pools.get(pool.name)?.startsWith("/gone")) throw new Error("cannot open directory");
+      return refresh(pool);
+    };
+    expect(await removeHostFile(host, "/i/a")).toBe("removed");
+    expect([...host.pools.keys()].sort()).toEqual([`${TRANSIENT_POOL_PREFIX}0000000inuse`, "someone-elses"]);
+  });
+
   test("directory names are data in the pool XML", () => {
     const hostile = `/i/<x>&"y'/../z`;
     const xml = transientPoolXml(hostile);
