@@ -2,8 +2,8 @@
  * The restore-point walk of `npm run demo` (start it through scripts/demo.sh, which installs, builds and checks
  * the host first). On a throwaway VM made by the test lab it drives the built `libvirt-snapshot` CLI:
  * a restore point, a change ("the deploy"), a second restore point, delete of the first with merge, a bad change,
- * revert to the second; it prints the snapshot tree and checks the disk's data with qemu-io after each step,
- * then removes the VM (`--keep` leaves it).
+ * revert to the second, delete of the second with merge (back to a single image); it prints the snapshot tree
+ * and checks the disk's data with qemu-io after each step, verifies, then removes the VM (`--keep` leaves it).
  *
  * The VM stays shut off, so data can be written and read with qemu-io between the steps; the engine starts it
  * paused for the merges, as libvirt's own offline delete does. Exit 0 when every step and check passed; the
@@ -123,6 +123,19 @@ async function walk(domain: LabDomain): Promise<void> {
   process.stdout.write(
     `data check: vda writes to a new overlay on the base image: ${onBase ? "ok" : `FAILED (${chain.join(" <- ")})`}\n`,
   );
+
+  step("all good again: delete after-deploy, merging the active overlay down into the base image");
+  await cliStep(["delete", name, "after-deploy"]);
+  await cliStep(["list", name]);
+  await dataCheck(domain, "vda", DEPLOYED);
+  const final = await domain.fileChain("vda");
+  const baseOnly = final.length === 1 && final[0] === domain.base("vda");
+  if (baseOnly) passed++;
+  else failed++;
+  process.stdout.write(
+    `data check: vda's chain is just its base image: ${baseOnly ? "ok" : `FAILED (${final.join(" <- ")})`}\n`,
+  );
+  await cliStep(["verify", name]);
 }
 
 /** Writes `pattern` into the first MiB of vda's active layer (the domain is shut off). */
