@@ -5,9 +5,11 @@
  *
  * libvirt only answers about files that belong to a storage pool, so per directory this uses the active pool
  * whose target is that directory (refreshed, so new files are seen) or a transient `dir` pool made for the
- * lookup and destroyed right after (a transient pool leaves no definition behind and keeps the files). The
- * active layer of a disk is also answered by `virDomainGetBlockInfo`, the fallback when pools are refused
- * (a read-only connection).
+ * lookup and destroyed right after (a transient pool leaves no definition behind and keeps the files).
+ *
+ * Quirk: virDomainGetBlockInfo answers only for a disk's active layer; for a backing image, by path or as
+ * `vda[1]`, libvirt 9.0 refuses with INVALID_ARG "invalid path ... not assigned to domain". So it is only the
+ * fallback for active layers when pools are refused (a read-only connection).
  */
 import { posix } from "node:path";
 import { poolTargetPath, transientPoolXml } from "../provider/engine/delete-files";

@@ -1,6 +1,10 @@
 import { stat } from "node:fs/promises";
 import { describe, expect, test } from "vitest";
+import { resolveDomain } from "../../../provider/engine/domain-ref";
+import { isLibvirtError } from "../../../provider/libvirt/errors";
+import { openConnection } from "../../../provider/libvirt/open";
 import { lab } from "../../support/lab";
+import { labUri } from "../../support/virsh";
 import { runCli, runCliJson, runCliOnTerminal } from "./cli-process";
 
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/;
@@ -269,4 +273,24 @@ test("revert --keep-current --json: the disk reads the snapshot's data again, th
   // The state from before the revert is the point-in-time image of the automatic snapshot.
   expect(await dom.checkPattern(s1, { pattern: 0x22, ...range })).toBe(true);
   expect(Object.keys(await dom.snapshotParents()).sort()).toEqual([savedAs, "s1"].sort());
+});
+
+test("Quirk: virDomainGetBlockInfo answers only for a disk's active layer", async () => {
+  const dom = await lab.domain({ state: "running" });
+  expect((await runCli("create", dom.name, "s1")).code).toBe(0);
+  const connection = await openConnection(labUri);
+  try {
+    const ref = await resolveDomain(connection, dom.name);
+    const active = await connection.domainGetBlockInfo(ref, "vda");
+    expect(active.capacity).toBe(64n * BigInt(MiB));
+    for (const backing of [dom.base("vda"), "vda[1]"]) {
+      const refused = await connection.domainGetBlockInfo(ref, backing).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(isLibvirtError(refused) && [refused.code, refused.codeName]).toEqual([8, "INVALID_ARG"]);
+    }
+  } finally {
+    await connection.close();
+  }
 });
