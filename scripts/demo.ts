@@ -10,8 +10,8 @@
  * last line says how many data checks passed and failed.
  */
 import { spawn } from "node:child_process";
-import Module from "node:module";
 import { join } from "node:path";
+import { createLabDomain } from "../test/support/lab-create";
 import type { LabDomain } from "../test/support/lab-domain";
 import { labUri } from "../test/support/virsh";
 
@@ -26,24 +26,6 @@ const BROKEN = 0xc3;
 
 let passed = 0;
 let failed = 0;
-
-/**
- * test/support/lab.ts (the lab's domain builder, shared with the tests) imports vitest for its per-test helper,
- * and vitest refuses to load outside its runner. The demo never calls that helper, so an inert stand-in is put
- * in the module cache before the lab is loaded.
- */
-function loadLab(): typeof import("../test/support/lab") {
-  const vitestPath = require.resolve("vitest");
-  const standIn = new Module(vitestPath);
-  standIn.loaded = true;
-  standIn.exports = {
-    onTestFinished: () => {
-      throw new Error("the demo runs outside Vitest");
-    },
-  };
-  require.cache[vitestPath] = standIn;
-  return require("../test/support/lab");
-}
 
 function step(title: string): void {
   process.stdout.write(`\n--- ${title}\n`);
@@ -147,7 +129,6 @@ async function writeActive(domain: LabDomain, pattern: number): Promise<void> {
 
 async function main(): Promise<number> {
   const started = Date.now();
-  const { createLabDomain } = loadLab();
   const domain = await createLabDomain({ state: "shutoff" });
   let error: unknown;
   try {
