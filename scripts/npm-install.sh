@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the project's npm dependencies from the lock: `npm ci`, and when npm refuses the lock for the quirk
 # below, `npm install` from the same lock, failing if that had to change package.json or the lock. Shared by
-# every entry point that installs (the demo; meant for .ci/run too). Run from anywhere.
+# every entry point that installs (.ci/run and the demo). Run from anywhere.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
