@@ -72,8 +72,9 @@ export function hostPathProblem(path: string, what: string): string | undefined 
 /**
  * The default overlay file name of a disk for a snapshot: `<stem>.<snapshot>.qcow2`, where the stem is the
  * active image's file name without its extension and without the `.<name>` suffixes of existing snapshots
- * (`vda.s1.qcow2` with snapshot s1 existing gives stem `vda`), so names stay short along a chain and the
- * name is deterministic given the host's state.
+ * and the `.<name>.revert-<n>` suffixes of the overlays a revert to one of them made (`vda.s1.qcow2` and
+ * `vda.s1.revert-2.qcow2` with snapshot s1 existing both give stem `vda`), so names stay short along a chain,
+ * after reverts too, and the name is deterministic given the host's state.
  */
 export function defaultOverlayName(
   activeImagePath: string,
@@ -88,13 +89,17 @@ export function defaultMemoryName(domainName: string, snapshot: string): string 
   return `${domainName.replaceAll("/", "_")}.${snapshot}.mem`;
 }
 
+/** The `.revert-<n>` suffix revert-plan.ts gives the overlays it makes after a snapshot's name. */
+const REVERT_SUFFIX = /\.revert-\d+$/;
+
 function imageStem(imagePath: string, existingSnapshots: ReadonlySet<string>): string {
   const base = posix.basename(imagePath);
   let stem = base.replace(/\.(qcow2|qcow|img|raw)$/i, "");
   for (;;) {
-    const dot = stem.lastIndexOf(".");
-    if (dot <= 0 || !existingSnapshots.has(stem.slice(dot + 1))) break;
-    stem = stem.slice(0, dot);
+    const unreverted = stem.replace(REVERT_SUFFIX, "");
+    const dot = unreverted.lastIndexOf(".");
+    if (dot <= 0 || !existingSnapshots.has(unreverted.slice(dot + 1))) break;
+    stem = unreverted.slice(0, dot);
   }
   return stem === "" ? base : stem;
 }

@@ -69,6 +69,9 @@ describe("default file names", () => {
     expect(defaultOverlayName("/i/vda.s2.qcow2", "s3", existing)).toBe("vda.s3.qcow2");
     expect(defaultOverlayName("/i/vda.s1.s2.qcow2", "s3", existing)).toBe("vda.s3.qcow2");
     expect(defaultOverlayName("/i/ubuntu-22.04.img", "s1", existing)).toBe("ubuntu-22.04.s1.qcow2");
+    expect(defaultOverlayName("/i/vda.s2.revert-1.qcow2", "b1", existing)).toBe("vda.b1.qcow2");
+    expect(defaultOverlayName("/i/vda.s1.s2.revert-12.qcow2", "b1", existing)).toBe("vda.b1.qcow2");
+    expect(defaultOverlayName("/i/vda.s9.revert-1.qcow2", "b1", existing)).toBe("vda.s9.revert-1.b1.qcow2");
     expect(defaultOverlayName("/dev/vg/lv0", "s1", existing)).toBe("lv0.s1.qcow2");
     expect(defaultMemoryName("web", "s1")).toBe("web.s1.mem");
   });
