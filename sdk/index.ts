@@ -3,7 +3,14 @@
  */
 
 export { snapshotResourceProvider } from "./provider-shim";
-export { generationSuffix, RestorePoint, type RestorePointArgs } from "./restore-point";
+export {
+  type ConsistencyMode,
+  type Generation,
+  type GenerationSnapshot,
+  RestorePoint,
+  type RestorePointArgs,
+  restorePointResourceProvider,
+} from "./restore-point";
 export { Revert, type RevertArgs, type RevertTargetState, revertResourceProvider } from "./revert";
 export {
   type DeleteStrategy,

@@ -1,62 +1,118 @@
-import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { canonicalJson } from "../provider/dynamic/diff";
-import { Snapshot, type SnapshotArgs } from "./snapshot";
+import type { ConsistencyMode } from "../provider/dynamic/restore-point-inputs";
+import type { Generation, GenerationSnapshot } from "../provider/dynamic/restore-point-outputs";
+import type { DeleteStrategy, QuiesceMode } from "./snapshot";
 
-/** Arguments of a `RestorePoint`. */
-export interface RestorePointArgs {
-  /** The domains (VMs) to snapshot together, by name or UUID. Each gets its own `Snapshot`. */
-  readonly domains: readonly pulumi.Input<string>[];
-  /**
-   * What the restore point protects, e.g. the release being deployed: when any value changes, a new restore
-   * point is taken and the previous one merged away.
-   */
-  readonly triggers: pulumi.Input<unknown[]> | pulumi.Inputs;
-  /** Snapshot name on each domain (before the generation suffix); default: the resource's name. */
-  readonly name?: string;
-  /**
-   * Keep the previous restore point until the new one exists (default true): the snapshot names then end in
-   * `-<8 hex>` derived from the triggers, so the new snapshots do not collide with the old ones. With false,
-   * the name is fixed and the old snapshots are merged away before the new ones are taken.
-   */
-  readonly keepPreviousUntilReplaced?: boolean;
-  /** Options of every snapshot (description, memory, quiesce, overlayDir, deleteStrategy, timeouts, uri, ...). */
-  readonly snapshot?: Omit<SnapshotArgs, "domain" | "name" | "triggers">;
-}
-
-/** The generation suffix of a restore point: 8 hex digits of a hash of the triggers (key order ignored). */
-export function generationSuffix(triggers: unknown): string {
-  return createHash("sha256").update(canonicalJson(triggers)).digest("hex").slice(0, 8);
-}
+export type { ConsistencyMode, Generation, GenerationSnapshot };
 
 /**
- * A restore point across one or more VMs: one external `Snapshot` per domain, taken together, replaced
- * together when the triggers change. Order the deploy it protects after it with `{ dependsOn: restorePoint }`
- * (a component's dependents wait for all of its snapshots). Type token
- * `libvirt-snapshot:index:RestorePoint`.
+ * The implementation of the RestorePoint methods, loaded from the package installed in the program's folder
+ * when a method is called (see provider-shim.ts for why the provider object is a thin, serialized shim). Not
+ * exported, and it names the package literally, so serialization captures nothing of this module.
  */
-export class RestorePoint extends pulumi.ComponentResource {
-  /** The snapshots, in the order of `domains`. */
-  readonly snapshots: Snapshot[];
-  /** The snapshot name used on every domain (with the generation suffix, when enabled). */
-  readonly snapshotName: pulumi.Output<string>;
+function restorePointImplementation() {
+  return require("pulumi-libvirt-snapshot").providerImplementations.restorePoint;
+}
 
-  constructor(name: string, args: RestorePointArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("libvirt-snapshot:index:RestorePoint", name, {}, opts);
-    const base = args.name ?? name;
-    this.snapshotName =
-      args.keepPreviousUntilReplaced === false
-        ? pulumi.output(base)
-        : pulumi.output(args.triggers).apply((triggers) => `${base}-${generationSuffix(triggers)}`);
-    this.snapshots = args.domains.map(
-      (domain, index) =>
-        new Snapshot(
-          // Plain domain names make stable child names; computed ones fall back to the position.
-          `${name}-${typeof domain === "string" ? domain : index}`,
-          { ...args.snapshot, domain, name: this.snapshotName, triggers: args.triggers },
-          { parent: this },
-        ),
+/** The shim of the `RestorePoint` resource (`pulumi-nodejs:dynamic/libvirt:RestorePoint`). Exported for tests. */
+export const restorePointResourceProvider: pulumi.dynamic.ResourceProvider = {
+  configure: async (req) => restorePointImplementation().configure(req),
+  check: async (olds, news) => restorePointImplementation().check(olds, news),
+  diff: async (id, olds, news) => restorePointImplementation().diff(id, olds, news),
+  create: async (inputs) => restorePointImplementation().create(inputs),
+  read: async (id, props) => restorePointImplementation().read(id, props),
+  update: async (id, olds, news) => restorePointImplementation().update(id, olds, news),
+  delete: async (id, props) => restorePointImplementation().delete(id, props),
+};
+
+/**
+ * Arguments of a `RestorePoint`. "Replaces" marks inputs whose change takes a new restore point from scratch
+ * (the old generations are merged away); every other change is applied in place.
+ */
+export interface RestorePointArgs {
+  /** The domains (VMs) to snapshot together, by name or UUID. Replaces (reordering, or name <-> UUID, does not). */
+  readonly domains: pulumi.Input<pulumi.Input<string>[]>;
+  /**
+   * What the restore point protects, e.g. the release being deployed: when any value changes, a new
+   * generation is taken on every domain, and generations beyond `keep` are merged away, oldest first.
+   */
+  readonly triggers?: pulumi.Input<unknown[]> | pulumi.Inputs;
+  /** How many generations to keep (1 to 64). Default 1: only the newest. */
+  readonly keep?: pulumi.Input<number>;
+  /**
+   * `crash` (default): each domain is snapshotted on its own, in parallel. `paused`: every running domain is
+   * paused, all are snapshotted, and they are resumed, so every VM is captured at the same instant; domains
+   * that were already paused stay paused.
+   */
+  readonly consistency?: pulumi.Input<ConsistencyMode>;
+  /** Base of the snapshot names, `<name>-<generation number>`; default the resource's name. Replaces. */
+  readonly name?: pulumi.Input<string>;
+  /** Stored with each generation taken from now on; older generations keep theirs. */
+  readonly description?: pulumi.Input<string>;
+  /** Also save each guest's memory state. Default false. Replaces. */
+  readonly memory?: pulumi.Input<boolean>;
+  /** With memory: keep the guests running while memory is saved. Default false. Replaces. */
+  readonly live?: pulumi.Input<boolean>;
+  /** Freeze guest file systems through the guest agent (`auto`, `required`, `off`), as for a Snapshot. */
+  readonly quiesce?: pulumi.Input<QuiesceMode>;
+  /** Disk targets to include on every domain (default: every disk that can be snapshotted). Replaces. */
+  readonly disks?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Disk targets to leave out on every domain; not together with `disks`. Replaces. */
+  readonly excludeDisks?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Absolute directory for the overlays (default: beside each disk image). Replaces. */
+  readonly overlayDir?: pulumi.Input<string>;
+  /** How merges work: `blockcommit` (default) or `native` (libvirt >= 9.0). */
+  readonly deleteStrategy?: pulumi.Input<DeleteStrategy>;
+  /** Speed limit of each merge, in bytes per second. Default: unlimited. */
+  readonly bandwidth?: pulumi.Input<number>;
+  /** Seconds: `create` (default 300) bounds taking a generation, `delete` (default 3600) each merge. */
+  readonly timeouts?: pulumi.Input<{ create?: pulumi.Input<number>; delete?: pulumi.Input<number> }>;
+  /** libvirt URI of the host; default as for `Snapshot`. Must not hold a password. Replaces. */
+  readonly uri?: pulumi.Input<string>;
+}
+
+/** Output-only properties, filled in from the host. */
+const OUTPUT_PROPERTIES = ["schemaVersion", "connectionUri", "generations"] as const;
+
+/**
+ * Restore points of one or more domains taken together: generation 1 when created, a new generation on
+ * every domain whenever `triggers` change, at most `keep` generations (older ones merged back with
+ * blockcommit), everything merged away when deleted. Order the deploy it protects after it with
+ * `{ dependsOn: restorePoint }`. Type token `pulumi-nodejs:dynamic/libvirt:RestorePoint`.
+ */
+export class RestorePoint extends pulumi.dynamic.Resource {
+  declare readonly domains: pulumi.Output<string[]>;
+  declare readonly name: pulumi.Output<string>;
+  declare readonly triggers: pulumi.Output<unknown>;
+  declare readonly keep: pulumi.Output<number>;
+  declare readonly consistency: pulumi.Output<ConsistencyMode>;
+  declare readonly description: pulumi.Output<string | null>;
+  declare readonly memory: pulumi.Output<boolean>;
+  declare readonly live: pulumi.Output<boolean>;
+  declare readonly quiesce: pulumi.Output<QuiesceMode>;
+  declare readonly disks: pulumi.Output<string[] | null>;
+  declare readonly excludeDisks: pulumi.Output<string[] | null>;
+  declare readonly overlayDir: pulumi.Output<string | null>;
+  declare readonly deleteStrategy: pulumi.Output<DeleteStrategy>;
+  declare readonly bandwidth: pulumi.Output<number | null>;
+  declare readonly timeouts: pulumi.Output<{ create: number | null; delete: number | null }>;
+  declare readonly uri: pulumi.Output<string | null>;
+  /** Layout version of the stored outputs. */
+  declare readonly schemaVersion: pulumi.Output<number>;
+  /** The URI used, without credentials. */
+  declare readonly connectionUri: pulumi.Output<string>;
+  /** The generations that exist, oldest first, each with its snapshot on every domain. */
+  declare readonly generations: pulumi.Output<Generation[]>;
+
+  constructor(name: string, args: RestorePointArgs, opts?: pulumi.CustomResourceOptions) {
+    const outputs = Object.fromEntries(OUTPUT_PROPERTIES.map((key) => [key, undefined]));
+    super(
+      restorePointResourceProvider,
+      name,
+      { ...outputs, ...args, name: args.name ?? name },
+      opts,
+      "libvirt",
+      "RestorePoint",
     );
-    this.registerOutputs({ snapshotName: this.snapshotName });
   }
 }

@@ -57,7 +57,7 @@ function orNull(value: unknown): unknown {
   return value === undefined ? null : value;
 }
 
-function sameDiskSet(old: readonly string[] | null, next: unknown): boolean {
+export function sameDiskSet(old: readonly string[] | null, next: unknown): boolean {
   if (isUnknown(next)) return false;
   const a = old === null ? null : [...old].sort();
   const b = Array.isArray(next) ? [...next].sort() : null;
@@ -74,7 +74,7 @@ function sameDomain(old: SnapshotOutputs, next: unknown): boolean {
   return next.toLowerCase() === old.domainUuid.toLowerCase();
 }
 
-function timeoutsOf(value: unknown): unknown {
+export function timeoutsOf(value: unknown): unknown {
   if (isUnknown(value)) return value;
   const t = (value ?? {}) as Record<string, unknown>;
   return { create: orNull(t.create), delete: orNull(t.delete) };

@@ -1,6 +1,11 @@
 import { openConnection } from "../libvirt/open";
 import { ConnectionCache } from "./connections";
 import { engineHostFactory } from "./engine-host";
+import { restorePointHostFactory } from "./restore-point-host";
+import {
+  createRestorePointProvider,
+  type RestorePointProviderImplementation,
+} from "./restore-point-provider";
 import {
   createRevertProvider,
   engineRevertHostFactory,
@@ -19,7 +24,9 @@ const connections = new ConnectionCache((uri) => openConnection(uri));
 export const providerImplementations: {
   readonly snapshot: SnapshotProviderImplementation;
   readonly revert: RevertProviderImplementation;
+  readonly restorePoint: RestorePointProviderImplementation;
 } = {
   snapshot: createSnapshotProvider({ hostFor: engineHostFactory(connections) }),
   revert: createRevertProvider({ hostFor: engineRevertHostFactory(connections) }),
+  restorePoint: createRestorePointProvider({ hostFor: restorePointHostFactory(connections) }),
 };

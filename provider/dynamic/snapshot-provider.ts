@@ -79,14 +79,15 @@ export interface SnapshotProviderOptions {
 }
 
 /** Budget of the existence checks around a create, which are not part of the create's own timeout. */
-const PROBE_TIMEOUT_SECONDS = 60;
+export const PROBE_TIMEOUT_SECONDS = 60;
 
-function timeoutSignal(seconds: number): AbortSignal {
+/** A signal that aborts after `seconds` (rounded up to whole milliseconds). */
+export function timeoutSignal(seconds: number): AbortSignal {
   return AbortSignal.timeout(Math.ceil(seconds * 1000));
 }
 
 /** Replaces a timeout rejection with one that says which timeout fired and how to raise it. */
-function explainTimeout(
+export function explainTimeout(
   error: unknown,
   signal: AbortSignal,
   what: string,

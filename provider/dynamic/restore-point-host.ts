@@ -1,0 +1,77 @@
+import { withDomainLock } from "../engine/domain-lock";
+import { resolveDomain } from "../engine/domain-ref";
+import { DomainState } from "../libvirt/api";
+import type { ConnectionCache } from "./connections";
+import { engineHostFactory } from "./engine-host";
+import type { SnapshotHost } from "./host";
+
+/**
+ * The host operations of a `RestorePoint`: those of a Snapshot (create, get, delete, through the snapshot
+ * engine and its per-domain lock, so restore points and Snapshot resources on the same domain take turns),
+ * plus pausing and resuming domains for `consistency: paused`. Unit tests substitute a fake.
+ */
+export interface RestorePointHost extends SnapshotHost {
+  /**
+   * Pauses the domain if it runs, and says whether this call paused it: false for a domain that was already
+   * paused or is shut off, which is left as it is. Waits for an operation of this process on the domain (a
+   * merge, say) to finish first, so a domain is never paused in the middle of another resource's operation.
+   */
+  pause(domain: string, signal: AbortSignal): Promise<boolean>;
+  /** Resumes a domain that `pause` paused. Resolves also when it already runs again. */
+  resume(domain: string, signal: AbortSignal): Promise<void>;
+}
+
+export type RestorePointHostFactory = (uri: string) => RestorePointHost;
+
+/** Rejects when `signal` aborts; the libvirt call in flight runs on (pause and resume are short calls). */
+function raceAbort<T>(operation: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    operation.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** The host the plugin uses: the Snapshot's engine host plus pause and resume over the same connection. */
+export function restorePointHostFactory(connections: ConnectionCache): RestorePointHostFactory {
+  const snapshotHostFor = engineHostFactory(connections);
+  return (uri) => {
+    const snapshots = snapshotHostFor(uri);
+    return {
+      create: (request, signal) => snapshots.create(request, signal),
+      get: (domain, name, signal) => snapshots.get(domain, name, signal),
+      setDescription: (domain, name, description, signal) =>
+        snapshots.setDescription(domain, name, description, signal),
+      delete: (request, signal) => snapshots.delete(request, signal),
+
+      pause: (domain, signal) =>
+        raceAbort(
+          (async () => {
+            const connection = await connections.get(uri);
+            const ref = await resolveDomain(connection, domain);
+            return withDomainLock(ref.uuid, async () => {
+              const { state } = await connection.domainGetState(ref);
+              if (state !== DomainState.RUNNING && state !== DomainState.BLOCKED) return false;
+              await connection.domainSuspend(ref);
+              return true;
+            });
+          })(),
+          signal,
+        ),
+
+      resume: (domain, signal) =>
+        raceAbort(
+          (async () => {
+            const connection = await connections.get(uri);
+            const ref = await resolveDomain(connection, domain);
+            // Not under the domain lock: a domain paused for a snapshot runs again at once, even while another
+            // operation (which works on paused domains too) waits for the lock.
+            const { state } = await connection.domainGetState(ref);
+            if (state === DomainState.PAUSED) await connection.domainResume(ref);
+          })(),
+          signal,
+        ),
+    };
+  };
+}

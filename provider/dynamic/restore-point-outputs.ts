@@ -1,0 +1,160 @@
+import type { DeleteStrategy, QuiesceMode } from "./inputs";
+import { OutputsSchemaError, type SnapshotDiskOutput, type SnapshotFacts, toPlainJson } from "./outputs";
+import type { ConsistencyMode, RestorePointInputs } from "./restore-point-inputs";
+
+/**
+ * The outputs of a `RestorePoint` resource: every input echoed (Pulumi hands `diff`, `read`, `update` and
+ * `delete` the old outputs), the URI used without credentials, and the generations that exist on the host.
+ * Plain JSON only (absent optional values are null). Versioned like the Snapshot's outputs: readers accept
+ * every earlier `schemaVersion` and refuse a newer one.
+ */
+
+/** The layout written by this version of the package. */
+export const RESTORE_POINT_OUTPUTS_SCHEMA_VERSION = 1;
+
+/** One domain's snapshot of a generation. */
+export interface GenerationSnapshot {
+  /** The domain as given in `domains` (name or UUID). */
+  readonly domain: string;
+  /** The domain's name on the host. */
+  readonly domainName: string;
+  readonly domainUuid: string;
+  readonly snapshotName: string;
+  /** ISO 8601, UTC. */
+  readonly creationTime: string;
+  /** Per disk: the overlay the snapshot created and the point-in-time image below it. */
+  readonly disks: readonly SnapshotDiskOutput[];
+}
+
+/** One generation: the snapshots taken together for one value of the triggers. */
+export interface Generation {
+  /** 1 for the one taken at create, one more for each triggers change. */
+  readonly number: number;
+  /** The triggers value the generation was taken for. */
+  readonly triggers: unknown;
+  /** When the provider took it, ISO 8601 UTC. */
+  readonly createdAt: string;
+  /** In the order of `domains`; a snapshot deleted out of band drops out at the next refresh. */
+  readonly snapshots: readonly GenerationSnapshot[];
+}
+
+/** Schema version 1 of the outputs. */
+export interface RestorePointOutputs {
+  readonly schemaVersion: typeof RESTORE_POINT_OUTPUTS_SCHEMA_VERSION;
+  // Inputs, echoed (after defaults).
+  readonly domains: readonly string[];
+  readonly name: string;
+  readonly triggers: unknown;
+  readonly keep: number;
+  readonly consistency: ConsistencyMode;
+  readonly description: string | null;
+  readonly memory: boolean;
+  readonly live: boolean;
+  readonly quiesce: QuiesceMode;
+  readonly disks: readonly string[] | null;
+  readonly excludeDisks: readonly string[] | null;
+  readonly overlayDir: string | null;
+  readonly deleteStrategy: DeleteStrategy;
+  readonly bandwidth: number | null;
+  readonly timeouts: { readonly create: number | null; readonly delete: number | null };
+  readonly uri: string | null;
+  // From the host.
+  /** The URI the last operation used, without credentials. */
+  readonly connectionUri: string;
+  /** Oldest first. */
+  readonly generations: readonly Generation[];
+}
+
+/** The entry of one domain's snapshot, from the host's facts. */
+export function generationSnapshot(domain: string, facts: SnapshotFacts): GenerationSnapshot {
+  return {
+    domain,
+    domainName: facts.domainName,
+    domainUuid: facts.domainUuid,
+    snapshotName: facts.snapshotName,
+    creationTime: facts.creationTime,
+    disks: facts.disks.map((disk) => ({ ...disk })),
+  };
+}
+
+/** The complete outputs from the checked inputs and the generations that exist. */
+export function buildRestorePointOutputs(
+  inputs: RestorePointInputs,
+  generations: readonly Generation[],
+  connectionUri: string,
+): RestorePointOutputs {
+  return {
+    schemaVersion: RESTORE_POINT_OUTPUTS_SCHEMA_VERSION,
+    domains: [...inputs.domains],
+    name: inputs.name,
+    triggers: toPlainJson(inputs.triggers),
+    keep: inputs.keep,
+    consistency: inputs.consistency,
+    description: inputs.description ?? null,
+    memory: inputs.memory,
+    live: inputs.live,
+    quiesce: inputs.quiesce,
+    disks: inputs.disks ? [...inputs.disks] : null,
+    excludeDisks: inputs.excludeDisks ? [...inputs.excludeDisks] : null,
+    overlayDir: inputs.overlayDir ?? null,
+    deleteStrategy: inputs.deleteStrategy,
+    bandwidth: inputs.bandwidth ?? null,
+    timeouts: { create: inputs.timeouts?.create ?? null, delete: inputs.timeouts?.delete ?? null },
+    uri: inputs.uri ?? null,
+    connectionUri,
+    generations: toPlainJson(generations) as Generation[],
+  };
+}
+
+/** The inputs recorded in outputs, in the shape `check` produces (absent instead of null). */
+export function restorePointInputsFromOutputs(outputs: RestorePointOutputs): RestorePointInputs {
+  const timeouts = {
+    ...(outputs.timeouts.create === null ? {} : { create: outputs.timeouts.create }),
+    ...(outputs.timeouts.delete === null ? {} : { delete: outputs.timeouts.delete }),
+  };
+  return {
+    domains: outputs.domains,
+    name: outputs.name,
+    ...(outputs.triggers === null ? {} : { triggers: outputs.triggers }),
+    keep: outputs.keep,
+    consistency: outputs.consistency,
+    ...(outputs.description === null ? {} : { description: outputs.description }),
+    memory: outputs.memory,
+    live: outputs.live,
+    quiesce: outputs.quiesce,
+    ...(outputs.disks === null ? {} : { disks: outputs.disks }),
+    ...(outputs.excludeDisks === null ? {} : { excludeDisks: outputs.excludeDisks }),
+    ...(outputs.overlayDir === null ? {} : { overlayDir: outputs.overlayDir }),
+    deleteStrategy: outputs.deleteStrategy,
+    ...(outputs.bandwidth === null ? {} : { bandwidth: outputs.bandwidth }),
+    ...(Object.keys(timeouts).length === 0 ? {} : { timeouts }),
+    ...(outputs.uri === null ? {} : { uri: outputs.uri }),
+  };
+}
+
+/**
+ * Reads outputs stored by any version of this package, in the current layout; refuses a newer layout with an
+ * error that says to upgrade. Pure; `__provider` is dropped.
+ */
+export function readRestorePointOutputs(stored: Record<string, unknown>): RestorePointOutputs {
+  const version = stored.schemaVersion;
+  if (typeof version !== "number" || !Number.isInteger(version) || version < 1) {
+    throw new OutputsSchemaError(
+      `stored state of this restore point has no valid schemaVersion (got ${JSON.stringify(version)}); ` +
+        "it was not written by pulumi-libvirt-snapshot: run `pulumi refresh` or remove it from the stack",
+    );
+  }
+  if (version > RESTORE_POINT_OUTPUTS_SCHEMA_VERSION) {
+    throw new OutputsSchemaError(
+      `stored state of this restore point has schemaVersion ${version}, newer than this package understands ` +
+        `(${RESTORE_POINT_OUTPUTS_SCHEMA_VERSION}); upgrade pulumi-libvirt-snapshot in the program`,
+    );
+  }
+  const { __provider: _provider, ...outputs } = stored;
+  return outputs as unknown as RestorePointOutputs;
+}
+
+/** The resource id: the base name and the domains' UUIDs, in the order of `domains`. */
+export function restorePointId(name: string, domainUuids: readonly string[]): string {
+  return `${name}@${domainUuids.join(",")}`;
+}

@@ -1,0 +1,172 @@
+import { canonicalJson, sameDiskSet, timeoutsOf } from "./diff";
+import { isUnknown } from "./inputs";
+import type { RestorePointInputs } from "./restore-point-inputs";
+import type { RestorePointOutputs } from "./restore-point-outputs";
+
+/**
+ * The pure decisions of a `RestorePoint`: which generations to take and merge, and Pulumi's `diff`. No I/O;
+ * tested as tables.
+ */
+
+/** What an update or a create does with the generations, in this order. */
+export interface GenerationPlan {
+  /** The number of the generation to take (or to complete) on every domain, or null. */
+  readonly create: number | null;
+  /** Generations to merge away after that, oldest first. */
+  readonly merge: readonly number[];
+}
+
+/** A generation as planning sees it. */
+export interface GenerationSummary {
+  readonly number: number;
+  readonly triggers: unknown;
+  /** Whether it has a snapshot on every domain (false after a failure part-way, or an out-of-band delete). */
+  readonly complete: boolean;
+}
+
+/**
+ * From the generations that exist, whether to take one for `take.triggers` (null: none), and how many to
+ * keep. A newest generation that is incomplete and was taken for the same triggers is completed under its
+ * own number (a retry after a failure part-way adopts what the failed attempt made); otherwise the new one
+ * is one more than the highest. Everything beyond `keep` (at least 1), oldest first, is merged; the
+ * generation just taken never is.
+ */
+export function planGenerations(
+  existing: readonly GenerationSummary[],
+  keep: number,
+  take: { readonly triggers: unknown } | null,
+): GenerationPlan {
+  const sorted = [...existing].sort((a, b) => a.number - b.number);
+  const newest = sorted.at(-1);
+  const numbers = sorted.map((g) => g.number);
+  let create: number | null = null;
+  if (take !== null) {
+    const completes =
+      newest !== undefined &&
+      !newest.complete &&
+      canonicalJson(newest.triggers ?? null) === canonicalJson(take.triggers ?? null);
+    create = completes ? newest.number : (newest?.number ?? 0) + 1;
+  }
+  const after = create === null || numbers.includes(create) ? numbers : [...numbers, create];
+  const surplus = Math.max(0, after.length - Math.max(1, keep));
+  return { create, merge: after.slice(0, surplus) };
+}
+
+/** Whether the newest generation lacks a snapshot on some domain (update then completes it). */
+export function newestIncomplete(outputs: Pick<RestorePointOutputs, "domains" | "generations">): boolean {
+  const newest = [...outputs.generations].sort((a, b) => a.number - b.number).at(-1);
+  return newest !== undefined && newest.snapshots.length < outputs.domains.length;
+}
+
+/** Pulumi's answer to `diff`. */
+export interface RestorePointDiff {
+  readonly changes: boolean;
+  readonly replaces: string[];
+  readonly deleteBeforeReplace: boolean;
+}
+
+/** Changes that need new snapshots from scratch: facts of every generation on the host. */
+export const RESTORE_POINT_REPLACE_PROPERTIES = [
+  "domains",
+  "name",
+  "uri",
+  "memory",
+  "live",
+  "disks",
+  "excludeDisks",
+  "overlayDir",
+] as const;
+
+/**
+ * Changes applied by `update`: `triggers` takes a new generation, `keep` merges the surplus, and the rest
+ * only steer later operations (description, quiesce and consistency apply to generations taken from then
+ * on; deleteStrategy, bandwidth and timeouts to later merges), so they change no snapshot on the host.
+ */
+export const RESTORE_POINT_UPDATE_PROPERTIES = [
+  "triggers",
+  "keep",
+  "consistency",
+  "description",
+  "quiesce",
+  "deleteStrategy",
+  "bandwidth",
+  "timeouts",
+] as const;
+
+/** Every way the stored restore point knows each of its domains: the input, the host's name and UUID. */
+function knownDomains(old: RestorePointOutputs): Set<string>[] {
+  return old.domains.map((domain) => {
+    const names = new Set([domain, domain.toLowerCase()]);
+    for (const generation of old.generations) {
+      for (const snapshot of generation.snapshots) {
+        if (snapshot.domain !== domain) continue;
+        names.add(snapshot.domainName);
+        names.add(snapshot.domainUuid.toLowerCase());
+      }
+    }
+    return names;
+  });
+}
+
+/** Which stored domain `value` names (by the input used, the host's name or its UUID in any case), or -1. */
+function matchDomain(known: readonly Set<string>[], value: unknown): number {
+  if (typeof value !== "string") return -1;
+  return known.findIndex((names) => names.has(value) || names.has(value.toLowerCase()));
+}
+
+/** The same domains, in any order, each named by input, name or UUID: switching between them replaces nothing. */
+function sameDomains(old: RestorePointOutputs, next: unknown): boolean {
+  if (!Array.isArray(next) || next.length !== old.domains.length) return false;
+  const known = knownDomains(old);
+  const matched = new Set(next.map((value) => matchDomain(known, value)));
+  return !matched.has(-1) && matched.size === old.domains.length;
+}
+
+/** Whether any new domain may be one of the old ones (unknowns may be). */
+function sharesDomain(old: RestorePointOutputs, next: unknown): boolean {
+  if (!Array.isArray(next)) return true;
+  const known = knownDomains(old);
+  return next.some((value) => isUnknown(value) || matchDomain(known, value) !== -1);
+}
+
+function orNull(value: unknown): unknown {
+  return value === undefined ? null : value;
+}
+
+function changed(old: RestorePointOutputs, news: Record<string, unknown>, property: string): boolean {
+  const next = news[property];
+  if (isUnknown(next)) return true;
+  switch (property) {
+    case "domains":
+      return !sameDomains(old, next);
+    case "disks":
+    case "excludeDisks":
+      return !sameDiskSet(old[property], next);
+    case "timeouts":
+      return canonicalJson(old.timeouts) !== canonicalJson(timeoutsOf(next));
+    default:
+      return (
+        canonicalJson(orNull(old[property as keyof RestorePointOutputs])) !== canonicalJson(orNull(next))
+      );
+  }
+}
+
+/**
+ * Compares the stored outputs with the checked new inputs (unknowns during a preview count as changed).
+ * An incomplete newest generation is a change too: `update` completes it. Replacement deletes first when the new restore point's snapshot names could collide with the old ones:
+ * the same base name on a domain they share (or a name or domain not known yet), as for a Snapshot.
+ */
+export function diffRestorePoint(
+  old: RestorePointOutputs,
+  news: Partial<Record<keyof RestorePointInputs, unknown>>,
+): RestorePointDiff {
+  const record = news as Record<string, unknown>;
+  const replaces = RESTORE_POINT_REPLACE_PROPERTIES.filter((property) => changed(old, record, property));
+  const updates = RESTORE_POINT_UPDATE_PROPERTIES.filter((property) => changed(old, record, property));
+  const sameName = isUnknown(record.name) || record.name === old.name;
+  return {
+    changes: replaces.length > 0 || updates.length > 0 || newestIncomplete(old),
+    replaces: [...replaces],
+    deleteBeforeReplace: replaces.length > 0 && sameName && sharesDomain(old, record.domains),
+  };
+}
