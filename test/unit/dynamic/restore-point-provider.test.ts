@@ -1,0 +1,219 @@
+import { describe, expect, it } from "vitest";
+import type { CreateSnapshotRequest, DeleteSnapshotRequest } from "../../../provider/dynamic/host";
+import type { SnapshotFacts } from "../../../provider/dynamic/outputs";
+import type { RestorePointHost } from "../../../provider/dynamic/restore-point-host";
+import { checkRestorePointInputs } from "../../../provider/dynamic/restore-point-inputs";
+import { createRestorePointProvider } from "../../../provider/dynamic/restore-point-provider";
+
+// The RestorePoint methods against a fake host that records every call: the order of pauses, snapshots and
+// resumes, what a failure records, and the order of merges.
+
+const UUIDS: Record<string, string> = {
+  a: "00000000-0000-4000-8000-00000000000a",
+  b: "00000000-0000-4000-8000-00000000000b",
+};
+
+class FakeHost implements RestorePointHost {
+  readonly calls: string[] = [];
+  /** domain uuid -> snapshot names */
+  readonly snapshots = new Map<string, Set<string>>(Object.values(UUIDS).map((u) => [u, new Set()]));
+  readonly states = new Map<string, "running" | "paused" | "shutoff">([
+    [UUIDS.a as string, "running"],
+    [UUIDS.b as string, "running"],
+  ]);
+  failCreate: ((domain: string, name: string) => "before" | "after" | null) | null = null;
+  failDelete: ((domain: string, name: string) => boolean) | null = null;
+
+  private uuid(domain: string): string {
+    return UUIDS[domain] ?? domain;
+  }
+  private facts(uuid: string, name: string): SnapshotFacts {
+    const domainName = Object.entries(UUIDS).find(([, u]) => u === uuid)?.[0] ?? "?";
+    return {
+      domainUuid: uuid,
+      domainName,
+      snapshotName: name,
+      creationTime: "2026-11-22T03:00:00.000Z",
+      state: "disk-snapshot",
+      parent: null,
+      description: null,
+      disks: [{ target: "vda", overlay: `/img/${domainName}.${name}`, pointInTimeImage: "/img/below" }],
+      memoryFile: null,
+      quiesced: false,
+      quiesceSkippedReason: "off",
+      libvirtVersion: "9.0.0",
+      hostname: "hv",
+    };
+  }
+  async create(request: CreateSnapshotRequest): Promise<SnapshotFacts> {
+    const uuid = this.uuid(request.domain);
+    this.calls.push(`create ${request.domain}/${request.name} (${this.states.get(uuid)})`);
+    const failure = this.failCreate?.(request.domain, request.name) ?? null;
+    if (failure === "before") throw new Error(`libvirt refused ${request.name}`);
+    this.snapshots.get(uuid)?.add(request.name);
+    if (failure === "after") throw new Error(`verification of ${request.name} failed`);
+    return this.facts(uuid, request.name);
+  }
+  async get(domain: string, name: string): Promise<SnapshotFacts | null> {
+    const uuid = this.uuid(domain);
+    return this.snapshots.get(uuid)?.has(name) ? this.facts(uuid, name) : null;
+  }
+  async setDescription(): Promise<SnapshotFacts> {
+    throw new Error("not used");
+  }
+  async delete(request: DeleteSnapshotRequest): Promise<void> {
+    this.calls.push(`delete ${request.domain}/${request.name} ${request.strategy} ${request.bandwidth}`);
+    if (this.failDelete?.(request.domain, request.name)) throw new Error(`merge of ${request.name} failed`);
+    this.snapshots.get(this.uuid(request.domain))?.delete(request.name);
+  }
+  async pause(domain: string): Promise<boolean> {
+    const uuid = this.uuid(domain);
+    this.calls.push(`pause ${domain}`);
+    if (this.states.get(uuid) !== "running") return false;
+    this.states.set(uuid, "paused");
+    return true;
+  }
+  async resume(domain: string): Promise<void> {
+    this.calls.push(`resume ${domain}`);
+    this.states.set(this.uuid(domain), "running");
+  }
+  names(domain: string): string[] {
+    return [...(this.snapshots.get(this.uuid(domain)) ?? [])].sort();
+  }
+}
+
+function setup() {
+  const host = new FakeHost();
+  const provider = createRestorePointProvider({ hostFor: () => host, env: {}, log: () => undefined });
+  const inputs = (extra: Record<string, unknown> = {}) => {
+    const checked = checkRestorePointInputs({ domains: ["a", "b"], name: "rp", triggers: ["v1"], ...extra });
+    expect(checked.failures).toEqual([]);
+    return { ...checked.inputs, __provider: "shim" };
+  };
+  return { host, provider, inputs };
+}
+
+describe("RestorePoint provider", () => {
+  it("paused: every running domain is paused before any snapshot, and resumed after; a paused one stays paused", async () => {
+    const { host, provider, inputs } = setup();
+    host.states.set(UUIDS.b as string, "paused");
+    await provider.create(inputs({ consistency: "paused" }));
+    expect(host.calls).toEqual([
+      "pause a",
+      "pause b",
+      "create a/rp-1 (paused)",
+      "create b/rp-1 (paused)",
+      "resume a",
+    ]);
+    expect([...host.states.values()]).toEqual(["running", "paused"]);
+  });
+
+  it("paused: a failed snapshot still resumes the domains, and the one made is recorded as partial state", async () => {
+    const { host, provider, inputs } = setup();
+    host.failCreate = (domain) => (domain === "b" ? "before" : null);
+    const error = (await provider.create(inputs({ consistency: "paused" })).catch((e: unknown) => e)) as {
+      id: string;
+      properties: Record<string, unknown>;
+      reasons: string[];
+    };
+    expect(host.calls.slice(-2)).toEqual(["resume a", "resume b"]);
+    expect([...host.states.values()]).toEqual(["running", "running"]);
+    expect(error.id).toBe(`rp@${UUIDS.a}`);
+    expect(error.reasons).toEqual(["b: libvirt refused rp-1"]);
+    expect(error.properties.__provider).toBe("shim");
+    const generations = error.properties.generations as { number: number; snapshots: { domain: string }[] }[];
+    expect(generations.map((g) => [g.number, g.snapshots.map((s) => s.domain)])).toEqual([[1, ["a"]]]);
+  });
+
+  it("a snapshot made by a create that then failed is recorded; nothing made rejects plainly", async () => {
+    const { host, provider, inputs } = setup();
+    host.failCreate = () => "after";
+    const error = (await provider.create(inputs()).catch((e: unknown) => e)) as {
+      properties: Record<string, unknown>;
+    };
+    const generations = error.properties.generations as { snapshots: { domain: string }[] }[];
+    expect(generations[0]?.snapshots.map((s) => s.domain)).toEqual(["a", "b"]);
+
+    const fresh = setup();
+    fresh.host.failCreate = () => "before";
+    const plain = (await fresh.provider.create(fresh.inputs()).catch((e: unknown) => e)) as Error & {
+      id?: string;
+    };
+    expect(plain.id).toBeUndefined();
+    expect(plain.message).toMatch(/nothing was created/);
+  });
+
+  it("triggers x3 with keep 2: generations 2 and 3 remain, merged oldest first with the new strategy and bandwidth", async () => {
+    const { host, provider, inputs } = setup();
+    const first = inputs({ keep: 2 });
+    const { id, outs: created } = await provider.create(first);
+    let outs = created;
+    for (const release of ["v2", "v3", "v4"]) {
+      const next = inputs({ keep: 2, triggers: [release], bandwidth: 1024 });
+      ({ outs } = await provider.update(id, outs as unknown as Record<string, unknown>, next));
+    }
+    expect(outs.generations.map((g) => [g.number, g.triggers])).toEqual([
+      [3, ["v3"]],
+      [4, ["v4"]],
+    ]);
+    expect(host.names("a")).toEqual(["rp-3", "rp-4"]);
+    expect(host.calls.filter((c) => c.startsWith("delete"))).toEqual([
+      `delete ${UUIDS.a}/rp-1 blockcommit 1024`,
+      `delete ${UUIDS.b}/rp-1 blockcommit 1024`,
+      `delete ${UUIDS.a}/rp-2 blockcommit 1024`,
+      `delete ${UUIDS.b}/rp-2 blockcommit 1024`,
+    ]);
+
+    // Delete merges the rest oldest first on each domain.
+    host.calls.length = 0;
+    await provider.delete(id, outs as unknown as Record<string, unknown>);
+    expect(host.calls).toEqual([
+      `delete ${UUIDS.a}/rp-3 blockcommit 1024`,
+      `delete ${UUIDS.b}/rp-3 blockcommit 1024`,
+      `delete ${UUIDS.a}/rp-4 blockcommit 1024`,
+      `delete ${UUIDS.b}/rp-4 blockcommit 1024`,
+    ]);
+    expect([host.names("a"), host.names("b")]).toEqual([[], []]);
+  });
+
+  it("a failed merge records what is left; a failed new generation is completed under the same number by the retry", async () => {
+    const { host, provider, inputs } = setup();
+    const { id, outs } = await provider.create(inputs());
+    host.failCreate = (domain) => (domain === "b" ? "before" : null);
+    const failed = (await provider
+      .update(id, outs as unknown as Record<string, unknown>, inputs({ triggers: ["v2"] }))
+      .catch((e: unknown) => e)) as { properties: Record<string, unknown> };
+    // Generation 1 is not merged while generation 2 is incomplete, and the old triggers stay recorded.
+    expect(host.calls.some((c) => c.startsWith("delete"))).toBe(false);
+    expect(failed.properties.triggers).toEqual(["v1"]);
+    host.failCreate = null;
+    host.failDelete = (domain) => domain === UUIDS.b;
+    const retry = (await provider
+      .update(id, failed.properties, inputs({ triggers: ["v2"] }))
+      .catch((e: unknown) => e)) as { properties: Record<string, unknown>; reasons: string[] };
+    expect(host.names("b")).toEqual(["rp-1", "rp-2"]);
+    expect(retry.reasons).toEqual([`b/rp-1: merge of rp-1 failed`]);
+    const left = retry.properties.generations as { number: number; snapshots: { domain: string }[] }[];
+    expect(left.map((g) => [g.number, g.snapshots.map((s) => s.domain)])).toEqual([
+      [1, ["b"]],
+      [2, ["a", "b"]],
+    ]);
+  });
+
+  it("read drops snapshots deleted out of band, and reports gone when none is left", async () => {
+    const { host, provider, inputs } = setup();
+    const { id, outs } = await provider.create(inputs({ keep: 2 }));
+    const two = await provider.update(
+      id,
+      outs as unknown as Record<string, unknown>,
+      inputs({ keep: 2, triggers: ["v2"] }),
+    );
+    host.snapshots.get(UUIDS.a as string)?.delete("rp-1");
+    host.snapshots.get(UUIDS.b as string)?.delete("rp-1");
+    const read = await provider.read(id, two.outs as unknown as Record<string, unknown>);
+    expect(read.props?.generations.map((g) => g.number)).toEqual([2]);
+    host.snapshots.get(UUIDS.a as string)?.clear();
+    host.snapshots.get(UUIDS.b as string)?.clear();
+    expect(await provider.read(id, two.outs as unknown as Record<string, unknown>)).toEqual({ id: "" });
+  });
+});
