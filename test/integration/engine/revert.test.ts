@@ -233,9 +233,7 @@ describe("what happens to the current state and to newer snapshots", () => {
       },
     );
     expect(outcome).toBe("deleted");
-    expect(await dom.liveChain("vda")).toEqual(
-      before.filter((path) => path !== dom.path("vda.b1.qcow2")),
-    );
+    expect(await dom.liveChain("vda")).toEqual(before.filter((path) => path !== dom.path("vda.b1.qcow2")));
     expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1", s3: "s2", b2: "s2" });
     expect(await visibleLayer(dom)).toBe(1);
     // The other branch is intact: reverting to s3 shows its point in time.
