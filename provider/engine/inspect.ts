@@ -4,6 +4,8 @@
  * Reads only; never takes the per-domain lock (a read concurrent with a create sees the state before or after).
  */
 import type { DomainRef } from "../libvirt/api";
+import { isLibvirtError } from "../libvirt/errors";
+import { ErrorCode } from "../libvirt/flags";
 import { type DomainModel, parseDomainXml } from "../model/domain";
 import { parseProjectMetadata } from "../model/metadata";
 import { parseSnapshotXml, type SnapshotModel } from "../model/snapshot";
@@ -15,7 +17,7 @@ import {
 } from "../model/snapshot-tree";
 import { resolveDomain } from "./domain-ref";
 import { EngineError, EngineErrorKind } from "./errors";
-import type { InspectPort, SnapshotReadPort } from "./libvirt-port";
+import type { CurrentSnapshotPort, InspectPort, SnapshotReadPort } from "./libvirt-port";
 
 /** A domain as reported to callers. */
 export interface DomainIdentity {
@@ -40,10 +42,10 @@ export interface SnapshotDetails {
  */
 export async function listSnapshots(port: InspectPort, domain: string): Promise<DomainSnapshots> {
   const ref = await resolveDomain(port, domain);
-  const [xml, snapshots] = await wrapRead(ref, () =>
-    Promise.all([port.domainGetXMLDesc(ref, 0), readAllSnapshots(port, ref)]),
+  const [xml, snapshots, current] = await wrapRead(ref, () =>
+    Promise.all([port.domainGetXMLDesc(ref, 0), readAllSnapshots(port, ref), readCurrentSnapshot(port, ref)]),
   );
-  return forestOf(parseDomainXml(xml), snapshots);
+  return forestOf(parseDomainXml(xml), snapshots, current);
 }
 
 /**
@@ -64,9 +66,16 @@ export async function getSnapshot(port: InspectPort, domain: string, name: strin
   return { domain: forest.domain, snapshot, problems: forest.problems.filter((p) => p.snapshot === name) };
 }
 
-/** Joins a parsed domain and its snapshots into the forest, with the project's records for quiesce state. */
-export function forestOf(domain: DomainModel, snapshots: readonly SnapshotModel[]): DomainSnapshots {
-  const forest = joinSnapshots(domain, snapshots, parseProjectMetadata(domain.projectMetadataXml));
+/**
+ * Joins a parsed domain and its snapshots into the forest, with the project's records for quiesce state.
+ * `current` (libvirt's current snapshot) tells the live branch from the others; see joinSnapshots.
+ */
+export function forestOf(
+  domain: DomainModel,
+  snapshots: readonly SnapshotModel[],
+  current?: string,
+): DomainSnapshots {
+  const forest = joinSnapshots(domain, snapshots, parseProjectMetadata(domain.projectMetadataXml), current);
   return { domain: { name: domain.name, uuid: domain.uuid }, ...forest };
 }
 
@@ -74,6 +83,22 @@ export function forestOf(domain: DomainModel, snapshots: readonly SnapshotModel[
 export async function readAllSnapshots(port: SnapshotReadPort, ref: DomainRef): Promise<SnapshotModel[]> {
   const refs = await port.domainListAllSnapshots(ref, 0);
   return Promise.all(refs.map(async (s) => parseSnapshotXml(await port.domainSnapshotGetXMLDesc(s, 0))));
+}
+
+/**
+ * The name of libvirt's current snapshot of the domain, or undefined when it has none (libvirt answers
+ * NO_DOMAIN_SNAPSHOT then; also when the last snapshot went away meanwhile). Reads only.
+ */
+export async function readCurrentSnapshot(
+  port: CurrentSnapshotPort,
+  ref: DomainRef,
+): Promise<string | undefined> {
+  try {
+    return (await port.domainSnapshotCurrent(ref)).name;
+  } catch (e) {
+    if (isLibvirtError(e) && e.code === ErrorCode.NO_DOMAIN_SNAPSHOT) return undefined;
+    throw e;
+  }
 }
 
 async function wrapRead<T>(ref: DomainRef, read: () => Promise<T>): Promise<T> {

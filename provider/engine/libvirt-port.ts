@@ -23,8 +23,11 @@ export type ProjectMetadataPort = Pick<
   "domainGetMetadata" | "domainSetMetadata" | "domainGetState"
 >;
 
+/** Reading which snapshot is libvirt's current one (the newest of the live branch). */
+export type CurrentSnapshotPort = Pick<LibvirtApi, "domainSnapshotCurrent">;
+
 /** Everything `listSnapshots` / `getSnapshot` call. */
-export type InspectPort = DomainReadPort & SnapshotReadPort;
+export type InspectPort = DomainReadPort & SnapshotReadPort & CurrentSnapshotPort;
 
 /** Everything `createSnapshot` calls. */
 export type CreatePort = InspectPort & ProjectMetadataPort & Pick<LibvirtApi, "domainSnapshotCreateXML">;

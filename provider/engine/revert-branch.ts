@@ -16,13 +16,14 @@ import { DomainXMLFlags, ErrorCode, SnapshotCreateFlags, SnapshotDeleteFlags } f
 import { type DomainModel, parseDomainXml } from "../model/domain";
 import { parseSnapshotXml } from "../model/snapshot";
 import { type FilePort, removeHostFile } from "./delete-files";
-import { type DomainSnapshots, forestOf } from "./inspect";
-import type { SnapshotReadPort } from "./libvirt-port";
+import { type DomainSnapshots, forestOf, readCurrentSnapshot } from "./inspect";
+import type { CurrentSnapshotPort, SnapshotReadPort } from "./libvirt-port";
 import { isRevertOverlayName, revertOverlayStem } from "./revert-plan";
 import { type NewSource, snapshotDomain, withSnapshotOverlays } from "./revert-xml";
 
 /** The calls reading and dropping need. */
 export type BranchPort = SnapshotReadPort &
+  CurrentSnapshotPort &
   FilePort &
   Pick<LibvirtApi, "domainGetXMLDesc" | "domainSnapshotDelete" | "domainSnapshotCreateXML">;
 
@@ -42,10 +43,11 @@ export interface HostView {
 
 /** Reads the domain, its persistent definition and every snapshot. Reads only. */
 export async function readHostView(port: BranchPort, ref: DomainRef): Promise<HostView> {
-  const [liveXml, persistentXml, refs] = await Promise.all([
+  const [liveXml, persistentXml, refs, current] = await Promise.all([
     port.domainGetXMLDesc(ref, 0),
     port.domainGetXMLDesc(ref, DomainXMLFlags.INACTIVE),
     port.domainListAllSnapshots(ref, 0),
+    readCurrentSnapshot(port, ref),
   ]);
   const xmls = await Promise.all(refs.map((s) => port.domainSnapshotGetXMLDesc(s, 0)));
   const live = parseDomainXml(liveXml);
@@ -57,6 +59,7 @@ export async function readHostView(port: BranchPort, ref: DomainRef): Promise<Ho
     forest: forestOf(
       live,
       xmls.map((x) => parseSnapshotXml(x)),
+      current,
     ),
     snapshotXml,
     savedDomains: new Map([...snapshotXml].map(([name, xml]) => [name, snapshotDomain(xml)])),

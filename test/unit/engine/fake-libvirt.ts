@@ -97,6 +97,13 @@ export class FakeLibvirt implements CreatePort {
     if (found === undefined) throw libvirtError(ErrorCode.NO_DOMAIN_SNAPSHOT, "no snapshot");
     return found.xml;
   }
+  /** The newest snapshot is current, as after every create. */
+  async domainSnapshotCurrent(domain: DomainRef): Promise<SnapshotRef> {
+    this.record("domainSnapshotCurrent");
+    const newest = this.snapshots.at(-1);
+    if (newest === undefined) throw libvirtError(ErrorCode.NO_DOMAIN_SNAPSHOT, "no current snapshot");
+    return { name: newest.name, domain };
+  }
   async domainGetMetadata(): Promise<string> {
     this.record("domainGetMetadata");
     if (this.metadata === undefined) throw libvirtError(ErrorCode.NO_DOMAIN_METADATA, "metadata not found");

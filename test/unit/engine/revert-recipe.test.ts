@@ -86,11 +86,17 @@ class RecipeHost implements Partial<RecipePort> {
     const below = snapshot.name === "s2" ? "/i/vda.s1.qcow2" : "/i/vda.s2.qcow2";
     return `<domainsnapshot><name>${snapshot.name}</name><state>shutoff</state><creationTime>1</creationTime><memory snapshot='no'/><disks><disk name='vda' snapshot='external' type='file'><driver type='qcow2'/><source file='/i/vda.${snapshot.name}.qcow2'/></disk></disks>${domainXml("d", { vda: below })}</domainsnapshot>`;
   }
+  /** libvirt's current snapshot: s3 until s2 is redefined as current. */
+  current = "s3";
+  async domainSnapshotCurrent(domain: DomainRef): Promise<SnapshotRef> {
+    return { name: this.current, domain };
+  }
   /** Redefinitions of the user's snapshots (REDEFINE|CURRENT), in order. */
   redefined: string[] = [];
   async domainSnapshotCreateXML(domain: DomainRef, xml: string): Promise<SnapshotRef> {
     if (domain.name === this.ref.name) {
       this.redefined.push(xml);
+      this.current = "s2";
       return { name: "s2", domain };
     }
     this.mutate("domainSnapshotCreateXML(helper)");

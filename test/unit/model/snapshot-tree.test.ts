@@ -211,3 +211,95 @@ describe("joinSnapshots", () => {
     expect(forest.snapshots.map((s) => s.name)).toEqual(["s1", "s2", "s3", "stray"]);
   });
 });
+
+/** A running domain whose vda writes to the first file, each backed by the next (the last has no backing). */
+function domainOnChain(...files: string[]) {
+  const layer = (rest: string[]): string => {
+    const [file, ...below] = rest;
+    if (file === undefined) return "<backingStore/>";
+    return `<backingStore type='file'><format type='qcow2'/><source file='${FIXTURE_DIR}/${file}'/>${layer(below)}</backingStore>`;
+  };
+  const [top, ...below] = files;
+  return parseDomainXml(
+    `<domain type='qemu' id='1'><name>d</name><uuid>00000000-0000-0000-0000-00000000000d</uuid><devices>` +
+      `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${FIXTURE_DIR}/${top}'/>` +
+      `${layer(below)}<target dev='vda' bus='virtio'/></disk></devices></domain>`,
+  );
+}
+
+/** Snapshot `name` of vda: overlay `vda.<name>.qcow2`, taken while vda wrote to `before`. */
+function snap(name: string, before: string, parent?: string): SnapshotModel {
+  return {
+    name,
+    state: "running",
+    creationTime: 1_800_000_000 + Number(name.slice(1)),
+    ...(parent === undefined ? {} : { parent }),
+    memory: { mode: "no" },
+    disks: [
+      { target: "vda", mode: "external", overlay: qcow2(`vda.${name}.qcow2`), imageBefore: qcow2(before) },
+    ],
+  };
+}
+
+describe("branches after a revert", () => {
+  const s1 = snap("s1", "vda.qcow2");
+  const s2 = snap("s2", "vda.s1.qcow2", "s1");
+  const s3 = snap("s3", "vda.s2.qcow2", "s2");
+  // Reverted to s2, which kept its child s3: vda writes to a new overlay on s2's point-in-time image.
+  const reverted = domainOnChain("vda.s2.revert-1.qcow2", "vda.s1.qcow2", "vda.qcow2");
+
+  test("the reverted-to snapshot and the other branch are not problems; the other branch is marked", () => {
+    const forest = joinSnapshots(reverted, [s1, s2, s3], undefined, "s2");
+    expect(forest.problems).toEqual([]);
+    expect(forest.snapshots.map((s) => [s.name, s.otherBranch, s.disks[0]?.chainPosition])).toEqual([
+      ["s1", undefined, 1],
+      ["s2", undefined, undefined],
+      ["s3", true, undefined],
+    ]);
+  });
+
+  test("a snapshot taken after the revert extends the live branch", () => {
+    const s4 = snap("s4", "vda.s2.revert-1.qcow2", "s2");
+    const domain = domainOnChain("vda.s4.qcow2", "vda.s2.revert-1.qcow2", "vda.s1.qcow2", "vda.qcow2");
+    const forest = joinSnapshots(domain, [s1, s2, s3, s4], undefined, "s4");
+    expect(forest.problems).toEqual([]);
+    expect(forest.snapshots.filter((s) => s.otherBranch).map((s) => s.name)).toEqual(["s3"]);
+  });
+
+  test("without the current snapshot every overlay outside the live chain is reported", () => {
+    const forest = joinSnapshots(reverted, [s1, s2, s3]);
+    expect(forest.problems.map((p) => [p.kind, p.snapshot])).toEqual([
+      ["overlay-not-in-chain", "s2"],
+      ["overlay-not-in-chain", "s3"],
+    ]);
+  });
+
+  test("a live-branch overlay merged away outside this project is drift", () => {
+    // s1's overlay was committed into the base by hand: s2's overlay now sits right on the base.
+    const forest = joinSnapshots(domainOnChain("vda.s2.qcow2", "vda.qcow2"), [s1, s2], undefined, "s2");
+    expect(forest.problems).toEqual([
+      {
+        kind: "overlay-not-in-chain",
+        snapshot: "s1",
+        disk: "vda",
+        message:
+          `snapshot s1, disk vda: its overlay ${FIXTURE_DIR}/vda.s1.qcow2 is not in the live chain ` +
+          `(${FIXTURE_DIR}/vda.s2.qcow2 -> ${FIXTURE_DIR}/vda.qcow2)`,
+      },
+    ]);
+  });
+
+  test("a live-branch overlay missing while another branch is fine is still drift", () => {
+    // Reverted to s2, then s1's overlay merged away by hand: the live chain skips s1 and s2's point in time.
+    const forest = joinSnapshots(
+      domainOnChain("vda.s2.revert-1.qcow2", "vda.qcow2"),
+      [s1, s2, s3],
+      undefined,
+      "s2",
+    );
+    expect(forest.problems.map((p) => [p.kind, p.snapshot])).toEqual([
+      ["overlay-not-in-chain", "s1"],
+      ["overlay-not-in-chain", "s2"],
+    ]);
+  });
+});

@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { listSnapshots } from "../../../provider/engine/inspect";
+import { revertSnapshot } from "../../../provider/engine/revert";
+import type { LibvirtConnection } from "../../../provider/libvirt/connection";
+import { lab } from "../../support/lab";
+import { openLabConnection } from "../engine/delete-support";
+import { diskOnlyLayers } from "../engine/revert-support";
+import { runCliJson } from "./cli-process";
+
+let conn: LibvirtConnection;
+beforeAll(async () => {
+  conn = await openLabConnection();
+});
+afterAll(() => conn?.close());
+
+test("after a revert to a snapshot with children, the other branch is no problem for list and verify", async () => {
+  const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
+  await diskOnlyLayers(conn, dom, ["s1", "s2", "s3"]);
+  await revertSnapshot(conn, dom.name, "s2", { keepCurrent: true });
+
+  const forest = await listSnapshots(conn, dom.name);
+  expect(forest.problems).toEqual([]);
+  expect(forest.snapshots.map((s) => [s.name, s.otherBranch ?? false, s.disks[0]?.chainPosition])).toEqual([
+    ["s1", false, 1],
+    ["s2", false, undefined],
+    ["s3", true, undefined],
+    [expect.stringMatching(/^auto-before-revert-/), true, undefined],
+  ]);
+  expect(await dom.fileChain(dom.path("vda.s2.revert-1.qcow2"))).toEqual([
+    dom.path("vda.s2.revert-1.qcow2"),
+    dom.path("vda.s1.qcow2"),
+    dom.base("vda"),
+  ]);
+
+  const verified = await runCliJson("verify", dom.name);
+  expect(verified).toEqual({
+    code: 0,
+    stderr: "",
+    document: {
+      domain: { name: dom.name, uuid: dom.uuid },
+      ok: true,
+      repairs: null,
+      findings: [],
+      preview: null,
+    },
+  });
+});
