@@ -36,7 +36,14 @@ export interface LabExtraDisk extends LabDisk {
   kind: ExtraDiskKind;
 }
 
-/** A lab domain, with oracles (qemu-img, qemu-io, virsh) bound to it. */
+/**
+ * A lab domain, with oracles (qemu-img, qemu-io, virsh) bound to it.
+ *
+ * Which image an oracle reads is explicit: `checkPattern` takes an image path and reads through that file's
+ * backing chain; `checkActive` takes a disk target and reads what the disk reads now (its active layer per
+ * libvirt, through the chain). `writePattern` accepts a target as shorthand for its base image, which is
+ * where layers are seeded before any snapshot exists.
+ */
 export class LabDomain {
   constructor(
     readonly name: string,
@@ -117,9 +124,30 @@ export class LabDomain {
   writePattern(targetOrPath: string, range: PatternRange): Promise<void> {
     return writePattern(this.image(targetOrPath), range);
   }
-  /** Whether the range reads back as the pattern through the image's backing chain. */
-  checkPattern(targetOrPath: string, range: PatternRange): Promise<boolean> {
-    return checkPattern(this.image(targetOrPath), range);
+  /**
+   * Whether the range reads back as the pattern through the backing chain of the image file `imagePath`
+   * (absolute). A disk target is refused: it names no single image (checkActive reads what the disk reads
+   * now, `checkPattern(dom.base(target))` its base image).
+   */
+  checkPattern(imagePath: string, range: PatternRange): Promise<boolean> {
+    if (!isAbsolute(imagePath)) {
+      return Promise.reject(
+        new Error(
+          `checkPattern takes an image path, not ${JSON.stringify(imagePath)}: use checkActive(target) for ` +
+            "what the disk reads now, or checkPattern(dom.base(target)) for its base image",
+        ),
+      );
+    }
+    return checkPattern(imagePath, range);
+  }
+  /**
+   * Whether the range reads back as the pattern on disk `target` as the domain sees it now: through the chain
+   * from its active layer (libvirt's live definition, or the persistent one when shut off).
+   */
+  async checkActive(target: string, range: PatternRange): Promise<boolean> {
+    const top = (await this.liveChain(target))[0];
+    if (top === undefined) throw new Error(`${this.name}: disk ${target} has no source`);
+    return checkPattern(top, range);
   }
   /** Removes the domain, its metadata and its directory. Idempotent; see removeLabDomain. */
   dispose(): Promise<void> {

@@ -2,6 +2,7 @@ import { DOMParser } from "@xmldom/xmldom";
 import { describe, expect, test } from "vitest";
 import { buildDomainXml, type DomainSpec } from "../support/domain-xml";
 import { labDomainDir } from "../support/lab-cleanup";
+import { LabDomain } from "../support/lab-domain";
 import { parseBackingChain } from "../support/qemu-tools";
 import { parseBlockList, parseDiskChains } from "../support/virsh";
 
@@ -115,5 +116,22 @@ describe("labDomainDir", () => {
     expect(labDomainDir("lvsnap-lab-0a1b2c3d").endsWith("/lvsnap-lab-0a1b2c3d")).toBe(true);
     expect(() => labDomainDir("other-domain")).toThrow();
     expect(() => labDomainDir("lvsnap-lab-../../etc")).toThrow();
+  });
+});
+
+describe("LabDomain oracles", () => {
+  test("checkPattern takes an image path: a disk target, which names no single image, is refused", async () => {
+    const dom = new LabDomain(
+      "d",
+      "u",
+      "/lab/d",
+      "qemu",
+      [{ target: "vda", base: "/lab/d/vda.qcow2", format: "qcow2" }],
+      [],
+    );
+    await expect(dom.checkPattern("vda", { pattern: 0x11, offset: 0, length: 512 })).rejects.toThrow(
+      'checkPattern takes an image path, not "vda": use checkActive(target) for what the disk reads now, ' +
+        "or checkPattern(dom.base(target)) for its base image",
+    );
   });
 });

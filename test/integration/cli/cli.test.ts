@@ -233,7 +233,7 @@ describe("the CLI against the real daemon", () => {
     expect(plain.stderr.includes("\r") || plain.stderr.includes("\x1b")).toBe(false);
     expect(plain.stderr).toMatch(/^(merging b vda: \d+% \([^)]+\)\n)+$/);
     expect(await dom.liveChain("vda")).toEqual([dom.base("vda")]);
-    expect(await dom.checkPattern("vda", { pattern: 0x33, offset: 0, length: 4 * MiB })).toBe(true);
+    expect(await dom.checkActive("vda", { pattern: 0x33, offset: 0, length: 4 * MiB })).toBe(true);
   });
 });
 

@@ -11,7 +11,6 @@ test("preview then undo returns to the state before; preview then commit keeps t
   expect((await runCli("create", dom.name, "s1")).code).toBe(0);
   const s1 = dom.path("vda.s1.qcow2");
   await dom.writePattern(s1, { pattern: 0x22, ...RANGE });
-  const activeNow = async () => (await dom.fileChain("vda"))[0] ?? "";
 
   const previewed = await runCliJson("preview", dom.name, "s1");
   expect(previewed.code).toBe(0);
@@ -22,7 +21,7 @@ test("preview then undo returns to the state before; preview then commit keeps t
     saved: expect.stringMatching(/^auto-before-preview-/),
     started: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
   });
-  expect(await dom.checkPattern(await activeNow(), { pattern: 0x11, ...RANGE })).toBe(true);
+  expect(await dom.checkActive("vda", { pattern: 0x11, ...RANGE })).toBe(true);
   const verified = await runCliJson("verify", dom.name);
   // The saved state is on another branch during the preview: expected, not a problem.
   expect([verified.code, (verified.document as { findings: unknown }).findings]).toEqual([0, []]);
@@ -57,7 +56,7 @@ test("preview then undo returns to the state before; preview then commit keeps t
     },
   });
   expect(await dom.fileChain("vda")).toEqual([s1, base]);
-  expect(await dom.checkPattern(await activeNow(), { pattern: 0x22, ...RANGE })).toBe(true);
+  expect(await dom.checkActive("vda", { pattern: 0x22, ...RANGE })).toBe(true);
   expect(Object.keys(await dom.snapshotParents())).toEqual(["s1"]);
 
   const second = await runCliJson("preview", dom.name, "s1");
@@ -79,7 +78,7 @@ test("preview then undo returns to the state before; preview then commit keeps t
     },
   });
   expect(await dom.fileChain("vda")).toEqual([dom.path("vda.s1.revert-1.qcow2"), base]);
-  expect(await dom.checkPattern(await activeNow(), { pattern: 0x11, ...RANGE })).toBe(true);
+  expect(await dom.checkActive("vda", { pattern: 0x11, ...RANGE })).toBe(true);
   expect(Object.keys(await dom.snapshotParents())).toEqual(["s1"]);
 
   const nothing = await runCli("commit", dom.name);
