@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import type { LifecycleEvent } from "../../../provider/libvirt/api";
 import { DomainEventType } from "../../../provider/libvirt/flags";
 import { type LabDomain, lab } from "../../support/lab";
-import { PREPARE_TIMEOUT_MS, PulumiPlugin, secret } from "../../support/pulumi-plugin";
+import { PluginCallError, PREPARE_TIMEOUT_MS, PulumiPlugin, secret } from "../../support/pulumi-plugin";
 import { labUri, virsh } from "../../support/virsh";
 import { openLabConnection } from "../engine/delete-support";
 import { files } from "../engine/revert-support";
@@ -206,4 +206,35 @@ test("paused create across two domains, three trigger changes with keep 2, refre
   } finally {
     await conn.close();
   }
+});
+
+test("a create that fails on one domain records the snapshot made on the other (crash consistency), and delete merges it", async () => {
+  const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "running" });
+  const missing = `${dom.name}-missing`;
+  const checked = await plugin.check(
+    urn("partial"),
+    {},
+    { domains: [dom.name, missing], name: "partial", quiesce: "off", __provider: provider },
+  );
+  expect(checked.failures).toEqual([]);
+  const error = await plugin.create(urn("partial"), checked.inputs).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(PluginCallError);
+  const failure = (error as PluginCallError).initFailure;
+  const overlay = (await dom.liveChain("vda"))[0] as string;
+  expect(failure?.id).toBe(`partial@${dom.uuid}`);
+  expect(failure?.reasons).toEqual([expect.stringMatching(new RegExp(`^${missing}: .*not found`))]);
+  expect(failure?.properties.generations).toEqual([
+    {
+      number: 1,
+      triggers: null,
+      createdAt: expect.any(String),
+      snapshots: [await expectedSnapshot(dom, "partial-1", overlay, dom.base("vda"))],
+    },
+  ]);
+  expect(failure?.properties.__provider).toBe(provider);
+
+  await plugin.delete(urn("partial"), failure?.id ?? "", failure?.properties ?? {});
+  expect(await dom.snapshotNames()).toEqual([]);
+  expect(await dom.fileChain("vda")).toEqual([dom.base("vda")]);
+  expect(existsSync(overlay)).toBe(false);
 });
