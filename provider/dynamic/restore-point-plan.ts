@@ -58,6 +58,11 @@ export function newestIncomplete(outputs: Pick<RestorePointOutputs, "domains" | 
   return newest !== undefined && newest.snapshots.length < outputs.domains.length;
 }
 
+/** More generations exist than `keep` allows (a merge failed part-way). */
+function hasSurplus(outputs: Pick<RestorePointOutputs, "keep" | "generations">): boolean {
+  return outputs.generations.length > outputs.keep;
+}
+
 /** Pulumi's answer to `diff`. */
 export interface RestorePointDiff {
   readonly changes: boolean;
@@ -153,8 +158,10 @@ function changed(old: RestorePointOutputs, news: Record<string, unknown>, proper
 
 /**
  * Compares the stored outputs with the checked new inputs (unknowns during a preview count as changed).
- * An incomplete newest generation is a change too: `update` completes it. Replacement deletes first when the new restore point's snapshot names could collide with the old ones:
- * the same base name on a domain they share (or a name or domain not known yet), as for a Snapshot.
+ * An incomplete newest generation, or more generations than `keep` (left by a failed merge), is a change
+ * too: `update` completes the generation and merges the surplus. Replacement deletes first when the new
+ * restore point's snapshot names could collide with the old ones: the same base name on a domain they share
+ * (or a name or domain not known yet), as for a Snapshot.
  */
 export function diffRestorePoint(
   old: RestorePointOutputs,
@@ -165,7 +172,7 @@ export function diffRestorePoint(
   const updates = RESTORE_POINT_UPDATE_PROPERTIES.filter((property) => changed(old, record, property));
   const sameName = isUnknown(record.name) || record.name === old.name;
   return {
-    changes: replaces.length > 0 || updates.length > 0 || newestIncomplete(old),
+    changes: replaces.length > 0 || updates.length > 0 || newestIncomplete(old) || hasSurplus(old),
     replaces: [...replaces],
     deleteBeforeReplace: replaces.length > 0 && sameName && sharesDomain(old, record.domains),
   };

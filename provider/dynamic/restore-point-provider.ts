@@ -1,6 +1,6 @@
 import { canonicalJson } from "./diff";
 import { DEFAULT_TIMEOUTS_SECONDS } from "./inputs";
-import { toPlainJson } from "./outputs";
+import { type SnapshotFacts, toPlainJson } from "./outputs";
 import type { RestorePointHost, RestorePointHostFactory } from "./restore-point-host";
 import { checkRestorePointInputs, generationName, type RestorePointInputs } from "./restore-point-inputs";
 import {
@@ -119,7 +119,7 @@ export function createRestorePointProvider(options: RestorePointProviderOptions)
       );
 
     const errors: string[] = [];
-    let results: PromiseSettledResult<unknown>[];
+    let results: PromiseSettledResult<SnapshotFacts>[];
     if (inputs.consistency === "paused") {
       const pauses = await Promise.allSettled(inputs.domains.map((domain) => host.pause(domain, signal)));
       const paused = inputs.domains.filter((_, i) => {
@@ -160,7 +160,7 @@ export function createRestorePointProvider(options: RestorePointProviderOptions)
       inputs.domains.map(async (domain, i): Promise<GenerationSnapshot | null> => {
         const result = results[i];
         if (result?.status === "fulfilled") {
-          return generationSnapshot(domain, result.value as Parameters<typeof generationSnapshot>[1]);
+          return generationSnapshot(domain, result.value);
         }
         const error = explainTimeout(
           result?.reason,

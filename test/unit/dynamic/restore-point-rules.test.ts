@@ -207,4 +207,13 @@ describe("diff", () => {
     );
     expect(diffRestorePoint(partial, inputs)).toEqual(update);
   });
+
+  it("more generations than keep (a merge failed part-way) is a change, which update merges", () => {
+    const three = buildRestorePointOutputs(
+      inputs,
+      [generation(1), generation(2), generation(3)],
+      "qemu:///system",
+    );
+    expect(diffRestorePoint(three, inputs)).toEqual(update);
+  });
 });
