@@ -1,14 +1,11 @@
 import { type CreateProgress, createSnapshot } from "../engine/create";
 import type { CreateSnapshotRequest as EngineCreateRequest } from "../engine/create-plan";
 import { deleteSnapshot } from "../engine/delete";
-import { withDomainLock } from "../engine/domain-lock";
-import { resolveDomain } from "../engine/domain-ref";
+import { updateSnapshotDescription } from "../engine/describe";
 import { EngineErrorKind, isEngineError } from "../engine/errors";
-import { type DomainIdentity, getSnapshot } from "../engine/inspect";
+import { type DomainIdentity, getSnapshot, type SnapshotDetails } from "../engine/inspect";
 import type { LibvirtConnection } from "../libvirt/connection";
-import { SnapshotCreateFlags } from "../libvirt/flags";
 import type { SnapshotView } from "../model/snapshot-tree";
-import { appendElement, child, parseRoot, serialize } from "../model/xml";
 import type { ConnectionCache } from "./connections";
 import type { CreateSnapshotRequest, SnapshotHost, SnapshotHostFactory } from "./host";
 import type { SnapshotFacts } from "./outputs";
@@ -25,8 +22,6 @@ import type { SnapshotFacts } from "./outputs";
 
 /** How long an aborted create waits for the engine call in flight; libvirt calls time out at 60 s. */
 const SETTLE_GRACE_MS = 65_000;
-/** libvirt's VIR_DOMAIN_SNAPSHOT_XML_SECURE: include secrets, so a redefine keeps them. */
-const SNAPSHOT_XML_SECURE = 1;
 const PROGRESS_STEP_PERCENT = 25;
 
 async function givenUpOnAbort<T>(operation: Promise<T>, signal: AbortSignal, graceMs: number): Promise<T> {
@@ -104,21 +99,15 @@ function factsOf(
   };
 }
 
-/** The snapshot XML with its description replaced in place (null: removed), everything else kept. Pure. */
-export function withSnapshotDescription(xml: string, description: string | null): string {
-  const root = parseRoot(xml, "domainsnapshot", "snapshot XML");
-  const existing = child(root, "description");
-  if (description === null) {
-    if (existing !== undefined) root.removeChild(existing);
-  } else if (existing !== undefined) {
-    existing.textContent = description;
-  } else {
-    const element = appendElement(root, "description", {}, description);
-    // libvirt does not mind the order; people reading the XML expect it right after the name.
-    const name = child(root, "name");
-    if (name?.nextSibling) root.insertBefore(element, name.nextSibling);
-  }
-  return serialize(root);
+/** The facts of a snapshot as inspection reports it, quiesce state from the engine's record. */
+async function detailsFacts(details: SnapshotDetails, connection: LibvirtConnection): Promise<SnapshotFacts> {
+  const view = details.snapshot;
+  return factsOf(
+    details.domain,
+    view,
+    { quiesced: view.quiesced, note: view.quiesceNote },
+    await infoOf(connection),
+  );
 }
 
 /** The engine's form of a create request. */
@@ -190,14 +179,7 @@ export function engineHostFactory(connections: ConnectionCache): SnapshotHostFac
         const work = (async () => {
           const connection = await connections.get(uri);
           try {
-            const details = await getSnapshot(connection, domain, name);
-            const view = details.snapshot;
-            return factsOf(
-              details.domain,
-              view,
-              { quiesced: view.quiesced, note: view.quiesceNote },
-              await infoOf(connection),
-            );
+            return await detailsFacts(await getSnapshot(connection, domain, name), connection);
           } catch (error) {
             if (isGone(error)) return null;
             throw error;
@@ -209,21 +191,10 @@ export function engineHostFactory(connections: ConnectionCache): SnapshotHostFac
       async setDescription(domain, name, description, signal) {
         const work = (async () => {
           const connection = await connections.get(uri);
-          const ref = await resolveDomain(connection, domain);
-          await withDomainLock(ref.uuid, async () => {
-            const snapshot = await connection.domainSnapshotLookupByName(ref, name);
-            const xml = await connection.domainSnapshotGetXMLDesc(snapshot, SNAPSHOT_XML_SECURE);
-            // REDEFINE replaces the metadata only; a current snapshot stays current (verified on libvirt 9.0).
-            await connection.domainSnapshotCreateXML(
-              ref,
-              withSnapshotDescription(xml, description),
-              SnapshotCreateFlags.REDEFINE,
-            );
-          });
-          const facts = await host.get(domain, name, signal);
-          if (facts === null)
-            throw new Error(`snapshot ${name} of domain ${domain} disappeared while updating it`);
-          return facts;
+          return detailsFacts(
+            await updateSnapshotDescription(connection, domain, name, description),
+            connection,
+          );
         })();
         return givenUpOnAbort(work, signal, SETTLE_GRACE_MS);
       },
