@@ -238,3 +238,28 @@ test("a create that fails on one domain records the snapshot made on the other (
   expect(await dom.fileChain("vda")).toEqual([dom.base("vda")]);
   expect(existsSync(overlay)).toBe(false);
 });
+
+test("paused consistency leaves a domain that was already paused paused, and resumes only the one it paused", async () => {
+  const [running, paused] = await Promise.all([
+    lab.domain({ disks: [{ sizeMiB: 16 }], state: "running" }),
+    lab.domain({ disks: [{ sizeMiB: 16 }], state: "paused" }),
+  ]);
+  const checked = await plugin.check(
+    urn("mixed"),
+    {},
+    {
+      domains: [running.name, paused.name],
+      name: "mixed",
+      consistency: "paused",
+      quiesce: "off",
+      __provider: provider,
+    },
+  );
+  const created = await plugin.create(urn("mixed"), checked.inputs);
+  expect([await running.state(), await paused.state()]).toEqual(["running", "paused"]);
+  expect([await running.snapshotNames(), await paused.snapshotNames()]).toEqual([["mixed-1"], ["mixed-1"]]);
+  expect(plugin.output).toContain(`mixed-1: taken with ${running.name} paused`);
+  await plugin.delete(urn("mixed"), created.id, created.properties);
+  expect([await running.snapshotNames(), await paused.snapshotNames()]).toEqual([[], []]);
+  expect([await running.state(), await paused.state()]).toEqual(["running", "paused"]);
+});
