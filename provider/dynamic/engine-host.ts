@@ -14,13 +14,14 @@ import type { SnapshotFacts } from "./outputs";
  * SnapshotHost on top of the snapshot engine: translates requests and results, and nothing else. The engine
  * serializes operations per domain and re-reads the host before it acts.
  *
- * Timeouts: the engine takes no AbortSignal, so an aborted operation is given up here; for create and the
- * description update this waits (at most SETTLE_GRACE_MS) for the engine call in flight to settle first, so
- * the caller's probe sees the final state and records a snapshot made at the last moment instead of
- * orphaning it. Delete passes the remaining time to the engine, which cancels its block jobs on expiry.
+ * Timeouts: create passes the signal to the engine, which gives up before the libvirt create call (nothing is
+ * made) and otherwise finishes and reports the snapshot; this layer then returns it even after the deadline,
+ * so a snapshot made at the last moment is recorded, not orphaned. The description update waits (at most
+ * SETTLE_GRACE_MS) for the engine call in flight to settle before it gives up, so a later read sees the final
+ * state. Delete passes the remaining time to the engine, which cancels its block jobs on expiry.
  */
 
-/** How long an aborted create waits for the engine call in flight; libvirt calls time out at 60 s. */
+/** How long an aborted update or delete waits for the engine call in flight; libvirt calls time out at 60 s. */
 const SETTLE_GRACE_MS = 65_000;
 const PROGRESS_STEP_PERCENT = 25;
 
@@ -153,26 +154,24 @@ export function engineHostFactory(connections: ConnectionCache): SnapshotHostFac
     const host: SnapshotHost = {
       async create(request, signal) {
         const connection = await givenUpOnAbort(connections.get(uri), signal, 0);
-        const work = (async () => {
-          const result = await createSnapshot(connection, engineCreateRequest(request), {
-            onProgress: (event) => reportCreate(event, request.onProgress),
-          });
-          // A snapshot the engine did not record was made by someone else: take it over only when asked.
-          if (result.adopted && result.quiesced === undefined && !request.adopt) {
-            throw new Error(
-              `domain ${result.domain.name} already has a snapshot ${request.name} that pulumi-libvirt-snapshot ` +
-                "did not create; set adopt: true to take it over (it will be merged away when the resource is " +
-                "deleted), or choose another name",
-            );
-          }
-          return factsOf(
-            result.domain,
-            result.snapshot,
-            { quiesced: result.quiesced, note: result.quiesceNote },
-            await infoOf(connection),
+        const result = await createSnapshot(connection, engineCreateRequest(request), {
+          onProgress: (event) => reportCreate(event, request.onProgress),
+          signal,
+        });
+        // A snapshot the engine did not record was made by someone else: take it over only when asked.
+        if (result.adopted && result.quiesced === undefined && !request.adopt) {
+          throw new Error(
+            `domain ${result.domain.name} already has a snapshot ${request.name} that pulumi-libvirt-snapshot ` +
+              "did not create; set adopt: true to take it over (it will be merged away when the resource is " +
+              "deleted), or choose another name",
           );
-        })();
-        return givenUpOnAbort(work, signal, SETTLE_GRACE_MS);
+        }
+        return factsOf(
+          result.domain,
+          result.snapshot,
+          { quiesced: result.quiesced, note: result.quiesceNote },
+          await infoOf(connection),
+        );
       },
 
       async get(domain, name, signal) {

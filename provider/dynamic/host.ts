@@ -12,7 +12,9 @@ import type { SnapshotFacts } from "./outputs";
 export interface SnapshotHost {
   /**
    * Creates the snapshot, or adopts an existing one of that name when `adopt` is set or the engine
-   * recognises it as its own earlier attempt at the same request. Resolves with the host's facts.
+   * recognises it as its own earlier attempt at the same request. Resolves with the host's facts. Aborting
+   * rejects only before the host was asked to create (nothing made); once it was, the create finishes and
+   * resolves with the snapshot, so that a snapshot made at the last moment is recorded, never orphaned.
    */
   create(request: CreateSnapshotRequest, signal: AbortSignal): Promise<SnapshotFacts>;
   /** The snapshot's facts, or null when the domain or the snapshot does not exist. */

@@ -38,6 +38,15 @@ export type CreateProgress =
 export interface CreateHooks {
   /** Called synchronously at each step; an exception thrown here is ignored. */
   readonly onProgress?: (event: CreateProgress) => void;
+  /**
+   * Gives up the create, as far as that is safe. Aborted before the libvirt create call is sent (while
+   * validating, waiting for the domain's lock, or reading the domain), the create rejects with the signal's
+   * reason and nothing was made. Once the call was sent, the abort is ignored: the call finishes and the result
+   * (the snapshot, recorded and verified, or the error) is reported as without a signal, because a snapshot
+   * half made and then abandoned would be orphaned. So an aborted create settles after at most one libvirt
+   * call in flight plus the steps after a create.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface CreateSnapshotResult {
@@ -82,15 +91,18 @@ export async function createSnapshot(
       // A progress listener must not change the outcome of the operation.
     }
   };
+  const { signal } = hooks;
+  signal?.throwIfAborted();
   validateCreateRequest(request);
   const ref = await resolveDomain(port, request.domain);
   return withDomainLock(
     ref.uuid,
     async () => {
       report({ kind: "locked" });
-      return createLocked(port, ref, request, report);
+      return createLocked(port, ref, request, report, () => signal?.throwIfAborted());
     },
     () => report({ kind: "waiting-for-lock" }),
+    signal,
   );
 }
 
@@ -99,6 +111,7 @@ async function createLocked(
   ref: DomainRef,
   request: CreateSnapshotRequest,
   report: (event: CreateProgress) => void,
+  beforeCreateCall: () => void,
 ): Promise<CreateSnapshotResult> {
   const [stateInfo, xml, existing] = await libvirtStep(ref, request, "reading the domain", () =>
     Promise.all([
@@ -117,7 +130,7 @@ async function createLocked(
     return result;
   }
   const plan = planCreate(domain, state, names, request, selection);
-  const { snapshotRef, quiesced, quiesceNote } = await runCreate(port, ref, plan, report);
+  const { snapshotRef, quiesced, quiesceNote } = await runCreate(port, ref, plan, report, beforeCreateCall);
   report({ kind: "created" });
 
   // The record needs the snapshot's creation time; it is written while the domain is re-read for verification.
@@ -163,13 +176,18 @@ async function createLocked(
   };
 }
 
-/** The create call: with QUIESCE first when planned, falling back (auto) when no agent can freeze. */
+/**
+ * The create call: with QUIESCE first when planned, falling back (auto) when no agent can freeze.
+ * `beforeCreateCall` runs before each call is sent (it throws to give up; nothing exists then).
+ */
 async function runCreate(
   port: CreatePort,
   ref: DomainRef,
   plan: CreatePlan,
   report: (event: CreateProgress) => void,
+  beforeCreateCall: () => void,
 ): Promise<{ snapshotRef: SnapshotRef; quiesced: boolean; quiesceNote?: string }> {
+  beforeCreateCall();
   if (plan.quiesce.attempt) {
     try {
       const snapshotRef = await port.domainSnapshotCreateXML(
@@ -199,6 +217,7 @@ async function runCreate(
       // A quiesced create refused with 74 or 86 leaves nothing behind, so retrying without QUIESCE is safe.
       const note = `not quiesced: ${why} (${e instanceof Error ? e.message : String(e)})`;
       report({ kind: "quiesce-fallback", reason: note });
+      beforeCreateCall();
       return { snapshotRef: await libvirtCreate(port, ref, plan), quiesced: false, quiesceNote: note };
     }
   }

@@ -12,12 +12,14 @@ const tails = new Map<string, Promise<void>>();
 /**
  * Runs `operation` once every earlier operation on the same domain has settled (resolved or rejected), and
  * returns its result. The lock is released however `operation` ends. `onWait` is called synchronously when the
- * operation has to wait for another one (for progress reporting).
+ * operation has to wait for another one (for progress reporting). Aborting `signal` while waiting rejects with
+ * its reason without running `operation`; later operations still wait for the earlier ones.
  */
 export async function withDomainLock<T>(
   uuid: string,
   operation: () => Promise<T>,
   onWait?: () => void,
+  signal?: AbortSignal,
 ): Promise<T> {
   const key = uuid.toLowerCase();
   const previous = tails.get(key);
@@ -30,7 +32,7 @@ export async function withDomainLock<T>(
   try {
     if (previous !== undefined) {
       onWait?.();
-      await previous;
+      await (signal === undefined ? previous : untilAborted(previous, signal));
     }
     return await operation();
   } finally {
@@ -43,4 +45,19 @@ export async function withDomainLock<T>(
 /** Whether an operation currently holds or waits for the lock of this domain (for tests and diagnostics). */
 export function isDomainLocked(uuid: string): boolean {
   return tails.has(uuid.toLowerCase());
+}
+
+/** `waited`, or a rejection with the signal's reason as soon as it aborts (the listener is always removed). */
+async function untilAborted(waited: Promise<void>, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted();
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    await Promise.race([waited, aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
 }

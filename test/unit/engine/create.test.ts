@@ -111,6 +111,58 @@ describe("createSnapshot", () => {
     ]);
   });
 
+  test("aborted before the create call: rejects with the signal's reason, nothing made", async () => {
+    const host = fresh();
+    const before = host.xml();
+    const controller = new AbortController();
+    const stop = new Error("stop");
+    controller.abort(stop);
+    await expect(createSnapshot(host, request, { signal: controller.signal })).rejects.toBe(stop);
+    expect([host.calls, host.xml()]).toEqual([[], before]);
+
+    // Aborted while the domain is read: the reads finish, the create call is never sent.
+    const reading = new AbortController();
+    const readXml = host.domainGetXMLDesc.bind(host);
+    host.domainGetXMLDesc = async () => {
+      reading.abort(stop);
+      return readXml();
+    };
+    await expect(createSnapshot(host, request, { signal: reading.signal })).rejects.toBe(stop);
+    expect(host.calls.filter((c) => c.startsWith("domainSnapshotCreateXML"))).toEqual([]);
+    expect(host.xml()).toBe(before);
+  });
+
+  test("aborted between a refused quiesced call and the retry: nothing made, no retry", async () => {
+    const host = fresh();
+    const controller = new AbortController();
+    host.failCreate = (flags) => {
+      controller.abort(new Error("stop"));
+      return flags & SnapshotCreateFlags.QUIESCE ? libvirtError(74, "no channel") : undefined;
+    };
+    await expect(createSnapshot(host, request, { signal: controller.signal })).rejects.toThrow("stop");
+    expect(host.calls.filter((c) => c.startsWith("domainSnapshotCreateXML"))).toEqual([
+      "domainSnapshotCreateXML+QUIESCE",
+    ]);
+    expect(await host.domainListAllSnapshots(host.ref)).toEqual([]);
+  });
+
+  test("aborted once the create call was sent: the snapshot is finished, recorded and reported", async () => {
+    const host = fresh();
+    const controller = new AbortController();
+    host.failCreate = () => {
+      controller.abort(new Error("too late"));
+      return undefined;
+    };
+    const result = await createSnapshot(host, request, { signal: controller.signal });
+    expect([result.snapshot.name, result.quiesced, result.snapshot.quiesced]).toEqual(["s1", true, true]);
+    expect(host.calls.slice(-4)).toEqual([
+      "domainSnapshotCreateXML+QUIESCE",
+      "domainSnapshotGetXMLDesc",
+      "domainGetXMLDesc",
+      "domainSetMetadata",
+    ]);
+  });
+
   test("quiesce required: no fallback, nothing created, the error says why", async () => {
     const host = fresh();
     host.failCreate = (flags) =>

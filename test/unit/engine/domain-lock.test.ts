@@ -42,4 +42,26 @@ describe("withDomainLock", () => {
     await Promise.all([withDomainLock("x", op("x")), withDomainLock("y", op("y"))]);
     expect(log).toEqual(["start x", "start y", "end x", "end y"]);
   });
+  test("an abort while waiting rejects with its reason and skips the operation; later ones still queue", async () => {
+    const log: string[] = [];
+    let finishFirst: () => void = () => undefined;
+    const first = withDomainLock("u2", async () => {
+      log.push("first");
+      await new Promise<void>((resolve) => {
+        finishFirst = resolve;
+      });
+    });
+    const controller = new AbortController();
+    const skipped = withDomainLock("u2", async () => log.push("skipped"), undefined, controller.signal);
+    const third = withDomainLock("u2", async () => log.push("third"));
+    await tick();
+    controller.abort(new Error("gave up"));
+    await expect(skipped).rejects.toThrow("gave up");
+    await tick();
+    expect(log).toEqual(["first"]);
+    finishFirst();
+    await Promise.all([first, third]);
+    expect(log).toEqual(["first", "third"]);
+    expect(isDomainLocked("u2")).toBe(false);
+  });
 });
