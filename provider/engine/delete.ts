@@ -12,6 +12,7 @@ import type { DomainRef, LibvirtApi } from "../libvirt/api";
 import { DomainState } from "../libvirt/api";
 import { DomainCreateFlags, ErrorCode } from "../libvirt/flags";
 import { type DomainModel, parseDomainXml } from "../model/domain";
+import type { ConsistencyProblem } from "../model/snapshot-tree";
 import { isBlockJobError } from "./block-job";
 import { type DeletePort, executeDelete, journalForSteps, type MergeOptions } from "./delete-execute";
 import { removeHostFile } from "./delete-files";
@@ -240,14 +241,20 @@ async function deleteNatively(
   }
 }
 
+/** What a consistency problem is about (kind, snapshot, disk): the same problem before and after an operation. */
+function problemKey(problem: ConsistencyProblem): string {
+  return JSON.stringify([problem.kind, problem.snapshot, problem.disk ?? null]);
+}
+
 /**
  * After a delete: no block job remains on any disk, and the join of libvirt's tree with the live chains has no
  * problem it did not have before (children re-parented, their overlays where the tree says).
  */
 async function verifyAfter(port: DeleteSnapshotPort, ref: DomainRef, before: DomainSnapshots, name: string) {
   const after = await readForest(port, ref);
-  const known = new Set(before.problems.map((p) => p.message));
-  const fresh = after.forest.problems.filter((p) => !known.has(p.message));
+  // By identity, never by message: a message may quote the live chain, which every merge changes.
+  const known = new Set(before.problems.map(problemKey));
+  const fresh = after.forest.problems.filter((p) => !known.has(problemKey(p)));
   const jobs = after.model.disks.filter((d) => d.mirror !== undefined).map((d) => d.target);
   const stillThere = after.forest.snapshots.some((s) => s.name === name);
   if (fresh.length === 0 && jobs.length === 0 && !stillThere) return;
