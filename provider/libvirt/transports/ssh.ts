@@ -1,4 +1,4 @@
-import { type ChildProcessByStdio, spawn } from "node:child_process";
+import { type ChildProcessByStdio, type SpawnOptions, spawn } from "node:child_process";
 import { Duplex, type Readable, type Writable } from "node:stream";
 import type { LibvirtUri } from "../uri";
 import { LibvirtTransportError, type TransportFailure } from "./errors";
@@ -233,6 +233,38 @@ export class SshTunnel extends Duplex {
 }
 
 /**
+ * How the ssh child is started: pipes, no shell, and `detached` (its own session and process group, setsid).
+ * In a terminal, Ctrl-C sends SIGINT to the whole foreground process group; an ssh child in it would die at
+ * once and take the connection with it, so the CLI could not cancel a merge cleanly over that connection.
+ * Detached, only this process hears Ctrl-C, and ends the child itself: on close (SshTunnel._destroy) and when
+ * it exits (killOnExit). A consequence: ssh has no controlling terminal, so it cannot ask for a password or
+ * passphrase on it (use keys, an agent, or SSH_ASKPASS).
+ */
+export const SSH_SPAWN_OPTIONS = {
+  stdio: ["pipe", "pipe", "pipe"],
+  shell: false,
+  detached: true,
+} as const satisfies SpawnOptions;
+
+/** ssh children still running; killed when this process exits (a detached child outlives its parent). */
+const liveChildren = new Set<SshChild>();
+let exitHookInstalled = false;
+
+function killOnExit(child: SshChild): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // 'exit' handlers must be synchronous: kill() is. A process killed by a signal skips this, and then the
+    // child still ends when its stdin (our end of the pipe) closes, which ends the remote proxy.
+    process.on("exit", () => {
+      for (const live of liveChildren) live.kill("SIGTERM");
+    });
+  }
+  liveChildren.add(child);
+  child.once("exit", () => liveChildren.delete(child));
+  child.once("error", () => liveChildren.delete(child));
+}
+
+/**
  * Spawns the system ssh client (argv array, never a local shell) and resolves once the remote side prints its
  * ready marker, i.e. login and host-key checks passed and the proxy to the daemon is being started. On
  * failure (host key, authentication, refused port, deadline) the child is killed and the error carries ssh's
@@ -248,11 +280,9 @@ export async function dialSsh(
   const child = spawn(
     uri.params.command ?? "ssh",
     sshArgv(uri, options.connectTimeoutMs, hasTty, options.readonly),
-    {
-      stdio: ["pipe", "pipe", "pipe"],
-      shell: false,
-    },
+    SSH_SPAWN_OPTIONS,
   );
+  killOnExit(child);
   const tunnel = new SshTunnel(child, target);
   await underDeadline(
     "ssh",

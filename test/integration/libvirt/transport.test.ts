@@ -1,7 +1,8 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -278,5 +279,71 @@ describe("a dead ssh tunnel ends the stream", () => {
       failure: "closed",
     });
     expect((error as Error).message).toContain("ssh was killed by SIGKILL");
+  });
+});
+
+/** Whether process `pid` still exists (children are reaped by Node, so an ended one is gone). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function gone(pid: number): Promise<boolean> {
+  for (let attempt = 0; attempt < 50 && alive(pid); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return !alive(pid);
+}
+
+describe("the ssh child and Ctrl-C", () => {
+  it("ssh runs in its own session and process group; closing the tunnel kills it", async () => {
+    const stream = (await dialUri(sshUri())) as SshTunnel;
+    const pid = stream.pid as number;
+    const [sid, pgid] = execFileSync("ps", ["-o", "sid=,pgid=", "-p", String(pid)], { encoding: "utf8" })
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    expect([sid, pgid]).toEqual([pid, pid]);
+    expect(await authList(stream)).toEqual(AUTH_NONE_REPLY);
+    stream.destroy();
+    expect(await gone(pid)).toBe(true);
+  });
+
+  it("SIGINT to the caller's process group spares ssh: the tunnel still answers; the caller's exit ends ssh", async () => {
+    const child = spawn("npx", ["tsx", path.join(__dirname, "ssh-sigint-child.ts")], {
+      cwd: path.join(__dirname, "../../.."),
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    const lines = createInterface({ input: child.stdout });
+    const events: Record<string, unknown>[] = [];
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        lines.on("line", (line) => {
+          if (!line.startsWith("{")) return;
+          events.push(JSON.parse(line) as Record<string, unknown>);
+          // The whole group, as a terminal does on Ctrl-C (npx, tsx and node are all in it).
+          if (events.length === 1) process.kill(-(child.pid as number), "SIGINT");
+          else resolve();
+        });
+        exited.then(() => reject(new Error(`child ended early: ${stderr}`)));
+      });
+      await exited;
+      const sshPid = events[0]?.ssh as number;
+      expect(events[1]).toEqual({ afterSigint: AUTH_NONE_REPLY });
+      expect(await gone(sshPid)).toBe(true);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null)
+        process.kill(-(child.pid as number), "SIGKILL");
+    }
   });
 });
