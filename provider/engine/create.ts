@@ -22,7 +22,7 @@ import {
 } from "./create-plan";
 import { withDomainLock } from "./domain-lock";
 import { resolveDomain } from "./domain-ref";
-import { EngineError, EngineErrorKind, libvirtCodeOf } from "./errors";
+import { EngineError, EngineErrorKind, libvirtCodeOf, libvirtStep } from "./errors";
 import type { DomainIdentity } from "./inspect";
 import type { CreatePort } from "./libvirt-port";
 import { writeProjectMetadata } from "./project-metadata";
@@ -113,7 +113,7 @@ async function createLocked(
   report: (event: CreateProgress) => void,
   beforeCreateCall: () => void,
 ): Promise<CreateSnapshotResult> {
-  const [stateInfo, xml, existing] = await libvirtStep(ref, request, "reading the domain", () =>
+  const [stateInfo, xml, existing] = await libvirtStep(ref.name, request.name, "reading the domain", () =>
     Promise.all([
       port.domainGetState(ref),
       port.domainGetXMLDesc(ref, 0),
@@ -134,7 +134,7 @@ async function createLocked(
   report({ kind: "created" });
 
   // The record needs the snapshot's creation time; it is written while the domain is re-read for verification.
-  const snapshotRead = libvirtStep(ref, request, "reading the new snapshot", async () =>
+  const snapshotRead = libvirtStep(ref.name, request.name, "reading the new snapshot", async () =>
     parseSnapshotXml(await port.domainSnapshotGetXMLDesc(snapshotRef, 0)),
   );
   const recorded = snapshotRead.then(async (snapshot) => {
@@ -155,7 +155,9 @@ async function createLocked(
     }
   });
   const [afterXml, snapshot, { record, warning }] = await Promise.all([
-    libvirtStep(ref, request, "reading the domain after the snapshot", () => port.domainGetXMLDesc(ref, 0)),
+    libvirtStep(ref.name, request.name, "reading the domain after the snapshot", () =>
+      port.domainGetXMLDesc(ref, 0),
+    ),
     snapshotRead,
     recorded,
   ]);
@@ -319,7 +321,7 @@ async function adopt(
   selection: DiskSelection,
 ): Promise<CreateSnapshotResult> {
   const snapshot = parseSnapshotXml(
-    await libvirtStep(ref, request, "reading the existing snapshot", async () =>
+    await libvirtStep(ref.name, request.name, "reading the existing snapshot", async () =>
       port.domainSnapshotGetXMLDesc(await port.domainSnapshotLookupByName(ref, request.name), 0),
     ),
   );
@@ -388,24 +390,4 @@ function snapshotState(
     snapshot: request.name,
     message: `domain ${domainName} is ${names[state] ?? `in state ${state}`}; snapshots need it running, paused or shut off`,
   });
-}
-
-/** Runs a read step, turning a libvirt failure into an EngineError LIBVIRT that says what was being done. */
-async function libvirtStep<T>(
-  ref: DomainRef,
-  request: CreateSnapshotRequest,
-  what: string,
-  step: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await step();
-  } catch (e) {
-    throw new EngineError({
-      kind: EngineErrorKind.LIBVIRT,
-      domain: ref.name,
-      snapshot: request.name,
-      message: `snapshot ${request.name} of domain ${ref.name}: ${what} failed`,
-      cause: e,
-    });
-  }
 }

@@ -4,13 +4,12 @@
  * image, chain or guest is touched.
  */
 import type { DomainRef, LibvirtApi, SnapshotRef } from "../libvirt/api";
-import { isLibvirtError } from "../libvirt/errors";
 import { ErrorCode, SnapshotCreateFlags } from "../libvirt/flags";
 import { parseSnapshotXml } from "../model/snapshot";
 import { appendElement, child, parseRoot, serialize } from "../model/xml";
 import { withDomainLock } from "./domain-lock";
 import { resolveDomain } from "./domain-ref";
-import { EngineError, EngineErrorKind } from "./errors";
+import { EngineError, EngineErrorKind, libvirtCodeOf, libvirtStep } from "./errors";
 import { getSnapshot, readCurrentSnapshot, type SnapshotDetails } from "./inspect";
 import type { InspectPort } from "./libvirt-port";
 import { descriptionProblem } from "./placement";
@@ -48,7 +47,7 @@ export async function updateSnapshotDescription(
   const ref = await resolveDomain(port, domain);
   await withDomainLock(ref.uuid, async () => {
     const snapshot = await lookUp(port, ref, name);
-    const [xml, current] = await libvirtStep(ref, name, "reading the snapshot", () =>
+    const [xml, current] = await libvirtStep(ref.name, name, "reading the snapshot", () =>
       Promise.all([
         port.domainSnapshotGetXMLDesc(snapshot, SNAPSHOT_XML_SECURE),
         readCurrentSnapshot(port, ref),
@@ -57,11 +56,11 @@ export async function updateSnapshotDescription(
     // REDEFINE without CURRENT happened to keep the current snapshot on libvirt 9.0, but libvirt documents no
     // such promise; asking for CURRENT exactly when the snapshot was current makes the outcome explicit.
     const flags = SnapshotCreateFlags.REDEFINE | (current === name ? SnapshotCreateFlags.CURRENT : 0);
-    await libvirtStep(ref, name, "redefining the snapshot", () =>
+    await libvirtStep(ref.name, name, "redefining the snapshot", () =>
       port.domainSnapshotCreateXML(ref, withSnapshotDescription(xml, description), flags),
     );
     const stored = parseSnapshotXml(
-      await libvirtStep(ref, name, "reading the snapshot back", () =>
+      await libvirtStep(ref.name, name, "reading the snapshot back", () =>
         port.domainSnapshotGetXMLDesc(snapshot, 0),
       ),
     ).description;
@@ -98,38 +97,15 @@ async function lookUp(port: DescribePort, ref: DomainRef, name: string): Promise
   try {
     return await port.domainSnapshotLookupByName(ref, name);
   } catch (e) {
-    if (isLibvirtError(e) && e.code === ErrorCode.NO_DOMAIN_SNAPSHOT) {
-      throw new EngineError({
-        kind: EngineErrorKind.SNAPSHOT_NOT_FOUND,
-        domain: ref.name,
-        snapshot: name,
-        message: `domain ${ref.name} has no snapshot ${name}`,
-        cause: e,
-      });
+    if (libvirtCodeOf(e) !== ErrorCode.NO_DOMAIN_SNAPSHOT) {
+      return libvirtStep(ref.name, name, "looking the snapshot up", () => Promise.reject(e));
     }
-    throw libvirtFailure(ref, name, "looking the snapshot up", e);
+    throw new EngineError({
+      kind: EngineErrorKind.SNAPSHOT_NOT_FOUND,
+      domain: ref.name,
+      snapshot: name,
+      message: `domain ${ref.name} has no snapshot ${name}`,
+      cause: e,
+    });
   }
-}
-
-async function libvirtStep<T>(
-  ref: DomainRef,
-  name: string,
-  what: string,
-  step: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await step();
-  } catch (e) {
-    throw libvirtFailure(ref, name, what, e);
-  }
-}
-
-function libvirtFailure(ref: DomainRef, name: string, what: string, cause: unknown): EngineError {
-  return new EngineError({
-    kind: EngineErrorKind.LIBVIRT,
-    domain: ref.name,
-    snapshot: name,
-    message: `snapshot ${name} of domain ${ref.name}: ${what} failed; the description is unchanged or updated, nothing else`,
-    cause,
-  });
 }

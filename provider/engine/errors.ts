@@ -76,3 +76,26 @@ export function isEngineError(error: unknown): error is EngineError {
 export function libvirtCodeOf(error: unknown): number | undefined {
   return isLibvirtError(error) ? error.code : undefined;
 }
+
+/**
+ * Runs one libvirt step of an operation on snapshot `snapshot` of domain `domain`, turning any failure into an
+ * EngineError LIBVIRT that says what was being done (the original error is its `cause`).
+ */
+export async function libvirtStep<T>(
+  domain: string,
+  snapshot: string,
+  what: string,
+  step: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    throw new EngineError({
+      kind: EngineErrorKind.LIBVIRT,
+      domain,
+      snapshot,
+      message: `snapshot ${snapshot} of domain ${domain}: ${what} failed`,
+      cause: e,
+    });
+  }
+}
