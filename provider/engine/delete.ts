@@ -24,6 +24,7 @@ import { type DomainSnapshots, forestOf, readAllSnapshots } from "./inspect";
 import { newOperationId, OperationPhase, writeJournal } from "./journal";
 import type { DomainReadPort } from "./libvirt-port";
 import { finishUnfinishedDelete, type RecoveryReport } from "./recover";
+import { readPreviewRecord } from "./revert-state";
 
 export const DeleteStrategy = { BLOCKCOMMIT: "blockcommit", NATIVE: "native" } as const;
 export type DeleteStrategy = (typeof DeleteStrategy)[keyof typeof DeleteStrategy];
@@ -59,7 +60,8 @@ export const NATIVE_DELETE_MIN_VERSION = 9_000_000;
  * Idempotent: a snapshot that does not exist resolves `absent`, a domain that does not exist `domain-absent`.
  * First finishes any unfinished delete recorded on the domain. Throws EngineError:
  * - INVALID_REQUEST / DOMAIN_STATE when the delete is refused (another branch depends on the images, the
- *   snapshot is not on the live branch, a paused-domain memory snapshot with the domain paused); nothing done.
+ *   snapshot is not on the live branch, a paused-domain memory snapshot with the domain paused, the state
+ *   saved by an open preview: commit or undo the preview first); nothing done.
  * - LIBVIRT on a failed or timed-out merge: the job was cancelled, the chain is consistent, and the message
  *   says whether the delete was rolled back or stays recorded for the next operation to finish.
  * - VERIFY_FAILED when the chains or libvirt's tree disagree afterwards.
@@ -69,6 +71,7 @@ export async function deleteSnapshot(
   domain: string,
   name: string,
   options: DeleteOptions = {},
+  context: DeleteContext = {},
 ): Promise<DeleteResult> {
   let ref: DomainRef;
   try {
@@ -86,6 +89,7 @@ export async function deleteSnapshot(
   }
   return withDomainLock(ref.uuid, async () => {
     const recovered = (await finishUnfinishedDelete(port, ref, options)) ?? undefined;
+    if (context.endingPreview !== true) await refuseSavedStateOfPreview(port, ref, name);
     const base = { domain: ref.name, snapshot: name, ...(recovered ? { recovered } : {}) };
     const notes = recovered ? [recovered.message] : [];
     const before = await readForest(port, ref);
@@ -99,6 +103,26 @@ export async function deleteSnapshot(
     }
     await verifyAfter(port, ref, before.forest, name);
     return { ...base, outcome: "deleted", notes };
+  });
+}
+
+/** Internal knobs for preview.ts. */
+export interface DeleteContext {
+  /** The delete is `undoPreview` merging away the preview's saved state, which is otherwise protected. */
+  readonly endingPreview?: boolean;
+}
+
+/** Without its saved state a preview could not be undone: that snapshot goes only by `commit` or `undo`. */
+async function refuseSavedStateOfPreview(port: DeleteSnapshotPort, ref: DomainRef, name: string) {
+  const preview = await readPreviewRecord(port, ref);
+  if (preview === null || preview.saved !== name) return;
+  throw new EngineError({
+    kind: EngineErrorKind.DOMAIN_STATE,
+    domain: ref.name,
+    snapshot: name,
+    message:
+      `snapshot ${name} of domain ${ref.name} holds the state saved when the preview of snapshot ` +
+      `${preview.snapshot} started (${preview.started}); commit or undo the preview first`,
   });
 }
 

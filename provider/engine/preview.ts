@@ -153,7 +153,7 @@ async function mergeSavedAway(
   saved: string,
 ): Promise<{ removedFiles: string[]; notes: string[] }> {
   try {
-    const result = await deleteSnapshot(port, ref.uuid, saved);
+    const result = await deleteSnapshot(port, ref.uuid, saved, {}, { endingPreview: true });
     return { removedFiles: [], notes: [...result.notes] };
   } catch (e) {
     if (!(isEngineError(e) && e.kind === EngineErrorKind.DOMAIN_STATE)) throw e;

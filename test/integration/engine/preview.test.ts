@@ -1,57 +1,52 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
-import { type EngineError, isEngineError } from "../../../provider/engine/errors";
+import { describe, expect, onTestFinished, test } from "vitest";
+import { deleteSnapshot } from "../../../provider/engine/delete";
 import { commitPreview, getPreview, previewSnapshot, undoPreview } from "../../../provider/engine/preview";
 import { revertSnapshot } from "../../../provider/engine/revert";
-import type { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { lab } from "../../support/lab";
 import { currentSnapshot } from "../../support/virsh";
-import { openLabConnection } from "./delete-support";
 import { diskOnlyLayers, files, persistentSources, stateWithReason, visibleLayer } from "./revert-support";
+import { labConnectionPerFile } from "./lab-connection";
+import { engineRejection } from "../../support/engine-rejection";
 
-let conn: LibvirtConnection;
-beforeAll(async () => {
-  conn = await openLabConnection();
-});
-afterAll(() => conn?.close());
+const conn = labConnectionPerFile();
 
-async function rejection(promise: Promise<unknown>): Promise<EngineError> {
-  try {
-    await promise;
-  } catch (e) {
-    if (isEngineError(e)) return e;
-    throw e;
-  }
-  throw new Error("expected an EngineError");
-}
 
 describe("preview", () => {
   test("preview, then commit: the previewed state stays, the saved state and its files are gone", async () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
-    await diskOnlyLayers(conn, dom, ["s1", "s2"]);
-    const started = await previewSnapshot(conn, dom.name, "s1");
+    await diskOnlyLayers(conn(), dom, ["s1", "s2"]);
+    const started = await previewSnapshot(conn(), dom.name, "s1");
     const saved = started.preview.saved;
     expect(saved).toMatch(/^auto-before-preview-\d{8}T\d{9}Z$/);
-    expect(await getPreview(conn, dom.name)).toEqual(started.preview);
+    expect(await getPreview(conn(), dom.name)).toEqual(started.preview);
     expect(await visibleLayer(dom)).toBe(0);
 
-    const again = await rejection(previewSnapshot(conn, dom.name, "s2"));
-    const revert = await rejection(revertSnapshot(conn, dom.name, "s2"));
+    const again = await engineRejection(previewSnapshot(conn(), dom.name, "s2"));
+    const revert = await engineRejection(revertSnapshot(conn(), dom.name, "s2"));
     expect([again.kind, revert.kind, revert.message]).toEqual([
       "domain-state",
       "domain-state",
       expect.stringContaining(`is previewing snapshot s1`),
     ]);
+    // Without the saved state the preview could not be undone: it is protected until commit or undo.
+    const deleting = await engineRejection(deleteSnapshot(conn(), dom.name, saved));
+    expect([deleting.kind, deleting.snapshot, deleting.message]).toEqual([
+      "domain-state",
+      saved,
+      expect.stringContaining("commit or undo the preview first"),
+    ]);
     expect(await dom.snapshotNames()).toEqual(["s1", "s2", saved]);
+    expect(await getPreview(conn(), dom.name)).toEqual(started.preview);
 
-    const committed = await commitPreview(conn, dom.name);
+    const committed = await commitPreview(conn(), dom.name);
     expect([committed.dropped, committed.removedFiles]).toEqual([[saved], [dom.path("vda.s2.qcow2")]]);
-    expect(await getPreview(conn, dom.name)).toBeNull();
+    expect(await getPreview(conn(), dom.name)).toBeNull();
     expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1" });
     expect(await files(dom)).toEqual(["domain.xml", "vda.qcow2", "vda.s1.qcow2", "vda.s1.revert-1.qcow2"]);
     expect(await visibleLayer(dom)).toBe(0);
-    const none = await rejection(commitPreview(conn, dom.name));
+    const none = await engineRejection(commitPreview(conn(), dom.name));
     expect([none.kind, none.message]).toEqual([
       "invalid-request",
       `domain ${dom.name} has no preview to commit`,
@@ -60,14 +55,14 @@ describe("preview", () => {
 
   test("preview of a running domain, then undo: back to the saved memory state, the preview branch is gone", async () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
-    await diskOnlyLayers(conn, dom, ["s1"]);
+    await diskOnlyLayers(conn(), dom, ["s1"]);
     await dom.start();
-    const started = await previewSnapshot(conn, dom.name, "s1", { targetState: "running" });
+    const started = await previewSnapshot(conn(), dom.name, "s1", { targetState: "running" });
     const saved = started.preview.saved;
     expect(await stateWithReason(dom)).toBe("running (booted)");
     expect(await visibleLayer(dom)).toBe(0);
 
-    const undone = await undoPreview(conn, dom.name);
+    const undone = await undoPreview(conn(), dom.name);
     expect([undone.dropped, undone.revert?.memoryRestored, undone.revert?.removedFiles]).toEqual([
       [saved],
       true,
@@ -80,23 +75,23 @@ describe("preview", () => {
     expect(await files(dom)).toEqual(["domain.xml", "vda.qcow2", "vda.s1.qcow2"]);
     expect(await dom.snapshotParents()).toEqual({ s1: null });
     expect(await currentSnapshot(dom.name)).toBe("s1");
-    expect(await getPreview(conn, dom.name)).toBeNull();
+    expect(await getPreview(conn(), dom.name)).toBeNull();
   });
 
   test("preview in a process that is killed, undo from another process", async () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
-    await diskOnlyLayers(conn, dom, ["s1", "s2"]);
+    await diskOnlyLayers(conn(), dom, ["s1", "s2"]);
     const saved = await previewInKilledChild(dom.name, "s1");
-    expect(await getPreview(conn, dom.name)).toEqual({ snapshot: "s1", saved, started: expect.any(String) });
+    expect(await getPreview(conn(), dom.name)).toEqual({ snapshot: "s1", saved, started: expect.any(String) });
     expect(await visibleLayer(dom)).toBe(0);
 
-    const undone = await undoPreview(conn, dom.name);
+    const undone = await undoPreview(conn(), dom.name);
     expect(undone.dropped).toEqual([saved]);
     expect(await visibleLayer(dom)).toBe(2);
     expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1" });
     expect(await files(dom)).toEqual(["domain.xml", "vda.qcow2", "vda.s1.qcow2", "vda.s2.qcow2"]);
     expect(await persistentSources(dom)).toEqual([dom.path("vda.s2.qcow2")]);
-    expect(await getPreview(conn, dom.name)).toBeNull();
+    expect(await getPreview(conn(), dom.name)).toBeNull();
   });
 });
 
