@@ -15,6 +15,9 @@ export interface RestorePointHost extends SnapshotHost {
    * Pauses the domain if it runs, and says whether this call paused it: false for a domain that was already
    * paused or is shut off, which is left as it is. Waits for an operation of this process on the domain (a
    * merge, say) to finish first, so a domain is never paused in the middle of another resource's operation.
+   * Rejects only when this call did not pause the domain and never will: aborting `signal` gives up the wait
+   * for the lock, and inside the lock the suspend is skipped once the signal aborted; a suspend already sent
+   * is awaited and reported (true), so the caller can resume every domain it paused.
    */
   pause(domain: string, signal: AbortSignal): Promise<boolean>;
   /** Resumes a domain that `pause` paused. Resolves also when it already runs again. */
@@ -45,20 +48,24 @@ export function restorePointHostFactory(connections: ConnectionCache): RestorePo
         snapshots.setDescription(domain, name, description, signal),
       delete: (request, signal) => snapshots.delete(request, signal),
 
-      pause: (domain, signal) =>
-        raceAbort(
-          (async () => {
-            const connection = await connections.get(uri);
-            const ref = await resolveDomain(connection, domain);
-            return withDomainLock(ref.uuid, async () => {
-              const { state } = await connection.domainGetState(ref);
-              if (state !== DomainState.RUNNING && state !== DomainState.BLOCKED) return false;
-              await connection.domainSuspend(ref);
-              return true;
-            });
-          })(),
+      // Never raced against the signal as a whole: a pause given up by the caller while the suspend still
+      // happens later would leave the domain paused for ever. Only steps that change nothing are abandoned.
+      pause: async (domain, signal) => {
+        const connection = await raceAbort(connections.get(uri), signal);
+        const ref = await raceAbort(resolveDomain(connection, domain), signal);
+        return withDomainLock(
+          ref.uuid,
+          async () => {
+            const { state } = await connection.domainGetState(ref);
+            if (state !== DomainState.RUNNING && state !== DomainState.BLOCKED) return false;
+            signal.throwIfAborted();
+            await connection.domainSuspend(ref);
+            return true;
+          },
+          undefined,
           signal,
-        ),
+        );
+      },
 
       resume: (domain, signal) =>
         raceAbort(

@@ -108,6 +108,30 @@ describe("RestorePoint provider", () => {
     expect([...host.states.values()]).toEqual(["running", "paused"]);
   });
 
+  it("paused: a create timeout during the pauses waits for every pause and resumes each domain it paused", async () => {
+    const { host, provider, inputs } = setup();
+    const afterAbort = (signal: AbortSignal) =>
+      new Promise<void>((resolve) => signal.addEventListener("abort", () => setTimeout(resolve, 20)));
+    host.pause = async (domain: string, signal?: AbortSignal) => {
+      if (signal === undefined) throw new Error("pause needs the create's signal");
+      host.calls.push(`pause ${domain}`);
+      await afterAbort(signal);
+      // a: the suspend was sent before the timeout and completes after it. b: another operation held the
+      // domain's lock past the timeout, so the host skipped the suspend.
+      if (domain === "b") throw signal.reason;
+      host.states.set(UUIDS.a as string, "paused");
+      host.calls.push("paused a");
+      return true;
+    };
+    const error = await provider.create(inputs({ consistency: "paused", timeouts: { create: 0.05 } })).then(
+      () => null,
+      (e: unknown) => String(e),
+    );
+    expect(error).toMatch(/nothing was created: a: creating snapshot rp-1 of a did not finish within 0.05 s/);
+    expect(host.calls).toEqual(["pause a", "pause b", "paused a", "resume a"]);
+    expect([...host.states.values()]).toEqual(["running", "running"]);
+  });
+
   it("paused: a failed snapshot still resumes the domains, and the one made is recorded as partial state", async () => {
     const { host, provider, inputs } = setup();
     host.failCreate = (domain) => (domain === "b" ? "before" : null);
