@@ -32,7 +32,11 @@ export interface SnapshotArgs {
   readonly deleteStrategy?: pulumi.Input<DeleteStrategy>;
   /** Speed limit of the merge on delete, in bytes per second. Default: unlimited. */
   readonly bandwidth?: pulumi.Input<number>;
-  /** Seconds: `create` (default 300) also bounds read and update, `delete` (default 3600) bounds the merge. */
+  /**
+   * Seconds: `create` (default 300) also bounds read and update; `delete` (default 3600) bounds the whole delete,
+   * all disks' merges together: on expiry the running merge is cancelled, the disk chain stays consistent and the
+   * delete fails (delete again to finish it).
+   */
   readonly timeouts?: pulumi.Input<{ create?: pulumi.Input<number>; delete?: pulumi.Input<number> }>;
   /**
    * libvirt URI of the host; default: stack config `libvirt-snapshot:uri`, else `LIBVIRT_DEFAULT_URI`, else

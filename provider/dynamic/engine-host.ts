@@ -18,7 +18,9 @@ import type { SnapshotFacts } from "./outputs";
  * made) and otherwise finishes and reports the snapshot; this layer then returns it even after the deadline,
  * so a snapshot made at the last moment is recorded, not orphaned. The description update waits (at most
  * SETTLE_GRACE_MS) for the engine call in flight to settle before it gives up, so a later read sees the final
- * state. Delete passes the remaining time to the engine, which cancels its block jobs on expiry.
+ * state. Delete passes the signal to the engine, so the delete's timeout bounds the whole delete: on abort the
+ * engine cancels the running block job (the chain stays consistent) and rejects; `timeoutMs` still bounds each
+ * disk's job.
  */
 
 /** How long an aborted update or delete waits for the engine call in flight; libvirt calls time out at 60 s. */
@@ -206,6 +208,7 @@ export function engineHostFactory(connections: ConnectionCache): SnapshotHostFac
             ...(request.bandwidth === undefined ? {} : { bandwidthBytesPerSecond: request.bandwidth }),
             timeoutMs: request.timeoutMs,
             onProgress: progressReporter(request.onProgress),
+            signal,
           }),
           signal,
           SETTLE_GRACE_MS,

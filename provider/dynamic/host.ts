@@ -28,7 +28,8 @@ export interface SnapshotHost {
   ): Promise<SnapshotFacts>;
   /**
    * Deletes the snapshot, merging its overlay. Resolves when it is gone; a snapshot that is already gone
-   * resolves too (idempotent). `onProgress` receives human-readable lines.
+   * resolves too (idempotent). `onProgress` receives human-readable lines. Aborting `signal` bounds the whole
+   * delete: a running merge is cancelled (the chain stays consistent) and the promise rejects.
    */
   delete(request: DeleteSnapshotRequest, signal: AbortSignal): Promise<void>;
 }
