@@ -4,7 +4,7 @@
  * itself: a fresh delete and a recovery run the same code, and every step is idempotent (it first looks at
  * the live chain, the running job and the snapshot metadata, and skips what is already done).
  */
-import type { DomainRef, LibvirtApi } from "../libvirt/api";
+import type { BlockJobInfo, DomainRef, LibvirtApi } from "../libvirt/api";
 import { BlockJobType, DomainState } from "../libvirt/api";
 import { isLibvirtError } from "../libvirt/errors";
 import { DomainCreateFlags, ErrorCode, SnapshotDeleteFlags } from "../libvirt/flags";
@@ -13,7 +13,7 @@ import { type BlockJobOptions, type BlockJobPort, isBlockJobError, runBlockCommi
 import { chainMismatches } from "./chain-verify";
 import { type FilePort, HostFileRemover } from "./delete-files";
 import type { DeleteStep } from "./delete-plan";
-import { EngineError, EngineErrorKind } from "./errors";
+import { EngineError, EngineErrorKind, isEngineError } from "./errors";
 import {
   type DeleteJournal,
   DiskPhase,
@@ -74,8 +74,9 @@ export type DeleteFailureState = "rolled-back" | "journaled";
 /**
  * Runs `journal`'s remaining steps on `domain`. The journal need not be on the domain yet: it is written before
  * the first irreversible step (and again before each one). On success the journal is cleared. On failure the domain is stopped again if the delete started it, and either
- * - no disk was merged yet and the job was cancelled: the journal is cleared ("rolled-back"; the snapshot still
- *   exists, its point-in-time image may hold part of the overlay's data), or
+ * - no disk was merged yet and the job was cancelled, or a block job the delete did not start was found and left
+ *   alone (EngineError BLOCK_JOB_ACTIVE): the journal is cleared ("rolled-back"; the snapshot still exists, its
+ *   point-in-time image may hold part of the overlay's data), or
  * - the journal stays ("journaled") and the next engine call on the domain finishes the delete.
  * The state is attached to the rethrown error as `deleteState`.
  */
@@ -145,7 +146,10 @@ async function afterFailure(
     }
     const nothingMerged =
       current.phase === OperationPhase.MERGING && current.disks.every((d) => d.phase !== DiskPhase.MERGED);
-    if (nothingMerged && isBlockJobError(error)) {
+    // A cancelled job of ours and a refused foreign job both leave no job of this delete running.
+    const noJobOfOurs =
+      isBlockJobError(error) || (isEngineError(error) && error.kind === EngineErrorKind.BLOCK_JOB_ACTIVE);
+    if (nothingMerged && noJobOfOurs) {
       await writeJournal(port, domain, null);
       state = "rolled-back";
     } else {
@@ -175,12 +179,7 @@ async function mergeDisk(
     return;
   }
   const job = await port.domainGetBlockJobInfo(domain, disk.target);
-  if (job !== null && job.type !== BlockJobType.COMMIT && job.type !== BlockJobType.ACTIVE_COMMIT) {
-    throw new Error(
-      `domain ${domain.name}, disk ${disk.target}: another kind of block job (type ${job.type}) runs on the ` +
-        "disk; wait for it to end (virsh blockjob) and delete again",
-    );
-  }
+  if (job !== null) await refuseForeignJob(port, domain, disk, job, before);
   await noteDisk(disk.target, DiskPhase.MERGING);
   await runBlockCommit(
     port,
@@ -198,6 +197,44 @@ async function mergeDisk(
     });
   }
   await noteDisk(disk.target, DiskPhase.MERGED);
+}
+
+/**
+ * A job found on the disk is followed (and maybe pivoted) only when it is provably the one this delete started:
+ * the journal says a job was started (MERGING or PIVOTING; a PENDING disk never had one of ours), its type
+ * matches where `top` sits (the active layer takes an active commit, any other layer a plain commit, which is
+ * also what the journal planned), and an active commit mirrors into the journal's `base`. Anything else is
+ * someone else's job: pivoting a user's active commit into a deeper base would drop the point-in-time data of
+ * the layers between, and waiting for the end of an active commit that nobody pivots never returns. Throws
+ * EngineError BLOCK_JOB_ACTIVE and touches nothing.
+ */
+async function refuseForeignJob(
+  port: DeletePort,
+  domain: DomainRef,
+  disk: JournalDisk,
+  job: BlockJobInfo,
+  chain: readonly string[],
+): Promise<void> {
+  const topIsActive = chain[0] === disk.top;
+  const started = disk.phase === DiskPhase.MERGING || disk.phase === DiskPhase.PIVOTING;
+  const expectedType = topIsActive ? BlockJobType.ACTIVE_COMMIT : BlockJobType.COMMIT;
+  let ours = started && topIsActive === disk.active && job.type === expectedType;
+  if (ours && topIsActive) {
+    const live = parseDomainXml(await port.domainGetXMLDesc(domain, 0)).disks.find(
+      (d) => d.target === disk.target,
+    );
+    ours = live?.mirror?.destination?.path === disk.base;
+  }
+  if (ours) return;
+  throw new EngineError({
+    kind: EngineErrorKind.BLOCK_JOB_ACTIVE,
+    domain: domain.name,
+    disk: disk.target,
+    message:
+      `domain ${domain.name}: a block job this delete did not start (type ${job.type}) runs on disk ` +
+      `${disk.target}; end it first (virsh blockjob ${domain.name} ${disk.target}, --abort or --pivot as its ` +
+      "owner intends), then delete again; nothing was changed",
+  });
 }
 
 /** The live chain of one disk as paths, active first. */

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "vitest";
 import { executeDelete, journalForSteps } from "../../../provider/engine/delete-execute";
 import type { DeleteStep } from "../../../provider/engine/delete-plan";
-import { parseJournal, withJournal } from "../../../provider/engine/journal";
+import { isEngineError } from "../../../provider/engine/errors";
+import { DiskPhase, parseJournal, withJournal } from "../../../provider/engine/journal";
 import { finishUnfinishedDelete } from "../../../provider/engine/recover";
 import { DomainState } from "../../../provider/libvirt/api";
 import { FakeHost, type FakeHostState } from "./delete-fakes";
@@ -151,5 +152,63 @@ describe.each(scenarios)("executeDelete: $name", (s) => {
         expectedEnd(s),
       );
     }
+  });
+});
+
+describe("executeDelete: a block job it did not start", () => {
+  const chains = { vda: ["/i/a.s2", "/i/a.s1", "/i/a"] };
+  const files = ["/i/a.s2", "/i/a.s1", "/i/a"];
+
+  /** A host running `job` on vda and the journal (already on the domain) of a delete of s2 or s1. */
+  function hostWithJob(job: NonNullable<FakeHost["job"]>, step: DeleteStep, phase: DiskPhase) {
+    const host = new FakeHost(chains, ["s1", "s2"], files);
+    host.job = job;
+    const planned = journalForSteps(job.active ? "s2" : "s1", [step], "op-1", new Date(0));
+    const journal = { ...planned, disks: planned.disks.map((d) => ({ ...d, phase })) };
+    if (phase !== DiskPhase.PENDING) host.metadata = withJournal(undefined, journal) ?? undefined;
+    return { host, journal };
+  }
+
+  const cases = [
+    {
+      name: "a user's active commit into a deeper base, journal disk still pending",
+      job: { disk: "vda", top: "/i/a.s2", base: "/i/a", active: true, ready: true },
+      step: commit("vda", "/i/a.s2", "/i/a.s1", true),
+      phase: DiskPhase.PENDING,
+    },
+    {
+      name: "an active commit into another base than the journal's, journal says merging",
+      job: { disk: "vda", top: "/i/a.s2", base: "/i/a", active: true, ready: true },
+      step: commit("vda", "/i/a.s2", "/i/a.s1", true),
+      phase: DiskPhase.PIVOTING,
+    },
+    {
+      name: "an active commit while the journal merges a layer below the active one",
+      job: { disk: "vda", top: "/i/a.s2", base: "/i/a.s1", active: true, ready: true },
+      step: commit("vda", "/i/a.s1", "/i/a", false),
+      phase: DiskPhase.MERGING,
+    },
+  ];
+
+  test.each(cases)("$name: refused, nothing touched", async ({ job, step, phase }) => {
+    const { host, journal } = hostWithJob(job, step, phase);
+    const before = host.snapshotState();
+    const error = await executeDelete(host, host.domain, journal, options).catch((e: unknown) => e);
+    expect(isEngineError(error) && [error.kind, error.disk]).toEqual(["block-job-active", "vda"]);
+    expect((error as Error).message).toMatch(/a block job this delete did not start .* end it first/);
+    expect(host.mutations.filter((m) => m !== "set-metadata")).toEqual([]);
+    // The job, the chain and the snapshots are as they were; nothing of this delete is left on record.
+    expect(host.snapshotState()).toEqual({ ...before, journal: undefined });
+  });
+
+  test("its own active commit (journal pivoting, mirror into the journal's base) is followed and pivoted", async () => {
+    const { host, journal } = hostWithJob(
+      { disk: "vda", top: "/i/a.s2", base: "/i/a.s1", active: true, ready: true },
+      commit("vda", "/i/a.s2", "/i/a.s1", true),
+      DiskPhase.PIVOTING,
+    );
+    await executeDelete(host, host.domain, journal, options);
+    expect(host.mutations.filter((m) => m !== "set-metadata")).toEqual(["pivot vda", "snapshot-delete"]);
+    expect(host.snapshotState().chains).toEqual({ vda: ["/i/a.s1", "/i/a"] });
   });
 });

@@ -158,7 +158,10 @@ export class FakeHost implements DeletePort {
         "<backingStore/>",
       );
       const job = this.job?.disk === target ? this.job : null;
-      const mirror = job ? `<mirror type='file' job='active-commit'${job.ready ? " ready='yes'" : ""}/>` : "";
+      const mirror =
+        job?.active === true
+          ? `<mirror type='file' job='active-commit'${job.ready ? " ready='yes'" : ""}><source file='${job.base}'/></mirror>`
+          : "";
       return `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${active}'/>${backing}${mirror}<target dev='${target}' bus='virtio'/></disk>`;
     });
     return `<domain><name>d</name><uuid>${this.domain.uuid}</uuid><devices>${disks.join("")}</devices></domain>`;
