@@ -1,24 +1,19 @@
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { expect, test } from "vitest";
 import { listSnapshots } from "../../../provider/engine/inspect";
 import { revertSnapshot } from "../../../provider/engine/revert";
-import type { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { lab } from "../../support/lab";
-import { openLabConnection } from "../engine/delete-support";
+import { labConnectionPerFile } from "../engine/lab-connection";
 import { diskOnlyLayers } from "../engine/revert-support";
 import { runCliJson } from "./cli-process";
 
-let conn: LibvirtConnection;
-beforeAll(async () => {
-  conn = await openLabConnection();
-});
-afterAll(() => conn?.close());
+const conn = labConnectionPerFile();
 
 test("after a revert to a snapshot with children, the other branch is no problem for list and verify", async () => {
   const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
-  await diskOnlyLayers(conn, dom, ["s1", "s2", "s3"]);
-  await revertSnapshot(conn, dom.name, "s2", { keepCurrent: true });
+  await diskOnlyLayers(conn(), dom, ["s1", "s2", "s3"]);
+  await revertSnapshot(conn(), dom.name, "s2", { keepCurrent: true });
 
-  const forest = await listSnapshots(conn, dom.name);
+  const forest = await listSnapshots(conn(), dom.name);
   expect(forest.problems).toEqual([]);
   expect(forest.snapshots.map((s) => [s.name, s.otherBranch ?? false, s.disks[0]?.chainPosition])).toEqual([
     ["s1", false, 1],

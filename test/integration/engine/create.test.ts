@@ -1,35 +1,14 @@
 import { chmod, chown, mkdir, readdir, stat, writeFile } from "node:fs/promises";
-import net from "node:net";
 import { DOMParser } from "@xmldom/xmldom";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { createSnapshot } from "../../../provider/engine/create";
 import type { CreateSnapshotRequest } from "../../../provider/engine/create-plan";
-import { type EngineError, isEngineError } from "../../../provider/engine/errors";
-import { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { type LabDomain, lab } from "../../support/lab";
-import { labUri, virsh } from "../../support/virsh";
+import { engineRejection } from "../../support/rejections";
+import { virsh } from "../../support/virsh";
+import { labConnectionPerFile } from "./lab-connection";
 
-let conn: LibvirtConnection;
-
-beforeAll(async () => {
-  const socket = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect(process.env.LIBVIRT_SOCK ?? "/var/run/libvirt/libvirt-sock");
-    s.once("connect", () => resolve(s));
-    s.once("error", reject);
-  });
-  conn = await LibvirtConnection.open(socket, { name: labUri });
-});
-afterAll(() => conn?.close());
-
-async function rejection(promise: Promise<unknown>): Promise<EngineError> {
-  try {
-    await promise;
-  } catch (e) {
-    if (isEngineError(e)) return e;
-    throw e;
-  }
-  throw new Error("expected the create to fail");
-}
+const conn = labConnectionPerFile();
 
 /** Everything a failed create must leave as it was: chains (libvirt's and the files'), snapshots, files. */
 async function hostState(dom: LabDomain, dirs: string[] = [dom.dir]) {
@@ -61,7 +40,7 @@ describe.each(["running", "paused", "shutoff"] as const)("create on a %s domain"
       ...extra,
     });
 
-    const s1 = await createSnapshot(conn, req("s1"));
+    const s1 = await createSnapshot(conn(), req("s1"));
     expect([s1.adopted, s1.snapshot.disks.map((d) => d.target), s1.warnings]).toEqual([
       false,
       ["vda", "vdb"],
@@ -70,20 +49,22 @@ describe.each(["running", "paused", "shutoff"] as const)("create on a %s domain"
     expect(await dom.fileChain("vda")).toEqual([dom.path("vda.s1.qcow2"), dom.base("vda")]);
     expect(await dom.fileChain("vdb")).toEqual([dom.path("vdb.s1.qcow2"), dom.base("vdb")]);
 
-    const named = await rejection(createSnapshot(conn, req("bad", { disks: { include: ["vda", shared] } })));
+    const named = await engineRejection(
+      createSnapshot(conn(), req("bad", { disks: { include: ["vda", shared] } })),
+    );
     expect([named.kind, named.disk]).toEqual(["invalid-request", shared]);
 
     if (state === "shutoff") {
       const before = await hostState(dom);
       for (const memory of ["memory", "memory-live"] as const) {
-        const error = await rejection(createSnapshot(conn, req("m", { memory })));
+        const error = await engineRejection(createSnapshot(conn(), req("m", { memory })));
         expect([error.kind, error.message]).toEqual([
           "domain-state",
           expect.stringContaining("needs a running or paused domain"),
         ]);
       }
       expect(await hostState(dom)).toEqual(before);
-      const s2 = await createSnapshot(conn, req("s2", { disks: { include: ["vda"] } }));
+      const s2 = await createSnapshot(conn(), req("s2", { disks: { include: ["vda"] } }));
       expect(s2.quiesceNote).toBe("not quiesced: the domain is shut off: there is no guest to freeze");
       expect(await dom.fileChain("vda")).toEqual([
         dom.path("vda.s2.qcow2"),
@@ -94,7 +75,7 @@ describe.each(["running", "paused", "shutoff"] as const)("create on a %s domain"
       return;
     }
 
-    const s2 = await createSnapshot(conn, req("s2", { memory: "memory", disks: { include: ["vda"] } }));
+    const s2 = await createSnapshot(conn(), req("s2", { memory: "memory", disks: { include: ["vda"] } }));
     expect([s2.snapshot.memory, s2.quiesced, s2.quiesceNote]).toEqual([
       { mode: "external", file: dom.path(`${dom.name}.s2.mem`) },
       false,
@@ -104,7 +85,7 @@ describe.each(["running", "paused", "shutoff"] as const)("create on a %s domain"
     if (state === "paused") {
       // Quirk: QEMU takes one memory snapshot per pause; the second fails cleanly and is explained.
       const before = await hostState(dom);
-      const again = await rejection(createSnapshot(conn, req("s3", { memory: "memory-live" })));
+      const again = await engineRejection(createSnapshot(conn(), req("s3", { memory: "memory-live" })));
       expect([again.kind, again.libvirtCode, again.message]).toEqual([
         "libvirt",
         1,
@@ -114,7 +95,7 @@ describe.each(["running", "paused", "shutoff"] as const)("create on a %s domain"
       await dom.resume();
       await dom.suspend();
     }
-    const s3 = await createSnapshot(conn, req("s3", { memory: "memory-live" }));
+    const s3 = await createSnapshot(conn(), req("s3", { memory: "memory-live" }));
     expect(s3.snapshot.disks.map((d) => [d.target, d.overlay.path, d.pointInTime?.path])).toEqual([
       ["vda", dom.path("vda.s3.qcow2"), dom.path("vda.s2.qcow2")],
       ["vdb", dom.path("vdb.s3.qcow2"), dom.path("vdb.s1.qcow2")],
@@ -145,8 +126,8 @@ describe("quiesce", () => {
     async (channel, code, why) => {
       const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], guestAgentChannel: channel });
       const before = await hostState(dom);
-      const error = await rejection(
-        createSnapshot(conn, { domain: dom.name, name: "q", quiesce: "required" }),
+      const error = await engineRejection(
+        createSnapshot(conn(), { domain: dom.name, name: "q", quiesce: "required" }),
       );
       expect([error.kind, error.libvirtCode, error.message]).toEqual([
         "quiesce-failed",
@@ -155,7 +136,7 @@ describe("quiesce", () => {
       ]);
       expect(await hostState(dom)).toEqual(before);
 
-      const result = await createSnapshot(conn, { domain: dom.name, name: "q" });
+      const result = await createSnapshot(conn(), { domain: dom.name, name: "q" });
       expect([result.quiesced, result.quiesceNote, result.snapshot.quiesced]).toEqual([
         false,
         expect.stringMatching(new RegExp(`^not quiesced: ${why} \\(.+\\)$`)),
@@ -177,7 +158,7 @@ describe("names, descriptions and files", () => {
       `${"0123456789".repeat(99)}ü\u00e9!?#`,
     ];
     for (const [i, description] of descriptions.entries()) {
-      const result = await createSnapshot(conn, { domain: dom.name, name: `d${i}`, description });
+      const result = await createSnapshot(conn(), { domain: dom.name, name: `d${i}`, description });
       expect(result.snapshot.description).toBe(description);
     }
     // The oracle: virsh's own XML, parsed by a plain DOM parser, not the engine's model.
@@ -188,7 +169,7 @@ describe("names, descriptions and files", () => {
     }
 
     const calls: string[] = [];
-    const recording = new Proxy(conn, {
+    const recording = new Proxy(conn(), {
       get(target, key, receiver) {
         const value = Reflect.get(target, key, receiver);
         if (typeof value !== "function") return value;
@@ -198,7 +179,7 @@ describe("names, descriptions and files", () => {
         };
       },
     });
-    const cr = await rejection(
+    const cr = await engineRejection(
       createSnapshot(recording, { domain: dom.name, name: "cr", description: "a\r\nb" }),
     );
     expect([cr.kind, cr.message]).toEqual(["invalid-request", expect.stringContaining("carriage return")]);
@@ -214,7 +195,7 @@ describe("names, descriptions and files", () => {
       "ü",
       "x".repeat(101),
     ]) {
-      const error = await rejection(createSnapshot(recording, { domain: dom.name, name }));
+      const error = await engineRejection(createSnapshot(recording, { domain: dom.name, name }));
       expect(error.kind).toBe("invalid-request");
     }
     expect(calls).toEqual([]);
@@ -229,13 +210,13 @@ describe("names, descriptions and files", () => {
     await writeFile(dom.path("vdb.x.qcow2"), "not empty");
     const before = await hostState(dom, [dom.dir, locked]);
 
-    const existing = await rejection(createSnapshot(conn, { domain: dom.name, name: "x" }));
+    const existing = await engineRejection(createSnapshot(conn(), { domain: dom.name, name: "x" }));
     expect([existing.kind, existing.disk, existing.libvirtCode]).toEqual(["libvirt", "vdb", 67]);
     expect(existing.message).toContain(`snapshot x of domain ${dom.name} failed on disk vdb`);
     expect(await hostState(dom, [dom.dir, locked])).toEqual(before);
 
-    const missing = await rejection(
-      createSnapshot(conn, { domain: dom.name, name: "y", overlayDir: dom.path("nowhere") }),
+    const missing = await engineRejection(
+      createSnapshot(conn(), { domain: dom.name, name: "y", overlayDir: dom.path("nowhere") }),
     );
     expect([missing.kind, missing.libvirtCode, missing.message]).toEqual([
       "libvirt",
@@ -244,16 +225,16 @@ describe("names, descriptions and files", () => {
     ]);
     expect(await hostState(dom, [dom.dir, locked])).toEqual(before);
 
-    const unwritable = await rejection(
-      createSnapshot(conn, { domain: dom.name, name: "z", overlayDir: locked }),
+    const unwritable = await engineRejection(
+      createSnapshot(conn(), { domain: dom.name, name: "z", overlayDir: locked }),
     );
     expect([unwritable.kind, unwritable.libvirtCode]).toEqual(["libvirt", 1]);
     expect(await hostState(dom, [dom.dir, locked])).toEqual(before);
 
-    await createSnapshot(conn, { domain: dom.name, name: "s1", disks: { include: ["vda"] } });
+    await createSnapshot(conn(), { domain: dom.name, name: "s1", disks: { include: ["vda"] } });
     await virsh("blockcommit", dom.name, "vda", "--active", "--wait");
     try {
-      const busy = await rejection(createSnapshot(conn, { domain: dom.name, name: "s2" }));
+      const busy = await engineRejection(createSnapshot(conn(), { domain: dom.name, name: "s2" }));
       expect([busy.kind, busy.disk, busy.message]).toEqual([
         "block-job-active",
         "vda",
@@ -272,7 +253,7 @@ test("ten creates on one domain started at once succeed one after another, formi
   const results = await Promise.all(
     names.map((name) =>
       createSnapshot(
-        conn,
+        conn(),
         { domain: dom.name, name, quiesce: "off" },
         { onProgress: (e) => e.kind === "created" && order.push(name) },
       ),

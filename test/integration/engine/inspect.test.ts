@@ -1,23 +1,12 @@
-import net from "node:net";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { expect, test } from "vitest";
 import { createSnapshot } from "../../../provider/engine/create";
 import { isEngineError } from "../../../provider/engine/errors";
 import { getSnapshot, listSnapshots } from "../../../provider/engine/inspect";
-import { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { lab } from "../../support/lab";
-import { labUri, virsh } from "../../support/virsh";
+import { virsh } from "../../support/virsh";
+import { labConnectionPerFile } from "./lab-connection";
 
-let conn: LibvirtConnection;
-
-beforeAll(async () => {
-  const socket = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect(process.env.LIBVIRT_SOCK ?? "/var/run/libvirt/libvirt-sock");
-    s.once("connect", () => resolve(s));
-    s.once("error", reject);
-  });
-  conn = await LibvirtConnection.open(socket, { name: labUri });
-});
-afterAll(() => conn?.close());
+const conn = labConnectionPerFile();
 
 test("snapshots made by virsh and by the engine: tree, overlays, point-in-time images, memory, quiesce; running, shut off, and after an outside merge", async () => {
   const dom = await lab.domain({ disks: [{ sizeMiB: 16 }, { sizeMiB: 16 }] });
@@ -47,7 +36,7 @@ test("snapshots made by virsh and by the engine: tree, overlays, point-in-time i
     "--diskspec",
     "vdb,snapshot=no",
   );
-  await createSnapshot(conn, { domain: dom.name, name: "s3", quiesce: "off", disks: { include: ["vdb"] } });
+  await createSnapshot(conn(), { domain: dom.name, name: "s3", quiesce: "off", disks: { include: ["vdb"] } });
 
   const expected = [
     {
@@ -92,7 +81,7 @@ test("snapshots made by virsh and by the engine: tree, overlays, point-in-time i
       disks: s.disks.map((d) => [d.target, d.overlay.path, d.pointInTime?.path]),
     }));
 
-  const running = await listSnapshots(conn, dom.name);
+  const running = await listSnapshots(conn(), dom.name);
   expect(running.domain).toEqual({ name: dom.name, uuid: dom.uuid });
   expect(running.problems).toEqual([]);
   expect(summary(running)).toEqual(expected);
@@ -101,20 +90,20 @@ test("snapshots made by virsh and by the engine: tree, overlays, point-in-time i
   expect(await dom.fileChain("vda")).toEqual([p("a2.qcow2"), p("a1.qcow2"), vda]);
   expect(await dom.fileChain("vdb")).toEqual([p("b1.s3.qcow2"), p("b1.qcow2"), vdb]);
 
-  const byUuid = await getSnapshot(conn, dom.uuid, "s3");
+  const byUuid = await getSnapshot(conn(), dom.uuid, "s3");
   expect([byUuid.snapshot.quiesceNote, byUuid.problems]).toEqual([
     "not quiesced: quiescing was turned off",
     [],
   ]);
 
   await dom.destroy();
-  const off = await listSnapshots(conn, dom.name);
+  const off = await listSnapshots(conn(), dom.name);
   expect([summary(off), off.problems]).toEqual([expected, []]);
 
   // A merge done behind libvirt's back: metadata still names a1.qcow2, the chain no longer has it.
   await dom.start();
   await virsh("blockcommit", dom.name, "vda", "--top", p("a1.qcow2"), "--base", vda, "--wait");
-  const drifted = await listSnapshots(conn, dom.name);
+  const drifted = await listSnapshots(conn(), dom.name);
   expect(drifted.problems).toEqual([
     {
       kind: "overlay-not-in-chain",
@@ -125,7 +114,7 @@ test("snapshots made by virsh and by the engine: tree, overlays, point-in-time i
   ]);
   expect(drifted.snapshots.find((s) => s.name === "s2")?.disks[0]?.pointInTime?.path).toBe(vda);
 
-  const missing = await getSnapshot(conn, dom.name, "nope").catch((e: unknown) => e);
+  const missing = await getSnapshot(conn(), dom.name, "nope").catch((e: unknown) => e);
   expect(isEngineError(missing) && [missing.kind, missing.message]).toEqual([
     "snapshot-not-found",
     `domain ${dom.name} has no snapshot nope`,

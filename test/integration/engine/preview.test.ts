@@ -5,13 +5,12 @@ import { deleteSnapshot } from "../../../provider/engine/delete";
 import { commitPreview, getPreview, previewSnapshot, undoPreview } from "../../../provider/engine/preview";
 import { revertSnapshot } from "../../../provider/engine/revert";
 import { lab } from "../../support/lab";
+import { engineRejection } from "../../support/rejections";
 import { currentSnapshot } from "../../support/virsh";
-import { diskOnlyLayers, files, persistentSources, stateWithReason, visibleLayer } from "./revert-support";
 import { labConnectionPerFile } from "./lab-connection";
-import { engineRejection } from "../../support/engine-rejection";
+import { diskOnlyLayers, files, persistentSources, stateWithReason, visibleLayer } from "./revert-support";
 
 const conn = labConnectionPerFile();
-
 
 describe("preview", () => {
   test("preview, then commit: the previewed state stays, the saved state and its files are gone", async () => {
@@ -82,7 +81,11 @@ describe("preview", () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
     await diskOnlyLayers(conn(), dom, ["s1", "s2"]);
     const saved = await previewInKilledChild(dom.name, "s1");
-    expect(await getPreview(conn(), dom.name)).toEqual({ snapshot: "s1", saved, started: expect.any(String) });
+    expect(await getPreview(conn(), dom.name)).toEqual({
+      snapshot: "s1",
+      saved,
+      started: expect.any(String),
+    });
     expect(await visibleLayer(dom)).toBe(0);
 
     const undone = await undoPreview(conn(), dom.name);

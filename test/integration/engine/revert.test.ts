@@ -1,15 +1,15 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
+import { describe, expect, onTestFinished, test } from "vitest";
 import { createSnapshot } from "../../../provider/engine/create";
 import { deleteSnapshot } from "../../../provider/engine/delete";
-import { type EngineError, isEngineError } from "../../../provider/engine/errors";
+import { isEngineError } from "../../../provider/engine/errors";
 import { revertSnapshot } from "../../../provider/engine/revert";
 import { readRevertRecord } from "../../../provider/engine/revert-state";
-import type { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { lab } from "../../support/lab";
+import { engineRejection } from "../../support/rejections";
 import { currentSnapshot, domainExists, virsh } from "../../support/virsh";
-import { openLabConnection } from "./delete-support";
+import { labConnectionPerFile } from "./lab-connection";
 import {
   diskOnlyLayers,
   files,
@@ -19,30 +19,16 @@ import {
   visibleLayer,
 } from "./revert-support";
 
-let conn: LibvirtConnection;
-beforeAll(async () => {
-  conn = await openLabConnection();
-});
-afterAll(() => conn?.close());
-
-async function rejection(promise: Promise<unknown>): Promise<EngineError> {
-  try {
-    await promise;
-  } catch (e) {
-    if (isEngineError(e)) return e;
-    throw e;
-  }
-  throw new Error("expected an EngineError");
-}
+const conn = labConnectionPerFile();
 
 describe("disk-only snapshots", () => {
   test("middle (stays off), first (into running), last (into paused): data, chains, definition, current snapshot, files", async () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
-    await diskOnlyLayers(conn, dom, ["s1", "s2", "s3"]);
+    await diskOnlyLayers(conn(), dom, ["s1", "s2", "s3"]);
     const base = dom.base("vda");
     const p = (name: string) => dom.path(name);
 
-    const middle = await revertSnapshot(conn, dom.name, "s2");
+    const middle = await revertSnapshot(conn(), dom.name, "s2");
     expect(middle).toEqual({
       domain: { name: dom.name, uuid: dom.uuid },
       snapshot: "s2",
@@ -67,7 +53,7 @@ describe("disk-only snapshots", () => {
     // The newer snapshot stays usable as a branch: its point in time is still there.
     expect(await visibleLayer(dom, p("vda.s2.qcow2"))).toBe(2);
 
-    const first = await revertSnapshot(conn, dom.name, "s1", { targetState: "running" });
+    const first = await revertSnapshot(conn(), dom.name, "s1", { targetState: "running" });
     expect([first.state, first.overlays, first.removedFiles]).toEqual([
       "running",
       [{ target: "vda", path: p("vda.s1.revert-1.qcow2"), backing: base }],
@@ -77,7 +63,7 @@ describe("disk-only snapshots", () => {
     expect(await dom.liveChain("vda")).toEqual([p("vda.s1.revert-1.qcow2"), base]);
     expect(await visibleLayer(dom)).toBe(0);
 
-    const last = await revertSnapshot(conn, dom.name, "s3", { targetState: "paused" });
+    const last = await revertSnapshot(conn(), dom.name, "s3", { targetState: "paused" });
     expect([last.state, last.overlays, last.removedFiles]).toEqual([
       "paused",
       [{ target: "vda", path: p("vda.s3.revert-1.qcow2"), backing: p("vda.s2.qcow2") }],
@@ -96,24 +82,24 @@ describe("disk-only snapshots", () => {
       ["domain.xml", "vda.qcow2", "vda.s1.qcow2", "vda.s2.qcow2", "vda.s3.revert-1.qcow2"].sort(),
     );
     // With no child, the reverted-to snapshot owns its new overlay, so it merges away like a fresh one.
-    expect((await deleteSnapshot(conn, dom.name, "s3")).outcome).toBe("deleted");
+    expect((await deleteSnapshot(conn(), dom.name, "s3")).outcome).toBe("deleted");
     expect(await dom.liveChain("vda")).toEqual([p("vda.s2.qcow2"), p("vda.s1.qcow2"), base]);
     expect(await visibleLayer(dom)).toBe(2);
   });
 
   test("refused for an unknown snapshot and with a block job running, changing nothing", async () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "running" });
-    await createSnapshot(conn, { domain: dom.name, name: "s1" });
-    const missing = await rejection(revertSnapshot(conn, dom.name, "nope"));
+    await createSnapshot(conn(), { domain: dom.name, name: "s1" });
+    const missing = await engineRejection(revertSnapshot(conn(), dom.name, "nope"));
     expect([missing.kind, missing.domain, missing.snapshot]).toEqual([
       "snapshot-not-found",
       dom.name,
       "nope",
     ]);
     // An active commit without pivot parks in READY: a block job that stays.
-    await conn.domainBlockCommit(await conn.domainLookupByName(dom.name), "vda", null, null, 0n, 4);
+    await conn().domainBlockCommit(await conn().domainLookupByName(dom.name), "vda", null, null, 0n, 4);
     const before = [await dom.liveChain("vda"), await files(dom)];
-    const busy = await rejection(revertSnapshot(conn, dom.name, "s1"));
+    const busy = await engineRejection(revertSnapshot(conn(), dom.name, "s1"));
     expect([busy.kind, busy.disk]).toEqual(["block-job-active", "vda"]);
     expect([await dom.liveChain("vda"), await files(dom)]).toEqual(before);
   });
@@ -122,14 +108,14 @@ describe("disk-only snapshots", () => {
 describe("memory snapshots", () => {
   test("Quirk: memory revert drops the save image's <backingStore/>: restored from the saved state onto the new overlay with its backing", async () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
-    await memoryLayers(conn, dom, [
+    await memoryLayers(conn(), dom, [
       { name: "m1", state: "running" },
       { name: "m2", state: "paused" },
     ]);
     const base = dom.base("vda");
     const p = (name: string) => dom.path(name);
 
-    const first = await revertSnapshot(conn, dom.name, "m1");
+    const first = await revertSnapshot(conn(), dom.name, "m1");
     expect([first.state, first.memoryRestored, first.overlays]).toEqual([
       "running",
       true,
@@ -141,13 +127,13 @@ describe("memory snapshots", () => {
     expect(await visibleLayer(dom)).toBe(0);
     expect(await persistentSources(dom)).toEqual([p("vda.m1.revert-1.qcow2")]);
 
-    const last = await revertSnapshot(conn, dom.name, "m2");
+    const last = await revertSnapshot(conn(), dom.name, "m2");
     expect([last.state, last.memoryRestored]).toEqual(["paused", true]);
     expect(await stateWithReason(dom)).toMatch(/^paused \(/);
     expect(await dom.liveChain("vda")).toEqual([p("vda.m2.revert-1.qcow2"), p("vda.m1.qcow2"), base]);
     expect(await visibleLayer(dom)).toBe(1);
 
-    const off = await revertSnapshot(conn, dom.name, "m1", { targetState: "shutoff" });
+    const off = await revertSnapshot(conn(), dom.name, "m1", { targetState: "shutoff" });
     expect([off.state, off.memoryRestored]).toEqual(["shutoff", false]);
     expect(await dom.state()).toBe("shutoff");
     // revert-1 of m1 was abandoned and removed by the revert to m2, so the name is free again.
@@ -160,8 +146,8 @@ describe("memory snapshots", () => {
 describe("what happens to the current state and to newer snapshots", () => {
   test("keepCurrent, then revert back to the kept state: the data of 'now' is intact", async () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
-    await diskOnlyLayers(conn, dom, ["s1", "s2"]);
-    const kept = await revertSnapshot(conn, dom.name, "s1", { keepCurrent: true });
+    await diskOnlyLayers(conn(), dom, ["s1", "s2"]);
+    const kept = await revertSnapshot(conn(), dom.name, "s1", { keepCurrent: true });
     const saved = kept.savedAs ?? "";
     expect(saved).toMatch(/^auto-before-revert-\d{8}T\d{9}Z$/);
     expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1", [saved]: "s2" });
@@ -169,7 +155,7 @@ describe("what happens to the current state and to newer snapshots", () => {
     // The kept snapshot's overlay was the active layer for a moment only: abandoned and removed.
     expect(kept.removedFiles).toEqual([dom.path(`vda.${saved}.qcow2`)]);
 
-    const back = await revertSnapshot(conn, dom.name, saved);
+    const back = await revertSnapshot(conn(), dom.name, saved);
     expect(back.overlays).toEqual([
       { target: "vda", path: dom.path(`vda.${saved}.revert-1.qcow2`), backing: dom.path("vda.s2.qcow2") },
     ]);
@@ -184,8 +170,8 @@ describe("what happens to the current state and to newer snapshots", () => {
 
   test("discardNewer: the newer snapshots and their files are gone, nothing else", async () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
-    await diskOnlyLayers(conn, dom, ["s1", "s2", "s3", "s4"]);
-    const result = await revertSnapshot(conn, dom.name, "s2", { discardNewer: true });
+    await diskOnlyLayers(conn(), dom, ["s1", "s2", "s3", "s4"]);
+    const result = await revertSnapshot(conn(), dom.name, "s2", { discardNewer: true });
     expect([result.discarded, [...result.removedFiles].sort()]).toEqual([
       ["s4", "s3"],
       [dom.path("vda.s2.qcow2"), dom.path("vda.s3.qcow2"), dom.path("vda.s4.qcow2")],
@@ -194,25 +180,25 @@ describe("what happens to the current state and to newer snapshots", () => {
     expect(await files(dom)).toEqual(["domain.xml", "vda.qcow2", "vda.s1.qcow2", "vda.s2.revert-1.qcow2"]);
     expect(await visibleLayer(dom)).toBe(1);
     // s2 has no child left: it owns the new overlay and merges away; s1 still reverts.
-    expect((await deleteSnapshot(conn, dom.name, "s2", { strategy: "native" })).outcome).toBe("deleted");
+    expect((await deleteSnapshot(conn(), dom.name, "s2", { strategy: "native" })).outcome).toBe("deleted");
     expect(await dom.fileChain(dom.path("vda.s1.qcow2"))).toEqual([
       dom.path("vda.s1.qcow2"),
       dom.base("vda"),
     ]);
     expect(await visibleLayer(dom)).toBe(1);
-    await revertSnapshot(conn, dom.name, "s1", { targetState: "running" });
+    await revertSnapshot(conn(), dom.name, "s1", { targetState: "running" });
     expect(await visibleLayer(dom)).toBe(0);
   });
 
   test("a branch: deleting a snapshot the other branch depends on is refused, deleting along the live branch works", async () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
-    await diskOnlyLayers(conn, dom, ["s1", "s2", "s3"]);
-    await revertSnapshot(conn, dom.name, "s2", { targetState: "running" });
-    await createSnapshot(conn, { domain: dom.name, name: "b1" });
-    await createSnapshot(conn, { domain: dom.name, name: "b2" });
+    await diskOnlyLayers(conn(), dom, ["s1", "s2", "s3"]);
+    await revertSnapshot(conn(), dom.name, "s2", { targetState: "running" });
+    await createSnapshot(conn(), { domain: dom.name, name: "b1" });
+    await createSnapshot(conn(), { domain: dom.name, name: "b2" });
     expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1", s3: "s2", b1: "s2", b2: "b1" });
 
-    const refused = await rejection(deleteSnapshot(conn, dom.name, "s1"));
+    const refused = await engineRejection(deleteSnapshot(conn(), dom.name, "s1"));
     expect([refused.kind, refused.message]).toEqual([
       "invalid-request",
       expect.stringContaining("the branch of snapshot s2 still depends on"),
@@ -221,7 +207,7 @@ describe("what happens to the current state and to newer snapshots", () => {
     // Known issue of the delete engine (reported): its verification compares consistency messages, and the
     // message of an off-branch snapshot quotes the live chain, which a merge changes; so a correct delete is
     // reported as VERIFY_FAILED naming only the off-branch snapshots. The host state is checked below.
-    const outcome = await deleteSnapshot(conn, dom.name, "b1").then(
+    const outcome = await deleteSnapshot(conn(), dom.name, "b1").then(
       (r) => r.outcome,
       (e: unknown) => {
         if (!isEngineError(e) || e.kind !== "verify-failed") throw e;
@@ -237,7 +223,7 @@ describe("what happens to the current state and to newer snapshots", () => {
     expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1", s3: "s2", b2: "s2" });
     expect(await visibleLayer(dom)).toBe(1);
     // The other branch is intact: reverting to s3 shows its point in time.
-    await revertSnapshot(conn, dom.name, "s3", { targetState: "shutoff" });
+    await revertSnapshot(conn(), dom.name, "s3", { targetState: "shutoff" });
     expect(await visibleLayer(dom)).toBe(2);
   });
 });
@@ -248,20 +234,20 @@ describe("a revert killed half-way", () => {
     ["user-define", "finished"],
   ] as const)("killed after %s: the next operation cleans up (%s), then reverts", async (point, action) => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
-    await diskOnlyLayers(conn, dom, ["s1", "s2"]);
+    await diskOnlyLayers(conn(), dom, ["s1", "s2"]);
     await runKilledChild(["revert-child.ts", dom.name, "s1", point]);
-    const record = await readRevertRecord(conn, await conn.domainLookupByName(dom.name));
+    const record = await readRevertRecord(conn(), await conn().domainLookupByName(dom.name));
     onTestFinished(() => virsh("undefine", record?.helper ?? "").then(noop, noop));
     expect(record?.snapshot).toBe("s1");
 
-    const again = await revertSnapshot(conn, dom.name, "s1");
+    const again = await revertSnapshot(conn(), dom.name, "s1");
     expect(again.notes[0]).toMatch(
       action === "rolled-back"
         ? /^an interrupted revert of domain .* to snapshot s1 .* was rolled back/
         : /^an interrupted revert of domain .* to snapshot s1 .* had already switched the disks/,
     );
     expect(await domainExists(record?.helper ?? "")).toBe(false);
-    expect(await readRevertRecord(conn, await conn.domainLookupByName(dom.name))).toBeNull();
+    expect(await readRevertRecord(conn(), await conn().domainLookupByName(dom.name))).toBeNull();
     expect(await visibleLayer(dom)).toBe(0);
     // Rolled back: the killed run's overlay was never recorded, so it stays, unused; the second revert then
     // abandons the active layer (s2's overlay). Finished: recovery completed the killed run (s2's overlay, the

@@ -9,8 +9,9 @@ import { ErrorCode, ListStoragePoolsFlags } from "../../../provider/libvirt/flag
 import * as P from "../../../provider/libvirt/procedures";
 import { RpcClient } from "../../../provider/libvirt/rpc-client";
 import { createImage } from "../../support/qemu-tools";
+import { libvirtRejection } from "../../support/rejections";
 import { virsh } from "../../support/virsh";
-import { connectSocket, daemonSocket, openForTest, rejection } from "./support/connect";
+import { connectSocket, daemonSocket, openForTest } from "./support/connect";
 
 /** libvirt's version number from `major.minor.micro`. */
 function versionNumber(text: string): number {
@@ -37,7 +38,7 @@ describe("connection-level calls agree with virsh", () => {
   test("a missing domain is NO_DOMAIN (42) with every field of the daemon's error", async () => {
     const connection = await openForTest();
     const name = `lvsnap-tmp-b-missing-${randomBytes(4).toString("hex")}`;
-    const error = await rejection(connection.domainLookupByName(name));
+    const error = await libvirtRejection(connection.domainLookupByName(name));
     expect({
       kind: error.kind,
       code: error.code,
@@ -66,12 +67,14 @@ describe("handshake", () => {
     const socket = await connectSocket();
     const rpc = new RpcClient(socket, { callTimeoutMs: 10_000, onEvent: () => {}, onClose: () => {} });
     onTestFinished(() => rpc.close(localError("closed", ErrorCode.INVALID_CONN, "test over")));
-    const beforeAuth = await rejection(rpc.call(P.CONNECT_SUPPORTS_FEATURE, P.FEATURE_PROGRAM_KEEPALIVE));
+    const beforeAuth = await libvirtRejection(
+      rpc.call(P.CONNECT_SUPPORTS_FEATURE, P.FEATURE_PROGRAM_KEEPALIVE),
+    );
     expect(beforeAuth.message).toMatch(/authentication required/);
     expect(await rpc.call(P.AUTH_LIST, undefined)).toEqual([P.AuthType.NONE]);
     expect(await rpc.call(P.CONNECT_SUPPORTS_FEATURE, P.FEATURE_PROGRAM_KEEPALIVE)).toBe(true);
     // Any other feature does need the open connection.
-    expect((await rejection(rpc.call(P.CONNECT_SUPPORTS_FEATURE, 14))).message).toMatch(
+    expect((await libvirtRejection(rpc.call(P.CONNECT_SUPPORTS_FEATURE, 14))).message).toMatch(
       /connection not open/,
     );
   });
@@ -115,7 +118,9 @@ describe("storage calls on a throwaway directory pool", () => {
     await connection.storageVolDelete(volume, 0);
     await expect(stat(file)).rejects.toThrow(/ENOENT/);
     await connection.storagePoolDestroy(pool);
-    expect((await rejection(connection.storagePoolLookupByName(name))).codeName).toBe("NO_STORAGE_POOL");
+    expect((await libvirtRejection(connection.storagePoolLookupByName(name))).codeName).toBe(
+      "NO_STORAGE_POOL",
+    );
   });
 });
 
@@ -160,7 +165,7 @@ describe("a stalled or killed peer fails pending calls within seconds", () => {
     const proxy = await startProxy();
     const connection = await openForTest({ keepalive: { intervalMs: 300, count: 2 } }, proxy.path);
     proxy.stall();
-    const error = await rejection(connection.connectGetHostname());
+    const error = await libvirtRejection(connection.connectGetHostname());
     expect({ kind: error.kind, codeName: error.codeName, procedure: error.procedure }).toEqual({
       kind: "closed",
       codeName: "RPC",
@@ -175,7 +180,7 @@ describe("a stalled or killed peer fails pending calls within seconds", () => {
     proxy.stall(); // hold the call's reply back, so the call is surely pending when the peer dies
     const pending = connection.connectGetCapabilities();
     proxy.kill();
-    const error = await rejection(pending);
+    const error = await libvirtRejection(pending);
     expect({ kind: error.kind, procedure: error.procedure }).toEqual({
       kind: "closed",
       procedure: "CONNECT_GET_CAPABILITIES",

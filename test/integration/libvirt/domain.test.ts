@@ -12,8 +12,9 @@ import {
 } from "../../../provider/libvirt/flags";
 import { lab, newLabName } from "../../support/lab";
 import { removeLabDomain } from "../../support/lab-cleanup";
+import { libvirtRejection } from "../../support/rejections";
 import { virsh } from "../../support/virsh";
-import { openForTest, rejection } from "./support/connect";
+import { openForTest } from "./support/connect";
 
 /** virsh's state names by virDomainState. */
 const VIRSH_STATE: Record<number, string> = {
@@ -104,7 +105,7 @@ describe("domain calls agree with virsh", () => {
       uri,
       DomainModificationImpact.CONFIG,
     );
-    const error = await rejection(
+    const error = await libvirtRejection(
       connection.domainGetMetadata(ref, DomainMetadataType.ELEMENT, uri, DomainModificationImpact.CONFIG),
     );
     expect({ code: error.code, codeName: error.codeName }).toEqual({
@@ -120,7 +121,7 @@ describe("domain calls agree with virsh", () => {
     const xml = `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>`;
     const ref = await connection.domainDefineXMLFlags(xml, DomainDefineFlags.VALIDATE);
     expect(ref).toEqual({ name, uuid: (await virsh("domuuid", name)).trim(), id: -1 });
-    const invalid = await rejection(
+    const invalid = await libvirtRejection(
       connection.domainDefineXMLFlags("<domain><bogus/></domain>", DomainDefineFlags.VALIDATE),
     );
     expect(invalid.kind).toBe("remote");
@@ -128,7 +129,7 @@ describe("domain calls agree with virsh", () => {
       ref,
       DomainUndefineFlags.SNAPSHOTS_METADATA | DomainUndefineFlags.NVRAM,
     );
-    const gone = await rejection(connection.domainLookupByName(name));
+    const gone = await libvirtRejection(connection.domainLookupByName(name));
     expect({ code: gone.code, codeName: gone.codeName }).toEqual({ code: 42, codeName: "NO_DOMAIN" });
   });
 

@@ -14,8 +14,9 @@ import {
   SnapshotXMLFlags,
 } from "../../../provider/libvirt/flags";
 import { type LabDomain, lab } from "../../support/lab";
+import { libvirtRejection } from "../../support/rejections";
 import { virsh } from "../../support/virsh";
-import { EventLog, openForTest, rejection } from "./support/connect";
+import { EventLog, openForTest } from "./support/connect";
 
 /** Disk-only external snapshot XML of vda with an explicit overlay path (built as data, no user input). */
 function snapshotXml(dom: LabDomain, name: string): string {
@@ -50,7 +51,7 @@ describe("snapshot calls agree with virsh", () => {
       (await virsh("snapshot-current", "--name", dom.name)).trim(),
     );
     expect(await connection.domainSnapshotGetParent(s2)).toEqual(s1);
-    const noParent = await rejection(connection.domainSnapshotGetParent(s1));
+    const noParent = await libvirtRejection(connection.domainSnapshotGetParent(s1));
     expect({ code: noParent.code, codeName: noParent.codeName }).toEqual({
       code: 72,
       codeName: "NO_DOMAIN_SNAPSHOT",
@@ -60,7 +61,9 @@ describe("snapshot calls agree with virsh", () => {
 
     if ((await connection.connectGetLibVersion()) < 9_009_000) {
       // libvirt < 9.9 refuses to revert to an external snapshot (docs: notes/libvirt.md).
-      expect((await rejection(connection.domainRevertToSnapshot(s1, 0))).codeName).toBe("CONFIG_UNSUPPORTED");
+      expect((await libvirtRejection(connection.domainRevertToSnapshot(s1, 0))).codeName).toBe(
+        "CONFIG_UNSUPPORTED",
+      );
     }
 
     await connection.domainSnapshotDelete(s2, 0);
@@ -150,8 +153,8 @@ describe("block jobs and events", () => {
     ]);
 
     // No guest-agent channel: freeze and thaw are refused with ARGUMENT_UNSUPPORTED (docs: notes/libvirt.md).
-    const freeze = await rejection(connection.domainFSFreeze(ref, []));
-    const thaw = await rejection(connection.domainFSThaw(ref, ["/"]));
+    const freeze = await libvirtRejection(connection.domainFSFreeze(ref, []));
+    const thaw = await libvirtRejection(connection.domainFSThaw(ref, ["/"]));
     expect([freeze.codeName, thaw.codeName]).toEqual(["ARGUMENT_UNSUPPORTED", "ARGUMENT_UNSUPPORTED"]);
   });
 });

@@ -1,24 +1,14 @@
 import { describe, expect, test } from "vitest";
 import { type CreateProgress, createSnapshot } from "../../../provider/engine/create";
-import { isEngineError } from "../../../provider/engine/errors";
 import { getSnapshot, listSnapshots } from "../../../provider/engine/inspect";
 import { DomainState } from "../../../provider/libvirt/api";
 import { ErrorCode, SnapshotCreateFlags } from "../../../provider/libvirt/flags";
+import { engineRejection } from "../../support/rejections";
 import { FIXTURE_DIR, fixture, qcow2 } from "../model/fixtures";
 import { FakeLibvirt, libvirtError } from "./fake-libvirt";
 
 const fresh = () => new FakeLibvirt(fixture("domain-running-fresh.xml"));
 const request = { domain: "lvsnap-fixture", name: "s1" };
-
-async function rejection(promise: Promise<unknown>) {
-  try {
-    await promise;
-  } catch (e) {
-    if (isEngineError(e)) return e;
-    throw e;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("createSnapshot", () => {
   test("disk-only, quiesced: calls, chains, record, result", async () => {
@@ -168,7 +158,7 @@ describe("createSnapshot", () => {
     host.failCreate = (flags) =>
       flags & SnapshotCreateFlags.QUIESCE ? libvirtError(86, "not connected") : undefined;
     const before = host.xml();
-    const error = await rejection(createSnapshot(host, { ...request, quiesce: "required" }));
+    const error = await engineRejection(createSnapshot(host, { ...request, quiesce: "required" }));
     expect([error.kind, error.libvirtCode, error.libvirtCodeName, error.message]).toEqual([
       "quiesce-failed",
       86,
@@ -185,7 +175,7 @@ describe("createSnapshot", () => {
   test("invalid names never reach the host", async () => {
     for (const name of ["", ".x", "a/b", "<x>", "$(reboot)", "a b", "x".repeat(101)]) {
       const host = fresh();
-      const error = await rejection(createSnapshot(host, { ...request, name }));
+      const error = await engineRejection(createSnapshot(host, { ...request, name }));
       expect([error.kind, host.calls]).toEqual(["invalid-request", []]);
     }
   });
@@ -198,7 +188,7 @@ describe("createSnapshot", () => {
         ErrorCode.CONFIG_UNSUPPORTED,
         `external snapshot file for disk vdb already exists and is not a block device: ${overlay}`,
       );
-    const error = await rejection(createSnapshot(host, { ...request, quiesce: "off" }));
+    const error = await engineRejection(createSnapshot(host, { ...request, quiesce: "off" }));
     expect([error.kind, error.domain, error.disk, error.libvirtCode, error.cause !== undefined]).toEqual([
       "libvirt",
       "lvsnap-fixture",
@@ -220,7 +210,7 @@ describe("createSnapshot", () => {
         1,
         "internal error: unable to execute QEMU command 'migrate': Can't migrate the vm that was paused due to previous migration",
       );
-    const error = await rejection(createSnapshot(host, { ...request, memory: "memory" }));
+    const error = await engineRejection(createSnapshot(host, { ...request, memory: "memory" }));
     expect([error.kind, error.libvirtCode, error.message]).toEqual([
       "libvirt",
       1,
@@ -245,7 +235,7 @@ describe("createSnapshot", () => {
         .slice(calls)
         .filter((c) => c.startsWith("domainSnapshotCreateXML") || c === "domainSetMetadata"),
     ).toEqual([]);
-    const error = await rejection(
+    const error = await engineRejection(
       createSnapshot(host, { ...request, disks: { include: ["vda"] }, memory: "memory" }),
     );
     expect([error.kind, error.message]).toEqual([
@@ -257,7 +247,7 @@ describe("createSnapshot", () => {
   test("memory snapshot of a shut-off domain: clear error, nothing sent", async () => {
     const host = fresh();
     host.state = DomainState.SHUTOFF;
-    const error = await rejection(createSnapshot(host, { ...request, memory: "memory" }));
+    const error = await engineRejection(createSnapshot(host, { ...request, memory: "memory" }));
     expect(error.kind).toBe("domain-state");
     expect(host.calls.some((c) => c.startsWith("domainSnapshotCreateXML"))).toBe(false);
   });
@@ -266,7 +256,7 @@ describe("createSnapshot", () => {
     const host = fresh();
     const result = await createSnapshot(host, { ...request, domain: "E05F0791-0F7F-464C-B062-3987D0676449" });
     expect([host.calls[0], result.domain.name]).toEqual(["domainLookupByUUID", "lvsnap-fixture"]);
-    const error = await rejection(createSnapshot(fresh(), { ...request, domain: "nope" }));
+    const error = await engineRejection(createSnapshot(fresh(), { ...request, domain: "nope" }));
     expect([error.kind, error.message]).toEqual([
       "domain-not-found",
       "domain nope not found (looked up by name) [libvirt NO_DOMAIN (42): Domain not found: no domain with matching name 'nope']",
@@ -278,7 +268,7 @@ describe("createSnapshot", () => {
     const original = host.domainGetXMLDesc.bind(host);
     let reads = 0;
     host.domainGetXMLDesc = async () => (reads++ === 0 ? original() : fixture("domain-running-fresh.xml"));
-    const error = await rejection(createSnapshot(host, request));
+    const error = await engineRejection(createSnapshot(host, request));
     expect([error.kind, error.message]).toEqual([
       "verify-failed",
       expect.stringContaining("disk vda: expected the chain to start with"),
@@ -315,7 +305,7 @@ describe("createSnapshot", () => {
       pointInTime: qcow2("vda.c1.qcow2"),
       chainPosition: 2,
     });
-    const missing = await rejection(getSnapshot(host, "lvsnap-fixture", "zz"));
+    const missing = await engineRejection(getSnapshot(host, "lvsnap-fixture", "zz"));
     expect([missing.kind, missing.message]).toEqual([
       "snapshot-not-found",
       "domain lvsnap-fixture has no snapshot zz",

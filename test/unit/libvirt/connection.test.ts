@@ -4,6 +4,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import type { BlockJobEvent, LifecycleEvent } from "../../../provider/libvirt/api";
 import { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { isLibvirtError, type LibvirtError } from "../../../provider/libvirt/errors";
+import { libvirtRejection } from "../../support/rejections";
 import { FakeDaemon, type FakePeer, Proc } from "./support/fake-daemon";
 import { cat, domain, EVENT, i32, KEEPALIVE, message, OK, optStr, str, u32, u64 } from "./support/wire-bytes";
 
@@ -19,17 +20,6 @@ afterEach(async () => {
 async function start(options: Parameters<typeof FakeDaemon.start>[0] = {}): Promise<FakeDaemon> {
   daemon = await FakeDaemon.start(options);
   return daemon;
-}
-
-/** The LibvirtError a promise rejects with (fails the test if it resolves or rejects with something else). */
-async function rejection(promise: Promise<unknown>): Promise<LibvirtError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isLibvirtError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected a rejection");
 }
 
 function summary(error: LibvirtError) {
@@ -68,7 +58,9 @@ describe("handshake", () => {
   test("a daemon that only offers SASL is refused with an error naming the offer, and the stream is closed", async () => {
     const fake = await start({ authTypes: [1] });
     const peer = fake.nextPeer();
-    const error = await rejection(LibvirtConnection.open(net.connect(fake.path), { name: "test:///fake" }));
+    const error = await libvirtRejection(
+      LibvirtConnection.open(net.connect(fake.path), { name: "test:///fake" }),
+    );
     expect({ ...summary(error), message: error.message }).toEqual({
       kind: "auth",
       code: 94,
@@ -133,7 +125,7 @@ describe("calls", () => {
       int1: -1,
       int2: 5,
     });
-    const error = await rejection(lookup);
+    const error = await libvirtRejection(lookup);
     expect({
       kind: error.kind,
       code: error.code,
@@ -173,7 +165,7 @@ describe("calls", () => {
     const { connection, peer } = await fake.connect();
     const stalled = connection.connectGetHostname({ timeoutMs: 150 });
     const stalledCall = await peer.nextCall(Proc.CONNECT_GET_HOSTNAME);
-    expect(summary(await rejection(stalled))).toEqual({
+    expect(summary(await libvirtRejection(stalled))).toEqual({
       kind: "timeout",
       code: 68,
       codeName: "OPERATION_TIMEOUT",
@@ -192,9 +184,9 @@ describe("calls", () => {
     const { connection, peer } = await fake.connect();
     const vm = { name: "vm", uuid: UUID_A, id: 1 };
     const errors = await Promise.all([
-      rejection(connection.domainLookupByUUID("../../etc/passwd")),
-      rejection(connection.domainGetXMLDesc(vm, -1)),
-      rejection(connection.domainGetXMLDesc({ ...vm, uuid: "not-a-uuid" }, 0)),
+      libvirtRejection(connection.domainLookupByUUID("../../etc/passwd")),
+      libvirtRejection(connection.domainGetXMLDesc(vm, -1)),
+      libvirtRejection(connection.domainGetXMLDesc({ ...vm, uuid: "not-a-uuid" }, 0)),
     ]);
     expect(errors.map(summary)).toEqual([
       { kind: "argument", code: 8, codeName: "INVALID_ARG", procedure: "DOMAIN_LOOKUP_BY_UUID" },
@@ -219,13 +211,15 @@ describe("calls", () => {
     const call = connection.connectGetHostname({ signal: controller.signal });
     await peer.nextCall(Proc.CONNECT_GET_HOSTNAME);
     controller.abort();
-    expect(summary(await rejection(call))).toEqual({
+    expect(summary(await libvirtRejection(call))).toEqual({
       kind: "aborted",
       code: 78,
       codeName: "OPERATION_ABORTED",
       procedure: "CONNECT_GET_HOSTNAME",
     });
-    expect(summary(await rejection(connection.connectGetHostname({ signal: controller.signal })))).toEqual({
+    expect(
+      summary(await libvirtRejection(connection.connectGetHostname({ signal: controller.signal }))),
+    ).toEqual({
       kind: "aborted",
       code: 78,
       codeName: "OPERATION_ABORTED",
@@ -242,13 +236,13 @@ describe("failures close the connection and reject every pending call", () => {
     const pending = [connection.connectGetHostname(), connection.connectGetLibVersion()];
     await peer.nextCall(Proc.CONNECT_GET_LIB_VERSION);
     await peer.send(Buffer.from([0, 0, 0, 5, 1, 2, 3, 4, 5, 6, 7, 8]));
-    expect((await Promise.all(pending.map(rejection))).map(summary)).toEqual([
+    expect((await Promise.all(pending.map(libvirtRejection))).map(summary)).toEqual([
       { kind: "protocol", code: 39, codeName: "RPC", procedure: "CONNECT_GET_HOSTNAME" },
       { kind: "protocol", code: 39, codeName: "RPC", procedure: "CONNECT_GET_LIB_VERSION" },
     ]);
     expect((await connection.whenClosed).kind).toBe("protocol");
     if (!peer.socket.closed) await once(peer.socket, "close");
-    expect(summary(await rejection(connection.connectGetHostname()))).toEqual({
+    expect(summary(await libvirtRejection(connection.connectGetHostname()))).toEqual({
       kind: "protocol",
       code: 39,
       codeName: "RPC",
@@ -263,7 +257,7 @@ describe("failures close the connection and reject every pending call", () => {
     const other = connection.connectGetLibVersion();
     // A string that claims 100 bytes inside a message that carries 3.
     await peer.reply(await peer.nextCall(Proc.CONNECT_GET_HOSTNAME), cat(u32(100), [104, 105, 33]));
-    const [first, second] = await Promise.all([rejection(hostname), rejection(other)]);
+    const [first, second] = await Promise.all([libvirtRejection(hostname), libvirtRejection(other)]);
     expect([summary(first), summary(second)]).toEqual([
       { kind: "protocol", code: 39, codeName: "RPC", procedure: "CONNECT_GET_HOSTNAME" },
       { kind: "protocol", code: 39, codeName: "RPC", procedure: "CONNECT_GET_LIB_VERSION" },
@@ -298,7 +292,7 @@ describe("failures close the connection and reject every pending call", () => {
     await peer.nextCall(Proc.CONNECT_GET_HOSTNAME);
     await peer.event(Proc.EVENT_LIFECYCLE, cat(i32(3), domain("vm", UUID_A, 4), i32(5), i32(0)));
     peer.drop();
-    expect(summary(await rejection(call))).toEqual({
+    expect(summary(await libvirtRejection(call))).toEqual({
       kind: "closed",
       code: 39,
       codeName: "RPC",
@@ -314,7 +308,7 @@ describe("failures close the connection and reject every pending call", () => {
     await peer.send(message({ program: KEEPALIVE, procedure: 1, type: EVENT, serial: 0, status: OK }));
     await until(() => peer.received.some((m) => m.program === KEEPALIVE && m.procedure === 2));
     peer.stalled = true;
-    const error = await rejection(connection.connectGetHostname());
+    const error = await libvirtRejection(connection.connectGetHostname());
     expect(summary(error)).toEqual({
       kind: "closed",
       code: 39,
@@ -333,7 +327,7 @@ describe("failures close the connection and reject every pending call", () => {
     const call = connection.connectGetHostname();
     await peer.nextCall(Proc.CONNECT_GET_HOSTNAME);
     await Promise.all([connection.close(), connection.close()]);
-    expect(summary(await rejection(call))).toEqual({
+    expect(summary(await libvirtRejection(call))).toEqual({
       kind: "closed",
       code: 6,
       codeName: "INVALID_CONN",

@@ -1,7 +1,6 @@
 import net from "node:net";
 import { onTestFinished } from "vitest";
 import { LibvirtConnection, type OpenOptions } from "../../../../provider/libvirt/connection";
-import { isLibvirtError, type LibvirtError } from "../../../../provider/libvirt/errors";
 import { labUri } from "../../../support/virsh";
 
 /** The daemon's read-write unix socket (LIBVIRT_SOCK overrides it). */
@@ -64,15 +63,4 @@ export class EventLog<E> {
       });
     });
   }
-}
-
-/** The LibvirtError a promise rejects with; throws if it resolves or rejects with anything else. */
-export async function rejection(promise: Promise<unknown>): Promise<LibvirtError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isLibvirtError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected a rejection with a LibvirtError");
 }
