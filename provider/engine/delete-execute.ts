@@ -94,8 +94,9 @@ export async function executeDelete(
     current = next;
   };
   // Progress that is not before an irreversible step stays in memory; the next write carries it.
-  const noteDisk = async (target: string, phase: DiskPhase) => {
-    const next = { ...current, disks: current.disks.map((d) => (d.target === target ? { ...d, phase } : d)) };
+  const noteDisk: NoteDisk = async (target, phase, chain) => {
+    const noted = (d: JournalDisk) => ({ ...d, phase, ...(chain === undefined ? {} : { chain }) });
+    const next = { ...current, disks: current.disks.map((d) => (d.target === target ? noted(d) : d)) };
     if (phase === DiskPhase.MERGED) current = next;
     else await record(next);
   };
@@ -162,25 +163,30 @@ async function afterFailure(
   return error;
 }
 
+/** Records a disk's phase (and, with MERGING, the chain the job starts from) in the journal. */
+type NoteDisk = (target: string, phase: DiskPhase, chain?: readonly string[]) => Promise<void>;
+
 /**
- * Merges one disk: skips it when `top` already left the live chain, follows a commit job that already runs on
- * the disk (a killed run started it), or starts one. Verifies the chain afterwards: exactly `top` left it.
+ * Merges one disk: skips it when `top` already left the live chain the way this merge leaves it, follows a
+ * commit job of this delete that already runs on the disk (a killed run started it), or starts one. Verifies
+ * the chain afterwards: exactly `top` left it.
  */
 async function mergeDisk(
   port: DeletePort,
   domain: DomainRef,
   disk: JournalDisk,
-  noteDisk: (target: string, phase: DiskPhase) => Promise<void>,
+  noteDisk: NoteDisk,
   options: MergeOptions,
 ): Promise<void> {
   const before = await liveChainPaths(port, domain, disk.target);
   if (!before.includes(disk.top)) {
+    refuseUnexplainedChain(domain, disk, before);
     await noteDisk(disk.target, DiskPhase.MERGED);
     return;
   }
   const job = await port.domainGetBlockJobInfo(domain, disk.target);
   if (job !== null) await refuseForeignJob(port, domain, disk, job, before);
-  await noteDisk(disk.target, DiskPhase.MERGING);
+  await noteDisk(disk.target, DiskPhase.MERGING, before);
   await runBlockCommit(
     port,
     { domain, disk: disk.target, top: disk.top, base: disk.base, active: disk.active },
@@ -197,6 +203,32 @@ async function mergeDisk(
     });
   }
   await noteDisk(disk.target, DiskPhase.MERGED);
+}
+
+/**
+ * `top` is gone from the live chain: that is this delete's merge only when the journal recorded the chain the
+ * job started from and the live chain is exactly that one without `top` (so `base` sits where `top` was
+ * above it). Anything else is drift (a revert or redefine outside this delete, a PENDING disk that never had a
+ * job of ours): deleting the snapshot's metadata then would forget an overlay no merge emptied. Throws
+ * EngineError VERIFY_FAILED; the journal stays.
+ */
+function refuseUnexplainedChain(domain: DomainRef, disk: JournalDisk, live: readonly string[]): void {
+  const expected = disk.chain?.filter((p) => p !== disk.top);
+  if (expected !== undefined && expected.length === live.length && expected.every((p, i) => p === live[i])) {
+    return;
+  }
+  throw new EngineError({
+    kind: EngineErrorKind.VERIFY_FAILED,
+    domain: domain.name,
+    disk: disk.target,
+    message:
+      `domain ${domain.name}, disk ${disk.target}: ${disk.top} left the live chain (now ${live.join(", ")}, active first), but ` +
+      (expected === undefined
+        ? "no merge of it was started by this delete"
+        : `the merge into ${disk.base} leaves ${expected.join(", ")}`) +
+      "; the disk changed outside the delete (a revert or redefine?): check the chain by hand, the delete " +
+      "stays recorded",
+  });
 }
 
 /**

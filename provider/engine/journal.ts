@@ -50,6 +50,11 @@ export interface JournalDisk {
   /** `top` was the active layer: an active commit, READY, then a pivot. */
   readonly active: boolean;
   readonly phase: DiskPhase;
+  /**
+   * The disk's live chain (paths, active first) when its job was started; recorded with MERGING. Recovery
+   * takes a `top` that left the chain as merged only when the chain is exactly this one without `top`.
+   */
+  readonly chain?: readonly string[];
 }
 
 export interface DeleteJournal {
@@ -105,13 +110,14 @@ function appendJournal(root: Element, journal: DeleteJournal): void {
     "started-domain": journal.startedDomain ? "yes" : "no",
   });
   for (const disk of journal.disks) {
-    appendElement(operation, "disk", {
+    const element = appendElement(operation, "disk", {
       target: disk.target,
       top: disk.top,
       base: disk.base,
       job: disk.active ? "active-commit" : "commit",
       phase: disk.phase,
     });
+    for (const path of disk.chain ?? []) appendElement(element, "layer", { path });
   }
   for (const file of journal.files) appendElement(operation, "file", { path: file });
 }
@@ -142,12 +148,14 @@ export function parseJournal(metadataXml: string | undefined): DeleteJournal | n
       const diskPhase = need(disk, "phase");
       if (!DISK_PHASES.has(diskPhase))
         throw new JournalFormatError(`journal: unknown disk phase ${diskPhase}`);
+      const chain = childElements(disk, "layer").map((layer) => need(layer, "path"));
       return {
         target: need(disk, "target"),
         top: need(disk, "top"),
         base: need(disk, "base"),
         active: need(disk, "job") === "active-commit",
         phase: diskPhase as DiskPhase,
+        ...(chain.length > 0 ? { chain } : {}),
       };
     }),
     files: childElements(operation, "file").map((file) => need(file, "path")),

@@ -212,3 +212,55 @@ describe("executeDelete: a block job it did not start", () => {
     expect(host.snapshotState().chains).toEqual({ vda: ["/i/a.s1", "/i/a"] });
   });
 });
+
+describe("executeDelete: a layer that left the chain without this delete's merge", () => {
+  const recorded = ["/i/a.s2", "/i/a.s1", "/i/a"];
+  const cases = [
+    {
+      name: "an outside revert to s1 after the active commit started (journal pivoting)",
+      live: ["/i/a.s1.revert-1", "/i/a.s1", "/i/a"],
+      phase: DiskPhase.PIVOTING,
+      chain: recorded,
+    },
+    {
+      name: "a disk the delete never started a job on (journal pending)",
+      live: ["/i/a.s1", "/i/a"],
+      phase: DiskPhase.PENDING,
+      chain: undefined,
+    },
+  ];
+
+  test.each(cases)("$name: VERIFY_FAILED, metadata and journal kept", async ({ live, phase, chain }) => {
+    const host = new FakeHost({ vda: live }, ["s1", "s2"], [...recorded, ...live]);
+    const planned = journalForSteps("s2", [commit("vda", "/i/a.s2", "/i/a.s1", true)], "op-1", new Date(0));
+    const journal = {
+      ...planned,
+      disks: planned.disks.map((d) => ({ ...d, phase, ...(chain === undefined ? {} : { chain }) })),
+    };
+    host.metadata = withJournal(undefined, journal) ?? undefined;
+    const before = host.snapshotState();
+    const error = await executeDelete(host, host.domain, journal, options).catch((e: unknown) => e);
+    expect(isEngineError(error) && [error.kind, error.disk]).toEqual(["verify-failed", "vda"]);
+    expect(host.mutations.filter((m) => m !== "set-metadata")).toEqual([]);
+    expect(host.snapshotState()).toEqual(before);
+    expect(parseJournal(host.metadata)).toEqual(journal);
+  });
+
+  test("the chain the merge leaves is taken as merged and the delete finishes", async () => {
+    const host = new FakeHost({ vda: ["/i/a.s1", "/i/a"] }, ["s1", "s2"], recorded);
+    const planned = journalForSteps(
+      "s2",
+      [commit("vda", "/i/a.s2", "/i/a.s1", true), removal("/i/a.s2")],
+      "op-1",
+      new Date(0),
+    );
+    const journal = {
+      ...planned,
+      disks: planned.disks.map((d) => ({ ...d, phase: DiskPhase.PIVOTING, chain: recorded })),
+    };
+    host.metadata = withJournal(undefined, journal) ?? undefined;
+    await executeDelete(host, host.domain, journal, options);
+    expect(host.snapshotState()).toMatchObject({ snapshots: ["s1"], files: ["/i/a", "/i/a.s1"] });
+    expect(host.metadata).toBeUndefined();
+  });
+});

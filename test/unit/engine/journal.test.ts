@@ -18,7 +18,14 @@ const journal: DeleteJournal = {
   phase: "merging",
   startedDomain: true,
   disks: [
-    { target: "vda", top: "/i/a&b/vda.s1.qcow2", base: "/i/a&b/vda.qcow2", active: true, phase: "pivoting" },
+    {
+      target: "vda",
+      top: "/i/a&b/vda.s1.qcow2",
+      base: "/i/a&b/vda.qcow2",
+      active: true,
+      phase: "pivoting",
+      chain: ["/i/a&b/vda.s1.qcow2", "/i/a&b/vda.qcow2"],
+    },
     { target: "vdb", top: "/i/vdb.s1.qcow2", base: "/i/vdb.qcow2", active: false, phase: "pending" },
   ],
   files: ["/i/a&b/vda.s1.qcow2", "/i/vdb.s1.qcow2", "/i/s1.mem"],
