@@ -240,14 +240,15 @@ export class RpcClient {
       if (this.abandoned.delete(header.serial)) return;
       throw protocolError(`reply to serial ${header.serial}, which no call is waiting for`);
     }
-    this.pending.delete(header.serial);
-    this.detachAbort(call);
+    // The call stays pending until its reply is decoded: if decoding throws, closing the connection rejects it
+    // with every other pending call, so no path leaves it waiting.
     if (header.status === MessageStatus.OK) {
       let value: unknown;
       try {
         value = call.decode(reader);
         reader.expectEnd(`the reply to ${call.procedureName}`);
       } catch (error) {
+        this.settle(header.serial, call);
         call.reject(
           localError(
             "protocol",
@@ -259,12 +260,21 @@ export class RpcClient {
         );
         throw error;
       }
+      this.settle(header.serial, call);
       call.resolve(value);
     } else if (header.status === MessageStatus.ERROR) {
-      call.reject(readRemoteError(reader, call.procedureName));
+      const error = readRemoteError(reader, call.procedureName);
+      this.settle(header.serial, call);
+      call.reject(error);
     } else {
       throw protocolError(`reply to ${call.procedureName} with status ${header.status}`);
     }
+  }
+
+  /** Takes an answered call out of the pending set. */
+  private settle(serial: number, call: PendingCall): void {
+    this.pending.delete(serial);
+    this.detachAbort(call);
   }
 
   private sendKeepalive(procedure: number): void {

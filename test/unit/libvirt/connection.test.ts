@@ -6,7 +6,23 @@ import { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { isLibvirtError, type LibvirtError } from "../../../provider/libvirt/errors";
 import { libvirtRejection } from "../../support/rejections";
 import { FakeDaemon, type FakePeer, Proc } from "./support/fake-daemon";
-import { cat, domain, EVENT, i32, KEEPALIVE, message, OK, optStr, str, u32, u64 } from "./support/wire-bytes";
+import {
+  cat,
+  domain,
+  ERROR,
+  EVENT,
+  i32,
+  KEEPALIVE,
+  message,
+  OK,
+  optStr,
+  REMOTE,
+  REPLY,
+  remoteError,
+  str,
+  u32,
+  u64,
+} from "./support/wire-bytes";
 
 const UUID_A = "11111111-2222-3333-4444-555555555555";
 const UUID_B = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
@@ -266,6 +282,55 @@ describe("failures close the connection and reject every pending call", () => {
     expect((await connection.whenClosed).message).toBe(
       "libvirt protocol error: reading string needs 100 bytes, only 3 left",
     );
+  });
+
+  test("an error reply with a truncated body rejects its call and closes the connection", async () => {
+    const fake = await start();
+    const { connection, peer } = await fake.connect();
+    const hostname = connection.connectGetHostname();
+    const call = await peer.nextCall(Proc.CONNECT_GET_HOSTNAME);
+    const body = remoteError({
+      code: 42,
+      domain: 10,
+      message: "gone",
+      level: 2,
+      str1: null,
+      str2: null,
+      str3: null,
+      int1: 0,
+      int2: 0,
+    });
+    await peer.send(
+      message(
+        { program: REMOTE, procedure: call.procedure, type: REPLY, serial: call.serial, status: ERROR },
+        body.slice(0, body.length - 4),
+      ),
+    );
+    expect(summary(await libvirtRejection(hostname))).toEqual({
+      kind: "protocol",
+      code: 39,
+      codeName: "RPC",
+      procedure: "CONNECT_GET_HOSTNAME",
+    });
+    expect((await connection.whenClosed).kind).toBe("protocol");
+  });
+
+  test("a reply with a status other than OK or ERROR (CONTINUE) rejects its call and closes the connection", async () => {
+    const fake = await start();
+    const { connection, peer } = await fake.connect();
+    const hostname = connection.connectGetHostname();
+    const call = await peer.nextCall(Proc.CONNECT_GET_HOSTNAME);
+    await peer.send(
+      message({ program: REMOTE, procedure: call.procedure, type: REPLY, serial: call.serial, status: 2 }),
+    );
+    const error = await libvirtRejection(hostname);
+    expect({ ...summary(error), message: error.message }).toEqual({
+      kind: "protocol",
+      code: 39,
+      codeName: "RPC",
+      procedure: "CONNECT_GET_HOSTNAME",
+      message: "libvirt protocol error: reply to CONNECT_GET_HOSTNAME with status 2 [CONNECT_GET_HOSTNAME]",
+    });
   });
 
   test("a reply to a serial nobody waits for is a protocol error", async () => {
