@@ -265,7 +265,10 @@ export async function cancelBlockJob(port: BlockJobPort, domain: DomainRef, disk
  *
  * Every job this starts or attaches to is ended on every path: on timeout, error or a failed `beforePivot`
  * it is cancelled before the promise rejects (BlockJobError for timeouts, jobs libvirt refused to start and
- * failed/cancelled jobs, else the original error). On success `top` has left the chain (the caller verifies it against the live XML).
+ * failed/cancelled jobs, else the original error); a rejection means `top` is still in the live chain.
+ * On success `top` has left the chain (the caller verifies it against the live XML). A plain commit can
+ * complete between a timeout (or an abort) and the cancel: the live chain read after the cancel tells, and a
+ * commit that completed resolves like any other.
  */
 export async function runBlockCommit(
   port: BlockJobPort,
@@ -298,7 +301,10 @@ export async function runBlockCommit(
     jobMayRun = false;
     if (end === "failed" || end === "canceled") throw endedEarly(spec, end);
   } catch (e) {
-    if (jobMayRun) await cancelBlockJob(port, spec.domain, spec.disk);
+    if (jobMayRun) {
+      await cancelBlockJob(port, spec.domain, spec.disk);
+      if (await topLeftChain(port, spec)) return;
+    }
     if (isBlockJobError(e) && e.kind === BlockJobErrorKind.TIMEOUT) {
       throw new BlockJobError(
         BlockJobErrorKind.TIMEOUT,
@@ -310,6 +316,18 @@ export async function runBlockCommit(
     throw e;
   } finally {
     await watcher.close();
+  }
+}
+
+/** True when the live XML shows `spec.top` no longer in the disk's chain; false when it cannot tell. */
+async function topLeftChain(port: BlockJobPort, spec: BlockCommitSpec): Promise<boolean> {
+  try {
+    const disk = parseDomainXml(await port.domainGetXMLDesc(spec.domain, 0)).disks.find(
+      (d) => d.target === spec.disk,
+    );
+    return disk !== undefined && disk.chain.length > 0 && !disk.chain.some((i) => i.path === spec.top);
+  } catch {
+    return false;
   }
 }
 

@@ -141,12 +141,14 @@ async function afterFailure(
 ): Promise<unknown> {
   let state: DeleteFailureState = "journaled";
   try {
+    // From the live chains (read while a started domain still runs, so they are complete), not from the
+    // phases in memory: a commit can complete while it is being cancelled.
+    const nothingMerged =
+      current.phase === OperationPhase.MERGING && (await everyTopInLiveChain(port, domain, current));
     if (current.startedDomain) {
       await stopStartedDomain(port, domain);
       current = { ...current, startedDomain: false };
     }
-    const nothingMerged =
-      current.phase === OperationPhase.MERGING && current.disks.every((d) => d.phase !== DiskPhase.MERGED);
     // A cancelled job of ours and a refused foreign job both leave no job of this delete running.
     const noJobOfOurs =
       isBlockJobError(error) || (isEngineError(error) && error.kind === EngineErrorKind.BLOCK_JOB_ACTIVE);
@@ -203,6 +205,18 @@ async function mergeDisk(
     });
   }
   await noteDisk(disk.target, DiskPhase.MERGED);
+}
+
+/** True when every journal disk's `top` is still in its live chain; false when any left it or on doubt. */
+async function everyTopInLiveChain(port: DeletePort, domain: DomainRef, journal: DeleteJournal) {
+  try {
+    const { disks } = parseDomainXml(await port.domainGetXMLDesc(domain, 0));
+    return journal.disks.every((j) =>
+      disks.find((d) => d.target === j.target)?.chain.some((i) => i.path === j.top),
+    );
+  } catch {
+    return false;
+  }
 }
 
 /**

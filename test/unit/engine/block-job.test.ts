@@ -27,13 +27,18 @@ interface FakeOptions {
   failAt?: number;
   /** Answer the first pivot with "not ready for pivot yet". */
   pivotNotReadyOnce?: boolean;
+  /** The job completes just before a cancel reaches it (the cancel then finds no job). */
+  completesAtCancel?: boolean;
 }
 
 /** A scripted hypervisor with one disk and one possible block job. */
 class FakeJobs implements BlockJobPort {
   readonly calls: string[] = [];
   private listener: ((e: BlockJobEvent) => void) | undefined;
+  /** vda's live chain, active first; a completed commit (or pivot) removes the job's top. */
+  chain = ["/i/s3.qcow2", "/i/s2.qcow2", "/i/s1.qcow2"];
   private job: {
+    top: string | null;
     type: BlockJobType;
     cur: number;
     end: number;
@@ -71,7 +76,7 @@ class FakeJobs implements BlockJobPort {
     const type = flags & 4 ? BlockJobType.ACTIVE_COMMIT : BlockJobType.COMMIT;
     const end = 100;
     const ticks = this.opts.ticks ?? 5;
-    const job = { type, cur: 0, end, ready: false, timer: setInterval(() => step(), 2) };
+    const job = { top, type, cur: 0, end, ready: false, timer: setInterval(() => step(), 2) };
     const step = () => {
       if (this.job !== job) return;
       if (this.opts.failAt !== undefined && job.cur >= this.opts.failAt) {
@@ -93,6 +98,7 @@ class FakeJobs implements BlockJobPort {
     if (!job) return;
     clearInterval(job.timer);
     this.job = null;
+    if (status === BlockJobStatus.COMPLETED) this.chain = this.chain.filter((p) => p !== job.top);
     this.emit(job.type, status);
   }
   async domainGetBlockJobInfo(): Promise<BlockJobInfo | null> {
@@ -101,6 +107,7 @@ class FakeJobs implements BlockJobPort {
   }
   async domainBlockJobAbort(_d: DomainRef, disk: string, flags: number) {
     this.calls.push(`abort ${disk} flags=${flags}`);
+    if (this.job && this.opts.completesAtCancel && !(flags & 2)) this.end(BlockJobStatus.COMPLETED);
     if (!this.job) throw daemonError(55, "no job");
     if (flags & 2) {
       if (!this.job.ready || (this.opts.pivotNotReadyOnce && !this.pivotRefused)) {
@@ -115,7 +122,12 @@ class FakeJobs implements BlockJobPort {
   async domainGetXMLDesc(): Promise<string> {
     const ready = this.job?.ready ? " ready='yes'" : "";
     const mirror = this.job ? `<mirror type='file' job='active-commit'${ready}/>` : "";
-    return `<domain><devices><disk>${mirror}<target dev='vda'/></disk></devices></domain>`;
+    const [active, ...below] = this.chain;
+    const backing = below.reduceRight(
+      (inner, p) => `<backingStore type='file'><source file='${p}'/>${inner}</backingStore>`,
+      "<backingStore/>",
+    );
+    return `<domain><devices><disk type='file'><source file='${active}'/>${backing}${mirror}<target dev='vda'/></disk></devices></domain>`;
   }
   get running() {
     return this.job !== null;
@@ -178,6 +190,13 @@ describe("runBlockCommit", () => {
     expect(error.message).toMatch(/cancelled and \/i\/s2\.qcow2 is still in the chain/);
     expect(fake.calls.at(-1)).toBe("abort vda flags=0");
     expect(fake.running).toBe(false);
+  });
+
+  test("a commit that completes between the timeout and the cancel resolves: the layer left the chain", async () => {
+    const fake = new FakeJobs({ ticks: Number.POSITIVE_INFINITY, completesAtCancel: true });
+    await runBlockCommit(fake, middle, { pollIntervalMs: 1, timeoutMs: 30 });
+    expect(fake.calls.at(-1)).toBe("abort vda flags=0");
+    expect([fake.running, fake.chain]).toEqual([false, ["/i/s3.qcow2", "/i/s1.qcow2"]]);
   });
 
   test("a failing hook before the pivot cancels the READY job", async () => {

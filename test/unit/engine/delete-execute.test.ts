@@ -5,7 +5,7 @@ import { isEngineError } from "../../../provider/engine/errors";
 import { DiskPhase, parseJournal, withJournal } from "../../../provider/engine/journal";
 import { finishUnfinishedDelete } from "../../../provider/engine/recover";
 import { DomainState } from "../../../provider/libvirt/api";
-import { FakeHost, type FakeHostState } from "./delete-fakes";
+import { daemonError, FakeHost, type FakeHostState } from "./delete-fakes";
 
 interface Scenario {
   name: string;
@@ -262,5 +262,52 @@ describe("executeDelete: a layer that left the chain without this delete's merge
     await executeDelete(host, host.domain, journal, options);
     expect(host.snapshotState()).toMatchObject({ snapshots: ["s1"], files: ["/i/a", "/i/a.s1"] });
     expect(host.metadata).toBeUndefined();
+  });
+});
+
+describe("executeDelete: a commit that completes while it is cancelled", () => {
+  test("and the chain cannot be read right after: the delete stays journaled, recovery finishes it", async () => {
+    const chain = ["/i/a.s2", "/i/a.s1", "/i/a"];
+    const host = new FakeHost({ vda: chain }, ["s1", "s2"], [...chain]);
+    // The job of a killed run: a plain commit that never finishes by itself.
+    host.job = { disk: "vda", top: "/i/a.s1", base: "/i/a", active: false, ready: false };
+    const planned = journalForSteps(
+      "s1",
+      [commit("vda", "/i/a.s1", "/i/a", false), removal("/i/a.s1")],
+      "op-1",
+      new Date(0),
+    );
+    const journal = {
+      ...planned,
+      disks: planned.disks.map((d) => ({ ...d, phase: DiskPhase.MERGING, chain })),
+    };
+    host.metadata = withJournal(undefined, journal) ?? undefined;
+    const readXml = host.domainGetXMLDesc.bind(host);
+    let failNextRead = false;
+    host.domainGetXMLDesc = async () => {
+      if (!failNextRead) return readXml();
+      failNextRead = false;
+      throw new Error("connection lost for a moment");
+    };
+    host.domainBlockJobAbort = async () => {
+      host.chains.vda = ["/i/a.s2", "/i/a"];
+      host.job = null;
+      failNextRead = true;
+      throw daemonError(55, "no job");
+    };
+    const error = await executeDelete(host, host.domain, journal, { ...options, timeoutMs: 20 }).catch(
+      (e: unknown) => e,
+    );
+    expect((error as { deleteState?: string }).deleteState).toBe("journaled");
+    expect(parseJournal(host.metadata)?.disks).toEqual(journal.disks);
+    expect(host.snapshots.has("s1")).toBe(true);
+
+    await executeDelete(host, host.domain, journal, options);
+    expect(host.snapshotState()).toMatchObject({
+      chains: { vda: ["/i/a.s2", "/i/a"] },
+      snapshots: ["s2"],
+      files: ["/i/a", "/i/a.s2"],
+      journal: undefined,
+    });
   });
 });
