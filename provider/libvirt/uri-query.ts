@@ -113,9 +113,10 @@ export function interpretParams(
   fail: QueryFailure,
 ): UriParams {
   for (const name of raw.keys()) {
-    const reason = UNSUPPORTED_PARAMS[name];
+    // Own properties only: `constructor` or `__proto__` must not find Object.prototype's members.
+    const reason = Object.hasOwn(UNSUPPORTED_PARAMS, name) ? UNSUPPORTED_PARAMS[name] : undefined;
     if (reason !== undefined) fail(`parameter '${name}' is not supported: ${reason}`, name);
-    const allowed = PARAM_TRANSPORTS[name];
+    const allowed = Object.hasOwn(PARAM_TRANSPORTS, name) ? PARAM_TRANSPORTS[name] : undefined;
     if (allowed === undefined) {
       fail(`unknown parameter '${name}'; supported: ${SUPPORTED_PARAMS}`, name);
     } else if (!allowed.includes(transport)) {
@@ -132,7 +133,8 @@ export function interpretParams(
   const oneOf = <T extends string>(name: string, values: Record<string, T>, fallback: T): T => {
     const value = raw.get(name);
     if (value === undefined) return fallback;
-    const found = values[value.toLowerCase()];
+    const key = value.toLowerCase();
+    const found = Object.hasOwn(values, key) ? values[key] : undefined;
     if (found === undefined) {
       fail(`parameter '${name}' must be one of ${Object.keys(values).join(", ")}`, name);
     }

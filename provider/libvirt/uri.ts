@@ -158,7 +158,7 @@ export function parseLibvirtUri(uri: string): LibvirtUri {
   let transport: Transport;
   if (transportName === undefined) {
     transport = host === undefined ? "unix" : "tls";
-  } else if (transportName in Transport) {
+  } else if (Object.hasOwn(Transport, transportName)) {
     transport = transportName as Transport;
   } else if (UNSUPPORTED_TRANSPORTS.has(transportName)) {
     return fail("transport", `transport '${transportName}' is not supported; use unix, ssh, tcp or tls`);

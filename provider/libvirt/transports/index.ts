@@ -1,5 +1,5 @@
 import type { Duplex } from "node:stream";
-import type { LibvirtUri } from "../uri";
+import { type LibvirtUri, LibvirtUriError } from "../uri";
 import type { DialOptions } from "./socket";
 import { dialSsh } from "./ssh";
 import { dialTcp } from "./tcp";
@@ -25,5 +25,10 @@ export function dial(uri: LibvirtUri, options: DialOptions): Promise<Duplex> {
       return dialTls(uri, options);
     case "ssh":
       return dialSsh(uri, options);
+    default:
+      // Unreachable for a URI from parseLibvirtUri; a hand-built one must not resolve with undefined.
+      return Promise.reject(
+        new LibvirtUriError(uri.uri, "transport", `unknown transport '${String(uri.transport)}'`),
+      );
   }
 }

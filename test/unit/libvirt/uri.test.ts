@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { dial } from "../../../provider/libvirt/transports";
 import {
   defaultUri,
   isLibvirtUriError,
@@ -283,6 +284,14 @@ const refused: [string, UriPart, string | null, string][] = [
   ["qemu+ssh://h/system?proxy=native&netcat=nc", "query", "netcat", "proxy=native"],
   ["qemu+ssh://h/session?netcat=nc", "query", "netcat", "needs an explicit 'socket'"],
   ["qemu+ssh://h/system?x=%FF", "query", "x", "not valid UTF-8"],
+  // Names inherited from Object.prototype are neither transports, parameters nor values.
+  ["qemu+constructor://h/system", "transport", null, "unknown transport 'constructor'"],
+  ["qemu+tostring://h/system", "transport", null, "unknown transport 'tostring'"],
+  ["qemu:///system?mode=constructor", "query", "mode", "must be one of auto, legacy, direct"],
+  ["qemu:///system?mode=__proto__", "query", "mode", "must be one of auto, legacy, direct"],
+  ["qemu+ssh://h/system?proxy=hasOwnProperty", "query", "proxy", "must be one of auto, netcat, native"],
+  ["qemu:///system?constructor=1", "query", "constructor", "unknown parameter 'constructor'; supported:"],
+  ["qemu:///system?__proto__=1", "query", "__proto__", "unknown parameter '__proto__'; supported:"],
 ];
 
 describe("parseLibvirtUri refuses", () => {
@@ -336,5 +345,26 @@ describe("isLibvirtUriError", () => {
       false,
       false,
     ]);
+  });
+});
+
+describe("dial", () => {
+  it("rejects a URI whose transport it does not know instead of resolving with nothing", async () => {
+    const forged = {
+      ...parseLibvirtUri("qemu:///system"),
+      transport: "constructor",
+    } as unknown as LibvirtUri;
+    let caught: unknown;
+    try {
+      await dial(forged, { connectTimeoutMs: 1000 });
+    } catch (error) {
+      caught = error;
+    }
+    expect(isLibvirtUriError(caught)).toBe(true);
+    const error = caught as LibvirtUriError;
+    expect({ part: error.part, message: error.message }).toEqual({
+      part: "transport",
+      message: `invalid libvirt URI "qemu:///system": unknown transport 'constructor'`,
+    });
   });
 });
