@@ -51,15 +51,18 @@ export interface RestorePointArgs {
   readonly description?: pulumi.Input<string>;
   /** Also save each guest's memory state. Default false. Replaces. */
   readonly memory?: pulumi.Input<boolean>;
-  /** With memory: keep the guests running while memory is saved. Default false. Replaces. */
+  /** With memory: keep the guests running while memory is saved. Default false. For later generations. */
   readonly live?: pulumi.Input<boolean>;
   /** Freeze guest file systems through the guest agent (`auto`, `required`, `off`), as for a Snapshot. */
   readonly quiesce?: pulumi.Input<QuiesceMode>;
-  /** Disk targets to include on every domain (default: every disk that can be snapshotted). Replaces. */
+  /**
+   * Disk targets to include on every domain (default: every disk that can be snapshotted). Replaces, except
+   * when set where it was unset to exactly the disks every snapshot covers.
+   */
   readonly disks?: pulumi.Input<pulumi.Input<string>[]>;
   /** Disk targets to leave out on every domain; not together with `disks`. Replaces. */
   readonly excludeDisks?: pulumi.Input<pulumi.Input<string>[]>;
-  /** Absolute directory for the overlays (default: beside each disk image). Replaces. */
+  /** Absolute directory for the overlays (default: beside each disk image). For generations taken later. */
   readonly overlayDir?: pulumi.Input<string>;
   /** How merges work: `blockcommit` (default) or `native` (libvirt >= 9.0). */
   readonly deleteStrategy?: pulumi.Input<DeleteStrategy>;
@@ -67,7 +70,10 @@ export interface RestorePointArgs {
   readonly bandwidth?: pulumi.Input<number>;
   /** Seconds: `create` (default 300) bounds taking a generation, `delete` (default 3600) each merge. */
   readonly timeouts?: pulumi.Input<{ create?: pulumi.Input<number>; delete?: pulumi.Input<number> }>;
-  /** libvirt URI of the host; default as for `Snapshot`. Must not hold a password. Replaces. */
+  /**
+   * libvirt URI of the host; default as for `Snapshot`. Must not hold a password. Replaces when the URI it
+   * resolves to changes.
+   */
   readonly uri?: pulumi.Input<string>;
 }
 

@@ -1,15 +1,19 @@
 import { isUnknown, type SnapshotInputs } from "./inputs";
 import type { SnapshotOutputs } from "./outputs";
+import { effectiveUri, redactUri } from "./uri";
 
 /**
  * Pulumi's `diff` for a `Snapshot`: which input changes replace the snapshot, which are applied in place,
  * and when the replacement must wait for the old snapshot to be deleted. Pure: no I/O, tested as a table.
  *
- * - Replace: domain, name, memory, live, the disk selection (disks/excludeDisks, as sets), overlayDir, uri,
- *   triggers. These are facts of the snapshot on the host, or (triggers) the user's explicit wish for a new one.
+ * - Replace: domain, name, memory, the disk selection (disks/excludeDisks, as sets), uri, triggers. These
+ *   are facts of the snapshot on the host, or (triggers) the user's explicit wish for a new one.
  * - Update in place: description (rewritten on the host), deleteStrategy, bandwidth, timeouts (used by later
- *   operations), quiesce and adopt (they only steer a create, so changing them later has no effect on the
- *   host and must not destroy a restore point).
+ *   operations), quiesce, adopt, live and overlayDir (they only steer a create, so changing them later has no
+ *   effect on the host and must not destroy a restore point).
+ * - A replace property whose new value means what the snapshot already is, is an update in place with no host
+ *   action: `uri` set, unset or rewritten so that it resolves to the URI the snapshot was made through (the
+ *   stored `connectionUri`), and `disks` going from unset to a list of exactly the disks the snapshot covers.
  * - deleteBeforeReplace when the replacement would have the same snapshot name on the same domain: libvirt
  *   refuses a second snapshot of that name, so the old one is merged away first. This includes a
  *   triggers-only change with a fixed name; a program that wants the old restore point kept until the new
@@ -26,10 +30,8 @@ export const REPLACE_PROPERTIES = [
   "domain",
   "name",
   "memory",
-  "live",
   "disks",
   "excludeDisks",
-  "overlayDir",
   "uri",
   "triggers",
 ] as const;
@@ -41,6 +43,8 @@ export const UPDATE_PROPERTIES = [
   "timeouts",
   "quiesce",
   "adopt",
+  "live",
+  "overlayDir",
 ] as const;
 
 /** JSON with sorted object keys: equal for values that are equal whatever the key order. */
@@ -74,6 +78,27 @@ function sameDomain(old: SnapshotOutputs, next: unknown): boolean {
   return next.toLowerCase() === old.domainUuid.toLowerCase();
 }
 
+/**
+ * Whether a changed `uri` input still names the connection the resource was made through: the effective URI
+ * (the input, else the provider default), redacted as outputs store it, equals the stored `connectionUri`.
+ */
+export function sameConnection(connectionUri: string, next: unknown, defaultUri: string): boolean {
+  if (isUnknown(next) || (next !== undefined && next !== null && typeof next !== "string")) return false;
+  return redactUri(effectiveUri(next, defaultUri)) === connectionUri;
+}
+
+/**
+ * Whether `disks` going from unset (`old` null) to the list `next` keeps the selection: the list names
+ * exactly the disks the snapshots cover (`covered`, null when that is not one set).
+ */
+export function sameCoveredDisks(
+  old: readonly string[] | null,
+  next: unknown,
+  covered: readonly string[] | null,
+): boolean {
+  return old === null && covered !== null && Array.isArray(next) && sameDiskSet(covered, next);
+}
+
 export function timeoutsOf(value: unknown): unknown {
   if (isUnknown(value)) return value;
   const t = (value ?? {}) as Record<string, unknown>;
@@ -96,17 +121,41 @@ function changed(old: SnapshotOutputs, news: Record<string, unknown>, property: 
   }
 }
 
+/** A changed replace property whose new value means what the snapshot already is (see the module doc). */
+function sameEffect(
+  old: SnapshotOutputs,
+  news: Record<string, unknown>,
+  property: string,
+  defaultUri: string,
+): boolean {
+  if (property === "uri") return sameConnection(old.connectionUri, news.uri, defaultUri);
+  if (property === "disks") {
+    return sameCoveredDisks(
+      old.disks,
+      news.disks,
+      old.snapshotDisks.map((disk) => disk.target),
+    );
+  }
+  return false;
+}
+
 /**
  * Compares the stored outputs with the checked new inputs (which may hold unknowns during a preview: an
- * unknown value counts as changed). `changes` is false only when nothing differs.
+ * unknown value counts as changed). `defaultUri` is what an unset `uri` means now (the provider default).
+ * `changes` is false only when nothing differs.
  */
 export function diffSnapshot(
   old: SnapshotOutputs,
   news: Partial<Record<keyof SnapshotInputs, unknown>>,
+  defaultUri: string,
 ): SnapshotDiff {
   const record = news as Record<string, unknown>;
-  const replaces = REPLACE_PROPERTIES.filter((property) => changed(old, record, property));
-  const updates = UPDATE_PROPERTIES.filter((property) => changed(old, record, property));
+  const differing = REPLACE_PROPERTIES.filter((property) => changed(old, record, property));
+  const replaces = differing.filter((property) => !sameEffect(old, record, property, defaultUri));
+  const updates = [
+    ...UPDATE_PROPERTIES.filter((property) => changed(old, record, property)),
+    ...differing.filter((property) => sameEffect(old, record, property, defaultUri)),
+  ];
   const collides =
     replaces.length > 0 &&
     !isUnknown(record.name) &&

@@ -1,4 +1,4 @@
-import { canonicalJson, sameDiskSet, timeoutsOf } from "./diff";
+import { canonicalJson, sameConnection, sameCoveredDisks, sameDiskSet, timeoutsOf } from "./diff";
 import { isUnknown } from "./inputs";
 import type { RestorePointInputs } from "./restore-point-inputs";
 import type { RestorePointOutputs } from "./restore-point-outputs";
@@ -70,22 +70,25 @@ export interface RestorePointDiff {
   readonly deleteBeforeReplace: boolean;
 }
 
-/** Changes that need new snapshots from scratch: facts of every generation on the host. */
+/**
+ * Changes that need new snapshots from scratch: facts of every generation on the host. As for a Snapshot,
+ * `uri` resolving to the stored `connectionUri`, and `disks` going from unset to exactly the disks every
+ * snapshot covers, are updates in place instead.
+ */
 export const RESTORE_POINT_REPLACE_PROPERTIES = [
   "domains",
   "name",
   "uri",
   "memory",
-  "live",
   "disks",
   "excludeDisks",
-  "overlayDir",
 ] as const;
 
 /**
  * Changes applied by `update`: `triggers` takes a new generation, `keep` merges the surplus, and the rest
- * only steer later operations (description, quiesce and consistency apply to generations taken from then
- * on; deleteStrategy, bandwidth and timeouts to later merges), so they change no snapshot on the host.
+ * only steer later operations (description, quiesce, consistency, live and overlayDir apply to generations
+ * taken from then on; deleteStrategy, bandwidth and timeouts to later merges), so they change no snapshot on
+ * the host.
  */
 export const RESTORE_POINT_UPDATE_PROPERTIES = [
   "triggers",
@@ -93,6 +96,8 @@ export const RESTORE_POINT_UPDATE_PROPERTIES = [
   "consistency",
   "description",
   "quiesce",
+  "live",
+  "overlayDir",
   "deleteStrategy",
   "bandwidth",
   "timeouts",
@@ -156,20 +161,45 @@ function changed(old: RestorePointOutputs, news: Record<string, unknown>, proper
   }
 }
 
+/** The disk targets every snapshot of every generation covers, or null when they differ (or there is none). */
+function coveredDisks(old: RestorePointOutputs): readonly string[] | null {
+  const targets = old.generations.flatMap((g) => g.snapshots.map((s) => s.disks.map((d) => d.target).sort()));
+  const [first] = targets;
+  if (first === undefined || targets.some((t) => canonicalJson(t) !== canonicalJson(first))) return null;
+  return first;
+}
+
+/** A changed replace property whose new value means what the restore point already is. */
+function sameEffect(
+  old: RestorePointOutputs,
+  news: Record<string, unknown>,
+  property: string,
+  defaultUri: string,
+): boolean {
+  if (property === "uri") return sameConnection(old.connectionUri, news.uri, defaultUri);
+  if (property === "disks") return sameCoveredDisks(old.disks, news.disks, coveredDisks(old));
+  return false;
+}
+
 /**
  * Compares the stored outputs with the checked new inputs (unknowns during a preview count as changed).
  * An incomplete newest generation, or more generations than `keep` (left by a failed merge), is a change
  * too: `update` completes the generation and merges the surplus. Replacement deletes first when the new
  * restore point's snapshot names could collide with the old ones: the same base name on a domain they share
- * (or a name or domain not known yet), as for a Snapshot.
+ * (or a name or domain not known yet), as for a Snapshot. `defaultUri` is what an unset `uri` means now.
  */
 export function diffRestorePoint(
   old: RestorePointOutputs,
   news: Partial<Record<keyof RestorePointInputs, unknown>>,
+  defaultUri: string,
 ): RestorePointDiff {
   const record = news as Record<string, unknown>;
-  const replaces = RESTORE_POINT_REPLACE_PROPERTIES.filter((property) => changed(old, record, property));
-  const updates = RESTORE_POINT_UPDATE_PROPERTIES.filter((property) => changed(old, record, property));
+  const differing = RESTORE_POINT_REPLACE_PROPERTIES.filter((property) => changed(old, record, property));
+  const replaces = differing.filter((property) => !sameEffect(old, record, property, defaultUri));
+  const updates = [
+    ...RESTORE_POINT_UPDATE_PROPERTIES.filter((property) => changed(old, record, property)),
+    ...differing.filter((property) => sameEffect(old, record, property, defaultUri)),
+  ];
   const sameName = isUnknown(record.name) || record.name === old.name;
   return {
     changes: replaces.length > 0 || updates.length > 0 || newestIncomplete(old) || hasSurplus(old),

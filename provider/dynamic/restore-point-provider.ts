@@ -271,7 +271,7 @@ export function createRestorePointProvider(options: RestorePointProviderOptions)
     },
 
     async diff(_id: string, olds: Props, news: Props) {
-      return diffRestorePoint(readRestorePointOutputs(olds), news);
+      return diffRestorePoint(readRestorePointOutputs(olds), news, defaultUri);
     },
 
     async create(props: Props) {

@@ -187,7 +187,7 @@ export function createSnapshotProvider(options: SnapshotProviderOptions): Snapsh
     },
 
     async diff(_id, olds, news) {
-      return diffSnapshot(readSnapshotOutputs(olds), news);
+      return diffSnapshot(readSnapshotOutputs(olds), news, defaultUri);
     },
 
     async create(inputs) {

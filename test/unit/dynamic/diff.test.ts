@@ -57,18 +57,20 @@ const table: [string, Record<string, unknown>, ReturnType<typeof replace>][] = [
   ["timeouts", { timeouts: { create: 60, delete: 10 } }, update],
   ["quiesce (creation only)", { quiesce: "off" }, update],
   ["adopt (creation only)", { adopt: true }, update],
+  ["live (creation only)", { live: true }, update],
+  ["overlay directory (creation only)", { overlayDir: "/snaps" }, update],
+  ["uri set to the URI the snapshot was made through", { uri: "qemu:///system" }, update],
   ["another domain", { domain: "web-2" }, replace("domain")],
   ["another name", { name: "pre-deploy-2" }, replace("name")],
   ["memory", { memory: true }, replaceDeleteFirst("memory")],
-  ["live", { live: true, memory: true }, replaceDeleteFirst("memory", "live")],
+  ["memory and live", { live: true, memory: true }, replaceDeleteFirst("memory")],
   ["disk selection", { disks: ["vda"] }, replaceDeleteFirst("disks")],
   [
     "disks -> excludeDisks",
     { disks: undefined, excludeDisks: ["vdb"] },
     replaceDeleteFirst("disks", "excludeDisks"),
   ],
-  ["overlay directory", { overlayDir: "/snaps" }, replaceDeleteFirst("overlayDir")],
-  ["uri", { uri: "qemu+ssh://root@hv1/system" }, replaceDeleteFirst("uri")],
+  ["uri of another host", { uri: "qemu+ssh://root@hv1/system" }, replaceDeleteFirst("uri")],
   [
     "triggers only, fixed name: the replacement would collide",
     { triggers: ["v2"] },
@@ -90,11 +92,41 @@ const table: [string, Record<string, unknown>, ReturnType<typeof replace>][] = [
 describe("diffSnapshot", () => {
   it.each(table)("%s", (_label, change, expected) => {
     const news = { ...inputs, ...change };
-    expect(diffSnapshot(old, news)).toEqual(expected);
+    expect(diffSnapshot(old, news, "qemu:///system")).toEqual(expected);
   });
 
   it("compares with the host's description after a refresh: drift shows as a change", () => {
     const refreshed = { ...old, description: "edited on the host" };
-    expect(diffSnapshot(refreshed, inputs)).toEqual(update);
+    expect(diffSnapshot(refreshed, inputs, "qemu:///system")).toEqual(update);
+  });
+
+  it("uri: unset and an explicit URI are the same when they resolve to the connection the snapshot used", () => {
+    const explicit = buildSnapshotOutputs(
+      { ...inputs, uri: "qemu+ssh://root@hv1/system" },
+      facts,
+      "qemu+ssh://root@hv1/system",
+    );
+    const unset = { ...inputs, uri: undefined };
+    expect(diffSnapshot(explicit, unset, "qemu+ssh://root@hv1/system")).toEqual(update);
+    expect(diffSnapshot(explicit, unset, "qemu:///system")).toEqual(replaceDeleteFirst("uri"));
+    const fromDefault = buildSnapshotOutputs(unset, facts, "qemu+ssh://root@hv1/system");
+    expect(
+      diffSnapshot(fromDefault, { ...inputs, uri: "qemu+ssh://root@hv1/system" }, "qemu:///system"),
+    ).toEqual(update);
+  });
+
+  it("disks: unset, then a list of exactly the disks the snapshot covers, replaces nothing", () => {
+    const covered = {
+      ...facts,
+      disks: [...facts.disks, { ...facts.disks[0], target: "vdb" }],
+    } as SnapshotFacts;
+    const allDisks = buildSnapshotOutputs({ ...inputs, disks: undefined }, covered, "qemu:///system");
+    expect(diffSnapshot(allDisks, { ...inputs, disks: ["vdb", "vda"] }, "qemu:///system")).toEqual(update);
+    expect(diffSnapshot(allDisks, { ...inputs, disks: ["vda"] }, "qemu:///system")).toEqual(
+      replaceDeleteFirst("disks"),
+    );
+    expect(diffSnapshot(allDisks, { ...inputs, disks: ["vda", UNKNOWN] }, "qemu:///system")).toEqual(
+      replaceDeleteFirst("disks"),
+    );
   });
 });

@@ -188,15 +188,49 @@ describe("diff", () => {
     ["other domains entirely: no collision", { domains: ["app-1", "app-2"] }, replace(false, "domains")],
     ["another base name", { name: "other" }, replace(false, "name")],
     ["memory", { memory: true }, replace(true, "memory")],
-    ["overlayDir", { overlayDir: "/img/snap" }, replace(true, "overlayDir")],
-    ["uri", { uri: "qemu:///session" }, replace(true, "uri")],
+    ["live (creation only)", { live: true }, update],
+    ["overlayDir (creation only)", { overlayDir: "/img/snap" }, update],
+    ["uri set to the URI the restore point was made through", { uri: "qemu:///system" }, update],
+    ["uri of another daemon", { uri: "qemu:///session" }, replace(true, "uri")],
     ["excludeDisks", { excludeDisks: ["vdb"] }, replace(true, "excludeDisks")],
     ["unknown name during preview: delete first to be safe", { name: UNKNOWN }, replace(true, "name")],
     ["an unknown domain may be an old one", { domains: ["x", UNKNOWN] }, replace(true, "domains")],
     ["unknown triggers", { triggers: UNKNOWN }, update],
   ];
   it.each(table)("%s", (_what, change, expected) => {
-    expect(diffRestorePoint(old, { ...inputs, ...change })).toEqual(expected);
+    expect(diffRestorePoint(old, { ...inputs, ...change }, "qemu:///system")).toEqual(expected);
+  });
+
+  it("uri unset resolving to the stored connection replaces nothing; to another one replaces", () => {
+    const explicit = buildRestorePointOutputs(
+      { ...inputs, uri: "qemu+ssh://hv1/system" },
+      [generation(1)],
+      "qemu+ssh://hv1/system",
+    );
+    const unset = { ...inputs, uri: undefined };
+    expect(diffRestorePoint(explicit, unset, "qemu+ssh://hv1/system")).toEqual(update);
+    expect(diffRestorePoint(explicit, unset, "qemu:///system")).toEqual(replace(true, "uri"));
+  });
+
+  it("disks unset, then a list of exactly the disks every snapshot covers, replaces nothing", () => {
+    const allDisks = buildRestorePointOutputs(
+      { ...inputs, disks: undefined },
+      [generation(1)],
+      "qemu:///system",
+    );
+    expect(diffRestorePoint(allDisks, { ...inputs, disks: ["vda"] }, "qemu:///system")).toEqual(update);
+    expect(diffRestorePoint(allDisks, inputs, "qemu:///system")).toEqual(replace(true, "disks"));
+    const mixed = buildRestorePointOutputs(
+      { ...inputs, disks: undefined },
+      [
+        generation(1),
+        { ...generation(2), snapshots: [{ ...snapshot("web-1", "web-1", uuid.web, 2), disks: [] }] },
+      ],
+      "qemu:///system",
+    );
+    expect(diffRestorePoint(mixed, { ...inputs, disks: ["vda"] }, "qemu:///system")).toEqual(
+      replace(true, "disks"),
+    );
   });
 
   it("an incomplete newest generation is a change, which update completes", () => {
@@ -205,7 +239,7 @@ describe("diff", () => {
       [generation(1), { ...generation(2), snapshots: [snapshot("web-1", "web-1", uuid.web, 2)] }],
       "qemu:///system",
     );
-    expect(diffRestorePoint(partial, inputs)).toEqual(update);
+    expect(diffRestorePoint(partial, inputs, "qemu:///system")).toEqual(update);
   });
 
   it("more generations than keep (a merge failed part-way) is a change, which update merges", () => {
@@ -214,6 +248,6 @@ describe("diff", () => {
       [generation(1), generation(2), generation(3)],
       "qemu:///system",
     );
-    expect(diffRestorePoint(three, inputs)).toEqual(update);
+    expect(diffRestorePoint(three, inputs, "qemu:///system")).toEqual(update);
   });
 });
