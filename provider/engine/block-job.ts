@@ -3,6 +3,7 @@ import { BlockJobStatus } from "../libvirt/api";
 import { isLibvirtError } from "../libvirt/errors";
 import { BlockCommitFlags, BlockJobAbortFlags, ErrorCode } from "../libvirt/flags";
 import { parseDomainXml } from "../model/domain";
+import { EngineError, EngineErrorKind } from "./errors";
 
 /** The libvirt calls block-job handling needs; tests substitute a fake. */
 export type BlockJobPort = Pick<
@@ -242,9 +243,14 @@ export async function pivotBlockJob(port: BlockJobPort, domain: DomainRef, disk:
   }
 }
 
+/** Milliseconds `cancelBlockJob` waits for a cancelled job to be gone. */
+const CANCEL_WAIT_MS = 30_000;
+
 /**
  * Cancels the job on `disk` if one runs, and waits until libvirt no longer reports it. Idempotent. For a
- * commit the layer `top` stays in the chain; data already copied into `base` stays there.
+ * commit the layer `top` stays in the chain; data already copied into `base` stays there (a plain commit may
+ * also complete just before the cancel reaches it: callers read the chain to tell). Throws EngineError LIBVIRT
+ * when the job is still there after 30 s: it still runs, and nothing may treat it as ended.
  */
 export async function cancelBlockJob(port: BlockJobPort, domain: DomainRef, disk: string): Promise<void> {
   if ((await port.domainGetBlockJobInfo(domain, disk)) === null) return;
@@ -254,7 +260,18 @@ export async function cancelBlockJob(port: BlockJobPort, domain: DomainRef, disk
     // The job may have ended between the two calls.
     if ((await port.domainGetBlockJobInfo(domain, disk)) !== null) throw e;
   }
-  for (let i = 0; i < 600 && (await port.domainGetBlockJobInfo(domain, disk)) !== null; i++) {
+  const giveUpAt = Date.now() + CANCEL_WAIT_MS;
+  while ((await port.domainGetBlockJobInfo(domain, disk)) !== null) {
+    if (Date.now() >= giveUpAt) {
+      throw new EngineError({
+        kind: EngineErrorKind.LIBVIRT,
+        domain: domain.name,
+        disk,
+        message:
+          `domain ${domain.name}: the block job on disk ${disk} was cancelled but still runs after ` +
+          `${CANCEL_WAIT_MS / 1000} s; end it (virsh blockjob ${domain.name} ${disk} --abort) before anything else`,
+      });
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -1,13 +1,15 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import {
   type BlockJobPort,
   type BlockJobProgress,
+  cancelBlockJob,
   isBlockJobError,
   mirrorIsReady,
   runBlockCommit,
 } from "../../../provider/engine/block-job";
+import { isEngineError } from "../../../provider/engine/errors";
 import type {
   BlockJobEvent,
   BlockJobInfo,
@@ -29,6 +31,8 @@ interface FakeOptions {
   pivotNotReadyOnce?: boolean;
   /** The job completes just before a cancel reaches it (the cancel then finds no job). */
   completesAtCancel?: boolean;
+  /** A cancel is accepted but the job goes on. */
+  ignoresCancel?: boolean;
 }
 
 /** A scripted hypervisor with one disk and one possible block job. */
@@ -109,6 +113,7 @@ class FakeJobs implements BlockJobPort {
     this.calls.push(`abort ${disk} flags=${flags}`);
     if (this.job && this.opts.completesAtCancel && !(flags & 2)) this.end(BlockJobStatus.COMPLETED);
     if (!this.job) throw daemonError(55, "no job");
+    if (this.opts.ignoresCancel && !(flags & 2)) return;
     if (flags & 2) {
       if (!this.job.ready || (this.opts.pivotNotReadyOnce && !this.pivotRefused)) {
         this.pivotRefused = true;
@@ -240,6 +245,27 @@ describe("runBlockCommit", () => {
     await runBlockCommit(fake, current, { pollIntervalMs: 1, attach: true });
     expect(fake.calls.filter((c) => c.startsWith("commit"))).toHaveLength(1);
     expect(fake.calls.at(-1)).toBe("abort vda flags=2");
+  });
+});
+
+describe("cancelBlockJob", () => {
+  test("throws when the cancelled job is still there after its wait, and leaves it running", async () => {
+    vi.useFakeTimers();
+    try {
+      const fake = new FakeJobs({ ticks: Number.POSITIVE_INFINITY, ignoresCancel: true });
+      await fake.domainBlockCommit(domain, "vda", middle.base, middle.top, 0n, 0);
+      const outcome = cancelBlockJob(fake, domain, "vda").then(
+        () => "resolved",
+        (e: unknown) => e,
+      );
+      await vi.advanceTimersByTimeAsync(31_000);
+      const error = await outcome;
+      expect(isEngineError(error) && [error.kind, error.disk]).toEqual(["libvirt", "vda"]);
+      expect((error as Error).message).toMatch(/cancelled but still runs/);
+      expect(fake.running).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
