@@ -1,8 +1,10 @@
-import { defaultUri, isLibvirtUriError, parseLibvirtUri } from "../libvirt/uri";
+import { defaultUri, isLibvirtUriError, parseLibvirtUri, redactUri } from "../libvirt/uri";
+
+export { redactUri };
 
 /**
  * Which libvirt URI an operation of the Pulumi layer uses, and how a URI is shown in outputs and messages.
- * Parsing itself is provider/libvirt/uri.ts's job; this module only chooses and redacts.
+ * Parsing and redaction are provider/libvirt/uri.ts's job (its errors redact too); this module only chooses.
  *
  * Precedence (first that is set wins): the resource's `uri` input, the stack config `libvirt-snapshot:uri`
  * (may be a secret), the plugin's `LIBVIRT_DEFAULT_URI`, then `qemu:///system`.
@@ -21,19 +23,6 @@ export function effectiveUri(resourceUri: string | null | undefined, providerDef
   return resourceUri !== undefined && resourceUri !== null && resourceUri !== ""
     ? resourceUri
     : providerDefault;
-}
-
-// A password in the user part (`//user:secret@`), and query parameters named like credentials.
-const USERINFO_PASSWORD = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#@:]*):[^/?#@]*@/;
-const SECRET_PARAMETER = /([?&;](?:password|passwd|pass|secret|token)=)[^&;#]*/gi;
-
-/**
- * The URI with anything that looks like a credential masked as `***`, for outputs, logs and messages. A URI
- * without one is returned unchanged. The user name and `keyfile`/`pkipath` are kept: they say where and as
- * whom, not the secret itself. (The libvirt client accepts no password in a URI; this guards what users type.)
- */
-export function redactUri(uri: string): string {
-  return uri.replace(USERINFO_PASSWORD, "$1:***@").replace(SECRET_PARAMETER, "$1***");
 }
 
 /**

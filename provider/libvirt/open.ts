@@ -3,7 +3,7 @@ import { LibvirtConnection } from "./connection";
 import type { KeepaliveSettings } from "./keepalive";
 import { dial } from "./transports";
 import { isLibvirtTransportError, LibvirtTransportError } from "./transports/errors";
-import { defaultUri, type LibvirtUri, parseLibvirtUri } from "./uri";
+import { defaultUri, type LibvirtUri, parseLibvirtUri, redactUri } from "./uri";
 
 /** Default deadline of `openConnection` (dial and handshake together), in milliseconds. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
@@ -76,7 +76,15 @@ async function handshake(
     giveUp = reject;
   });
   const fail = (failure: "timeout" | "aborted", message: string, cause?: unknown): void => {
-    giveUp(new LibvirtTransportError({ transport: uri.transport, target: uri.uri, failure, message, cause }));
+    giveUp(
+      new LibvirtTransportError({
+        transport: uri.transport,
+        target: redactUri(uri.uri),
+        failure,
+        message,
+        cause,
+      }),
+    );
     stream.destroy();
   };
   const timer = setTimeout(

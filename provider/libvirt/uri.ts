@@ -30,6 +30,20 @@ export {
   type UriParams,
 } from "./uri-query";
 
+// A password in the user part (`//user:secret@`, up to the authority's last `@`, as the parser splits it), and
+// query parameters named like credentials.
+const USERINFO_PASSWORD = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#@:]*):[^/?#]*@/;
+const SECRET_PARAMETER = /([?&;](?:password|passwd|pass|secret|token)=)[^&;#]*/gi;
+
+/**
+ * The URI with anything that looks like a credential masked as `***`, for outputs, logs and messages. A URI
+ * without one is returned unchanged. The user name and `keyfile`/`pkipath` are kept: they say where and as
+ * whom, not the secret itself. (The libvirt client accepts no password in a URI; this guards what users type.)
+ */
+export function redactUri(uri: string): string {
+  return uri.replace(USERINFO_PASSWORD, "$1:***@").replace(SECRET_PARAMETER, "$1***");
+}
+
 const BRAND = Symbol.for("pulumi-libvirt-snapshot/LibvirtUriError");
 
 /** The part of a URI an error is about, so a message can point at it. */
@@ -49,17 +63,17 @@ export class LibvirtUriError extends Error {
   declare readonly [BRAND]: true;
   readonly code = 8;
   readonly codeName = "INVALID_ARG";
-  /** The URI as given. */
+  /** The URI as given, with any password masked by `redactUri`. */
   readonly uri: string;
   readonly part: UriPart;
   /** The query parameter concerned, if any. */
   readonly param: string | null;
 
   constructor(uri: string, part: UriPart, message: string, param: string | null = null) {
-    super(`invalid libvirt URI ${JSON.stringify(uri)}: ${message}`);
+    super(`invalid libvirt URI ${JSON.stringify(redactUri(uri))}: ${message}`);
     Object.defineProperty(this, BRAND, { value: true });
     this.name = "LibvirtUriError";
-    this.uri = uri;
+    this.uri = redactUri(uri);
     this.part = part;
     this.param = param;
   }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { openConnection } from "../../../provider/libvirt/open";
 import { dial } from "../../../provider/libvirt/transports";
 import {
   defaultUri,
@@ -6,6 +7,7 @@ import {
   type LibvirtUri,
   type LibvirtUriError,
   parseLibvirtUri,
+  redactUri,
   type UriPart,
 } from "../../../provider/libvirt/uri";
 
@@ -366,5 +368,56 @@ describe("dial", () => {
       part: "transport",
       message: `invalid libvirt URI "qemu:///system": unknown transport 'constructor'`,
     });
+  });
+});
+
+describe("no password reaches an error", () => {
+  const withPasswords = [
+    "qemu+ssh://admin:hunter2@hv1/system",
+    "qemu+ssh://admin:hun@ter2@hv1/system",
+    "qemu+tcp://admin:hunter2@hv1:16509/system",
+    "qemu+tls://hv1/system?password=hunter2",
+    "qemu+ssh://hv1/system?keyfile=/k&token=hunter2",
+    "qemu+carrier-pigeon://admin:hunter2@hv1/system",
+  ];
+
+  it.each(withPasswords)("parseLibvirtUri(%j)", (uri) => {
+    let caught: unknown;
+    try {
+      parseLibvirtUri(uri);
+    } catch (error) {
+      caught = error;
+    }
+    expect(isLibvirtUriError(caught)).toBe(true);
+    const error = caught as LibvirtUriError;
+    expect(error.uri).toBe(redactUri(uri));
+    expect(JSON.stringify({ ...error, message: error.message, stack: error.stack })).not.toMatch(
+      /hunter|ter2/,
+    );
+  });
+
+  it.each(withPasswords)("openConnection(%j)", async (uri) => {
+    let caught: unknown;
+    try {
+      await openConnection(uri, { connectTimeoutMs: 1000 });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(Error);
+    const error = caught as Error;
+    expect(JSON.stringify({ ...error, message: error.message, stack: error.stack })).not.toMatch(
+      /hunter|ter2/,
+    );
+  });
+
+  it("redactUri masks a password up to the authority's last '@' and credential-like parameters", () => {
+    expect(withPasswords.map(redactUri)).toEqual([
+      "qemu+ssh://admin:***@hv1/system",
+      "qemu+ssh://admin:***@hv1/system",
+      "qemu+tcp://admin:***@hv1:16509/system",
+      "qemu+tls://hv1/system?password=***",
+      "qemu+ssh://hv1/system?keyfile=/k&token=***",
+      "qemu+carrier-pigeon://admin:***@hv1/system",
+    ]);
   });
 });
