@@ -23,8 +23,8 @@ export interface DeleteDocument {
   /** `deleted`; `absent`: there was no such snapshot; `domain-absent`: there is no such domain. */
   readonly outcome: "deleted" | "absent" | "domain-absent";
   readonly strategy: DeleteStrategy;
-  /** An interrupted earlier delete on the domain that was finished or rolled back first. */
-  readonly recovered: { readonly action: string; readonly message: string } | null;
+  /** Interrupted earlier operations on the domain (a delete, a revert) finished or rolled back first, one sentence each; null when there was none. */
+  readonly recovered: readonly string[] | null;
   readonly notes: readonly string[];
 }
 
@@ -68,9 +68,7 @@ export async function deleteCommand(
     snapshot: result.snapshot,
     outcome: result.outcome,
     strategy: options.strategy,
-    recovered: result.recovered
-      ? { action: result.recovered.action, message: result.recovered.message }
-      : null,
+    recovered: result.recovered?.messages ?? null,
     notes: result.notes,
   };
   return { exitCode: 0, document, text: renderDelete(document) };

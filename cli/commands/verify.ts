@@ -10,7 +10,7 @@ import { withDomainLock } from "../../provider/engine/domain-lock";
 import { resolveDomain } from "../../provider/engine/domain-ref";
 import { listSnapshots } from "../../provider/engine/inspect";
 import { type DeleteJournal, readJournal } from "../../provider/engine/journal";
-import { recoverUnfinished } from "../../provider/engine/revert";
+import { finishInterruptedOperations } from "../../provider/engine/recover";
 import { type PreviewRecord, readPreviewRecord, readRevertRecord } from "../../provider/engine/revert-state";
 import type { LibvirtConnection } from "../../provider/libvirt/connection";
 import { parseDomainXml } from "../../provider/model/domain";
@@ -48,7 +48,9 @@ export async function verifyCommand(
   const connection = await context.connection();
   const ref = await resolveDomain(connection, domain);
   const repairs = options.repair
-    ? await withDomainLock(ref.uuid, () => recoverUnfinished(connection, ref))
+    ? await withDomainLock(ref.uuid, async () => [
+        ...((await finishInterruptedOperations(connection, ref))?.messages ?? []),
+      ])
     : null;
   const findings = await inspectDomain(connection, ref.uuid);
   const document: VerifyDocument = {

@@ -14,7 +14,7 @@ import { DomainCreateFlags, ErrorCode } from "../libvirt/flags";
 import { type DomainModel, parseDomainXml } from "../model/domain";
 import type { ConsistencyProblem } from "../model/snapshot-tree";
 import { isBlockJobError } from "./block-job";
-import { type DeletePort, executeDelete, journalForSteps, type MergeOptions } from "./delete-execute";
+import { executeDelete, journalForSteps, type MergeOptions } from "./delete-execute";
 import { removeHostFile } from "./delete-files";
 import { type DeletePlan, type PlanDomainState, planDelete, RefusalReason } from "./delete-plan";
 import { withDomainLock } from "./domain-lock";
@@ -23,7 +23,7 @@ import { EngineError, EngineErrorKind, isEngineError, libvirtCodeOf } from "./er
 import { type DomainSnapshots, forestOf, readAllSnapshots } from "./inspect";
 import { newOperationId, OperationPhase, writeJournal } from "./journal";
 import type { DomainReadPort } from "./libvirt-port";
-import { finishUnfinishedDelete, type RecoveryReport } from "./recover";
+import { finishInterruptedOperations, type RecoveryPort, type RecoveryReport } from "./recover";
 import { readPreviewRecord } from "./revert-state";
 
 export const DeleteStrategy = { BLOCKCOMMIT: "blockcommit", NATIVE: "native" } as const;
@@ -35,14 +35,14 @@ export interface DeleteOptions extends MergeOptions {
 }
 
 /** Every call `deleteSnapshot` makes. */
-export type DeleteSnapshotPort = DeletePort & DomainReadPort & Pick<LibvirtApi, "connectGetLibVersion">;
+export type DeleteSnapshotPort = RecoveryPort & DomainReadPort & Pick<LibvirtApi, "connectGetLibVersion">;
 
 export interface DeleteResult {
   readonly domain: string;
   readonly snapshot: string;
   /** `deleted`; `absent`: there was no such snapshot; `domain-absent`: there is no such domain. */
   readonly outcome: "deleted" | "absent" | "domain-absent";
-  /** An unfinished earlier delete that was finished (or rolled back) first. */
+  /** Unfinished earlier operations (a delete, a revert) that were finished (or rolled back) first. */
   readonly recovered?: RecoveryReport;
   /** Sentences for the user: what was merged where, what was noticed. */
   readonly notes: readonly string[];
@@ -58,7 +58,7 @@ export const NATIVE_DELETE_MIN_VERSION = 9_000_000;
  * was; a shut-off domain is started paused for the merge and shut off again.
  *
  * Idempotent: a snapshot that does not exist resolves `absent`, a domain that does not exist `domain-absent`.
- * First finishes any unfinished delete recorded on the domain. Throws EngineError:
+ * First finishes any unfinished operation (delete, revert) recorded on the domain. Throws EngineError:
  * - INVALID_REQUEST / DOMAIN_STATE when the delete is refused (another branch depends on the images, the
  *   snapshot is not on the live branch, a paused-domain memory snapshot with the domain paused, the state
  *   saved by an open preview: commit or undo the preview first); nothing done.
@@ -88,10 +88,10 @@ export async function deleteSnapshot(
     throw e;
   }
   return withDomainLock(ref.uuid, async () => {
-    const recovered = (await finishUnfinishedDelete(port, ref, options)) ?? undefined;
+    const recovered = (await finishInterruptedOperations(port, ref, options)) ?? undefined;
     if (context.endingPreview !== true) await refuseSavedStateOfPreview(port, ref, name);
     const base = { domain: ref.name, snapshot: name, ...(recovered ? { recovered } : {}) };
-    const notes = recovered ? [recovered.message] : [];
+    const notes = recovered ? [...recovered.messages] : [];
     const before = await readForest(port, ref);
     if (!before.forest.snapshots.some((s) => s.name === name)) {
       return { ...base, outcome: "absent", notes: [...notes, `domain ${ref.name} has no snapshot ${name}`] };
@@ -165,7 +165,7 @@ async function deleteByCommit(
   }
   const plan = planDelete({ domain: view.model, state, forest: view.forest, snapshot: name });
   if (plan.kind !== "steps") {
-    if (state === "started-paused") await finishUnfinishedDelete(port, ref);
+    if (state === "started-paused") await finishInterruptedOperations(port, ref);
     if (plan.kind === "nothing-to-do") return [`domain ${ref.name} has no snapshot ${name}`];
     throw refusalError(ref, plan);
   }

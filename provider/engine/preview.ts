@@ -11,7 +11,8 @@ import { withDomainLock } from "./domain-lock";
 import { resolveDomain } from "./domain-ref";
 import { EngineError, EngineErrorKind, isEngineError } from "./errors";
 import type { DomainIdentity } from "./inspect";
-import { type RevertPort, type RevertResult, recoverUnfinished, revertSnapshot } from "./revert";
+import { finishInterruptedOperations } from "./recover";
+import { type RevertPort, type RevertResult, revertSnapshot } from "./revert";
 import { type DropResult, dropSnapshotsAndFiles, readHostView, settleSnapshot } from "./revert-branch";
 import { descendantsLeavesFirst, type RevertTargetState } from "./revert-plan";
 import { type PreviewRecord, readPreviewRecord, writePreviewRecord } from "./revert-state";
@@ -81,7 +82,7 @@ export interface PreviewEndResult {
 export async function commitPreview(port: RevertPort, domain: string): Promise<PreviewEndResult> {
   const ref = await resolveDomain(port, domain);
   return withDomainLock(ref.uuid, async () => {
-    const notes = await recoverUnfinished(port, ref);
+    const notes = [...((await finishInterruptedOperations(port, ref))?.messages ?? [])];
     const preview = await openPreview(port, ref, "commit");
     const view = await readHostView(port, ref);
     const names = [...descendantsLeavesFirst(view.forest, preview.saved), preview.saved];
@@ -109,7 +110,7 @@ export async function undoPreview(
 ): Promise<PreviewEndResult> {
   const ref = await resolveDomain(port, domain);
   const { preview, savedExists } = await withDomainLock(ref.uuid, async () => {
-    await recoverUnfinished(port, ref);
+    await finishInterruptedOperations(port, ref);
     const open = await openPreview(port, ref, "undo");
     const view = await readHostView(port, ref);
     return { preview: open, savedExists: view.snapshotXml.has(open.saved) };

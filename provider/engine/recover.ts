@@ -1,21 +1,68 @@
 /**
- * Finishing what a killed or failed delete left on a domain. The journal on the domain says which snapshot,
- * which disks and how far it got; the live chains and block jobs say what actually happened. Recovery runs the
- * delete executor from the journal, which skips what is done, re-attaches to a job that still runs (pivoting a
- * READY one), restarts a commit that was cancelled, then deletes the metadata and the files. A delete that had
- * only started a shut-off domain to look at its chains is rolled back (the domain is stopped again).
+ * Finishing whatever a killed or failed operation left on a domain: the one recovery entry of the engine.
+ * Every operation (create, delete, revert, preview, commit, undo) calls `finishInterruptedOperations` under the
+ * domain lock before it acts, and so does `verify --repair`.
  *
- * Engine operations on a domain call `finishUnfinishedDelete` under the domain lock before they act
- * (`deleteSnapshot` does); callers outside an operation use `recoverDomain`, which takes the lock itself.
+ * - A delete journal says which snapshot, which disks and how far it got; the live chains and block jobs say
+ *   what actually happened. The delete executor runs again from the journal: it skips what is done,
+ *   re-attaches to a job that still runs (pivoting a READY one), restarts a commit that was cancelled, then
+ *   deletes the metadata and the files. A delete that had only started a shut-off domain to look at its chains
+ *   is rolled back (the domain is stopped again).
+ * - A revert record is rolled back or completed by `finishUnfinishedRevert` (revert-recipe.ts).
  */
 import type { DomainRef } from "../libvirt/api";
 import { type DeletePort, executeDelete, isShutOff, type MergeOptions } from "./delete-execute";
-import { withDomainLock } from "./domain-lock";
 import { EngineError, EngineErrorKind } from "./errors";
 import { type DeleteJournal, OperationPhase, readJournal, writeJournal } from "./journal";
+import { finishUnfinishedRevert, type RecipePort, type RevertRecoveryReport } from "./revert-recipe";
+
+/** Every call recovery makes. */
+export type RecoveryPort = DeletePort & RecipePort;
 
 /** What recovery did. */
 export interface RecoveryReport {
+  /** The unfinished delete found on the domain, finished or rolled back. */
+  readonly delete?: DeleteRecoveryReport;
+  /** The unfinished revert found on the domain, finished or rolled back. */
+  readonly revert?: RevertRecoveryReport;
+  /** One sentence per operation finished or rolled back, in the order it was done, for logs and users. */
+  readonly messages: readonly string[];
+}
+
+/**
+ * Finishes (or rolls back) every unfinished operation recorded on `domain`: first a delete, then a revert.
+ * Resolves null when there was none. The caller must hold the domain lock (it is not re-entrant: never call
+ * this from inside another locked section of the same domain through a locking engine function).
+ * Idempotent: running it again after a failure continues from where that failure stopped. Throws an
+ * EngineError (LIBVIRT) when an operation can neither be finished nor rolled back; its record then stays on
+ * the domain and nothing after it is attempted.
+ */
+export async function finishInterruptedOperations(
+  port: RecoveryPort,
+  domain: DomainRef,
+  options: MergeOptions = {},
+): Promise<RecoveryReport | null> {
+  const deleted = await finishUnfinishedDelete(port, domain, options);
+  const reverted = await finishUnfinishedRevert(port, domain).catch((e: unknown) => {
+    throw new EngineError({
+      kind: EngineErrorKind.LIBVIRT,
+      domain: domain.name,
+      message:
+        `domain ${domain.name}: an interrupted revert recorded on the domain could not be cleaned up; it ` +
+        "stays recorded and the next operation tries again",
+      cause: e,
+    });
+  });
+  if (deleted === null && reverted === null) return null;
+  return {
+    ...(deleted === null ? {} : { delete: deleted }),
+    ...(reverted === null ? {} : { revert: reverted }),
+    messages: [deleted?.message ?? [], reverted?.message ?? []].flat(),
+  };
+}
+
+/** What recovery of a delete did. */
+export interface DeleteRecoveryReport {
   /** The operation found on the domain. */
   readonly journal: DeleteJournal;
   /** `finished`: the delete was completed; `rolled-back`: nothing had been merged and nothing now is. */
@@ -24,17 +71,12 @@ export interface RecoveryReport {
   readonly message: string;
 }
 
-/**
- * Finishes (or rolls back) the unfinished delete recorded on `domain`, if any; resolves null when there is
- * none. The caller must hold the domain lock (see `recoverDomain` for a locked variant). Idempotent: running it
- * again after a failure continues from where that failure stopped. Throws an EngineError when the delete can
- * neither be finished nor rolled back; the journal then stays on the domain.
- */
-export async function finishUnfinishedDelete(
+/** Finishes (or rolls back) the unfinished delete recorded on `domain`, if any; null when there is none. */
+async function finishUnfinishedDelete(
   port: DeletePort,
   domain: DomainRef,
   options: MergeOptions = {},
-): Promise<RecoveryReport | null> {
+): Promise<DeleteRecoveryReport | null> {
   const journal = await readJournal(port, domain);
   if (journal === null) return null;
   if (journal.phase === OperationPhase.STARTING) {
@@ -69,13 +111,4 @@ export async function finishUnfinishedDelete(
       `finished an interrupted delete of snapshot ${journal.snapshot} of domain ${domain.name} ` +
       `(started ${journal.startedAt}, stopped in phase ${journal.phase})`,
   };
-}
-
-/** `finishUnfinishedDelete` under the domain lock, for callers that do not hold it. */
-export function recoverDomain(
-  port: DeletePort,
-  domain: DomainRef,
-  options: MergeOptions = {},
-): Promise<RecoveryReport | null> {
-  return withDomainLock(domain.uuid, () => finishUnfinishedDelete(port, domain, options));
 }

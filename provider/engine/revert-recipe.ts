@@ -248,7 +248,8 @@ export interface RevertRecoveryReport {
  * needed) and the domain is left as it is (shut off). The record is then cleared. A run
  * killed between libvirt creating the overlays and recording them leaves those files behind, unused (later
  * reverts choose other names).
- * Idempotent; the caller holds the domain lock. Throws (record kept) when libvirt fails.
+ * Idempotent; the caller holds the domain lock. Throws (record kept) when libvirt fails. Operations reach it
+ * only through recover.ts's `finishInterruptedOperations`, the engine's one recovery entry.
  */
 export async function finishUnfinishedRevert(
   port: RecipePort,

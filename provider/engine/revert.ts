@@ -24,7 +24,7 @@ import { resolveDomain } from "./domain-ref";
 import { EngineError, EngineErrorKind, isEngineError } from "./errors";
 import type { DomainIdentity } from "./inspect";
 import type { CreatePort } from "./libvirt-port";
-import { finishUnfinishedDelete } from "./recover";
+import { finishInterruptedOperations } from "./recover";
 import {
   dropSnapshotsAndFiles,
   type HostView,
@@ -43,7 +43,7 @@ import {
   type RevertPlan,
   validateRevertOptions,
 } from "./revert-plan";
-import { finishUnfinishedRevert, type RecipePort, runRecipe } from "./revert-recipe";
+import { type RecipePort, runRecipe } from "./revert-recipe";
 import { readPreviewRecord } from "./revert-state";
 
 /** Every call a revert (and a preview) makes. */
@@ -138,26 +138,6 @@ export async function revertSnapshot(
   });
 }
 
-/**
- * Finishes the unfinished deletes and reverts recorded on the domain (the caller holds the lock); resolves
- * what recovery reported. Throws the recovery's EngineError when one cannot be finished.
- */
-export async function recoverUnfinished(port: RevertPort, ref: DomainRef): Promise<string[]> {
-  const notes: string[] = [];
-  const deleted = await finishUnfinishedDelete(port, ref);
-  if (deleted !== null) notes.push(deleted.message);
-  const reverted = await finishUnfinishedRevert(port, ref).catch((e: unknown) => {
-    throw new EngineError({
-      kind: EngineErrorKind.LIBVIRT,
-      domain: ref.name,
-      message: `domain ${ref.name}: an interrupted revert recorded on the domain could not be cleaned up; it stays recorded and the next operation tries again`,
-      cause: e,
-    });
-  });
-  if (reverted !== null) notes.push(reverted.message);
-  return notes;
-}
-
 /** Finishes recorded operations and refuses during a preview. Returns what recovery reported. */
 async function recoverAndCheck(
   port: RevertPort,
@@ -165,7 +145,7 @@ async function recoverAndCheck(
   snapshot: string,
   context: RevertContext,
 ): Promise<string[]> {
-  const notes = await recoverUnfinished(port, ref);
+  const notes = [...((await finishInterruptedOperations(port, ref))?.messages ?? [])];
   const preview = await readPreviewRecord(port, ref);
   if (preview !== null && context.duringPreview !== true) {
     throw new EngineError({

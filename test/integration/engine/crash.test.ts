@@ -4,8 +4,9 @@ import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { deleteSnapshot } from "../../../provider/engine/delete";
 import { TRANSIENT_POOL_PREFIX } from "../../../provider/engine/delete-files";
+import { withDomainLock } from "../../../provider/engine/domain-lock";
 import { readJournal } from "../../../provider/engine/journal";
-import { recoverDomain } from "../../../provider/engine/recover";
+import { finishInterruptedOperations } from "../../../provider/engine/recover";
 import type { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { lab } from "../../support/lab";
 import { virsh } from "../../support/virsh";
@@ -91,6 +92,12 @@ async function refOf(domain: LayeredDomain) {
   return conn.domainLookupByName(domain.lab.name);
 }
 
+/** What `verify --repair` does: recovery under the domain lock. */
+async function recover(domain: LayeredDomain) {
+  const ref = await refOf(domain);
+  return withDomainLock(ref.uuid, () => finishInterruptedOperations(conn, ref));
+}
+
 describe("a delete killed at any point is finished by the next engine call", () => {
   test("killed before the job: the journal says merging, no job runs; deleting another snapshot finishes it first", async () => {
     const domain = await layered(2, undefined, "running");
@@ -104,11 +111,11 @@ describe("a delete killed at any point is finished by the next engine call", () 
     expect(await conn.domainGetBlockJobInfo(await refOf(domain), "vda")).toBeNull();
 
     const result = await deleteSnapshot(conn, domain.lab.name, "s1");
-    expect([result.outcome, result.recovered?.action, result.recovered?.journal.snapshot]).toEqual([
-      "deleted",
-      "finished",
-      "s2",
-    ]);
+    expect([
+      result.outcome,
+      result.recovered?.delete?.action,
+      result.recovered?.delete?.journal.snapshot,
+    ]).toEqual(["deleted", "finished", "s2"]);
     expect(await observe(domain)).toEqual(expectedObservation(domain, ["s1", "s2"], true));
     expect(await readJournal(conn, await refOf(domain))).toBeNull();
   });
@@ -124,8 +131,8 @@ describe("a delete killed at any point is finished by the next engine call", () 
 
     expect(await transientPools(domain), "the killed run had prepared a pool").toHaveLength(1);
 
-    const report = await recoverDomain(conn, await refOf(domain));
-    expect([report?.action, report?.journal.snapshot]).toEqual(["finished", "s2"]);
+    const report = await recover(domain);
+    expect([report?.delete?.action, report?.delete?.journal.snapshot]).toEqual(["finished", "s2"]);
     expect(await observe(domain)).toEqual(expectedObservation(domain, ["s2"], true));
     expect(await transientPools(domain), "recovery adopted and destroyed it").toEqual([]);
   });
@@ -140,7 +147,7 @@ describe("a delete killed at any point is finished by the next engine call", () 
     expect(await conn.domainGetBlockJobInfo(await refOf(domain), "vda")).not.toBeNull();
 
     const result = await deleteSnapshot(conn, domain.lab.name, "s1");
-    expect([result.outcome, result.recovered?.action]).toEqual(["absent", "finished"]);
+    expect([result.outcome, result.recovered?.delete?.action]).toEqual(["absent", "finished"]);
     expect(await observe(domain)).toEqual(expectedObservation(domain, ["s1"], true));
   });
 
@@ -150,8 +157,8 @@ describe("a delete killed at any point is finished by the next engine call", () 
     expect((await domain.lab.xml()).includes("ready='yes'"), "READY, not pivoted").toBe(true);
     expect((await readJournal(conn, await refOf(domain)))?.disks[0]?.phase).toBe("pivoting");
 
-    const report = await recoverDomain(conn, await refOf(domain));
-    expect(report?.action).toBe("finished");
+    const report = await recover(domain);
+    expect(report?.delete?.action).toBe("finished");
     expect(await observe(domain)).toEqual(expectedObservation(domain, ["s2"], true));
   });
 
@@ -162,7 +169,7 @@ describe("a delete killed at any point is finished by the next engine call", () 
     expect(await domain.lab.liveChain("vda")).toEqual([domain.overlay("vda", "s1"), domain.lab.base("vda")]);
 
     const result = await deleteSnapshot(conn, domain.lab.name, "s2");
-    expect([result.outcome, result.recovered?.action]).toEqual(["absent", "finished"]);
+    expect([result.outcome, result.recovered?.delete?.action]).toEqual(["absent", "finished"]);
     expect(await observe(domain)).toEqual(expectedObservation(domain, ["s2"], true));
   });
 
@@ -173,8 +180,8 @@ describe("a delete killed at any point is finished by the next engine call", () 
       ["paused", true],
     );
 
-    const report = await recoverDomain(conn, await refOf(domain));
-    expect(report?.action).toBe("finished");
+    const report = await recover(domain);
+    expect(report?.delete?.action).toBe("finished");
     expect(await domain.lab.state()).toBe("shutoff");
     expect(await observe(domain)).toEqual(expectedObservation(domain, ["s2"], false));
   });

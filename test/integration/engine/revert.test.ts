@@ -260,6 +260,31 @@ describe("a revert killed half-way", () => {
   });
 });
 
+describe("a revert killed half-way, then a delete", () => {
+  test("the delete rolls the revert back first, then merges", async () => {
+    const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
+    await diskOnlyLayers(conn(), dom, ["s1", "s2"]);
+    await runKilledChild(["revert-child.ts", dom.name, "s1", "helper-overlays"]);
+    const record = await readRevertRecord(conn(), await conn().domainLookupByName(dom.name));
+    onTestFinished(() => virsh("undefine", record?.helper ?? "").then(noop, noop));
+    expect(record?.snapshot).toBe("s1");
+
+    const deleted = await deleteSnapshot(conn(), dom.name, "s2");
+    expect([deleted.outcome, deleted.recovered?.revert?.action, deleted.recovered?.delete]).toEqual([
+      "deleted",
+      "rolled-back",
+      undefined,
+    ]);
+    expect(deleted.notes[0]).toMatch(/^an interrupted revert of domain .* to snapshot s1 .* was rolled back/);
+    expect(await domainExists(record?.helper ?? "")).toBe(false);
+    expect(await readRevertRecord(conn(), await conn().domainLookupByName(dom.name))).toBeNull();
+    expect(await dom.snapshotParents()).toEqual({ s1: null });
+    expect(await persistentSources(dom)).toEqual([dom.path("vda.s1.qcow2")]);
+    // s2's overlay (layer 2) was merged into s1's: the guest still sees the newest data.
+    expect(await visibleLayer(dom)).toBe(2);
+  });
+});
+
 function noop(): void {}
 
 /** Runs a child script with `npx tsx` in its own process group; resolves once it died by SIGKILL. */

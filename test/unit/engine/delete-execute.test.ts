@@ -3,7 +3,7 @@ import { executeDelete, journalForSteps } from "../../../provider/engine/delete-
 import type { DeleteStep } from "../../../provider/engine/delete-plan";
 import { isEngineError } from "../../../provider/engine/errors";
 import { DiskPhase, parseJournal, withJournal } from "../../../provider/engine/journal";
-import { finishUnfinishedDelete } from "../../../provider/engine/recover";
+import { finishInterruptedOperations } from "../../../provider/engine/recover";
 import { DomainState } from "../../../provider/libvirt/api";
 import { daemonError, FakeHost, type FakeHostState } from "./delete-fakes";
 
@@ -142,7 +142,7 @@ describe.each(scenarios)("executeDelete: $name", (s) => {
       if (left.domainState !== s.state) expect(journal?.startedDomain, `after ${failed}`).toBe(true);
 
       host.failAt = undefined;
-      const report = await finishUnfinishedDelete(host, host.domain, options);
+      const report = await finishInterruptedOperations(host, host.domain, options);
       if (report === null) {
         // Rolled back (or nothing recorded): the snapshot is intact and a new delete succeeds.
         expect(host.snapshotState().chains, `after ${failed}`).toEqual(s.chains);

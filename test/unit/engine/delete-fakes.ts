@@ -1,4 +1,4 @@
-import type { DeletePort } from "../../../provider/engine/delete-execute";
+import type { RecoveryPort } from "../../../provider/engine/recover";
 import type {
   BlockJobEvent,
   BlockJobInfo,
@@ -43,7 +43,7 @@ export interface FakeHostState {
  * project metadata element, one block job at a time (jobs copy instantly, on a timer), storage pools. It can
  * fail the n-th state-changing call, to test what every failure leaves behind.
  */
-export class FakeHost implements DeletePort {
+export class FakeHost implements RecoveryPort {
   readonly domain: DomainRef = { name: "d", uuid: "00000000-0000-0000-0000-00000000000d", id: 1 };
   domainState: number = DomainState.RUNNING;
   chains: Record<string, string[]>;
@@ -188,6 +188,28 @@ export class FakeHost implements DeletePort {
     this.mutate("set-metadata");
     this.metadata = xml ?? undefined;
   }
+  // Only the recovery of a revert makes these calls; these fakes never hold a revert record.
+  async domainSnapshotCurrent(): Promise<never> {
+    throw notModelled("domainSnapshotCurrent");
+  }
+  async domainLookupByName(): Promise<never> {
+    throw notModelled("domainLookupByName");
+  }
+  async domainDefineXMLFlags(): Promise<never> {
+    throw notModelled("domainDefineXMLFlags");
+  }
+  async domainUndefineFlags(): Promise<never> {
+    throw notModelled("domainUndefineFlags");
+  }
+  async domainSnapshotCreateXML(): Promise<never> {
+    throw notModelled("domainSnapshotCreateXML");
+  }
+  async domainSaveImageGetXMLDesc(): Promise<never> {
+    throw notModelled("domainSaveImageGetXMLDesc");
+  }
+  async domainRestoreFlags(): Promise<never> {
+    throw notModelled("domainRestoreFlags");
+  }
   async domainSnapshotLookupByName(domain: DomainRef, name: string) {
     if (!this.snapshots.has(name)) throw daemonError(72, "no such snapshot");
     return { name, domain };
@@ -232,4 +254,8 @@ export class FakeHost implements DeletePort {
     this.mutate("vol-delete");
     this.files.delete(vol.key);
   }
+}
+
+function notModelled(call: string): Error {
+  return new Error(`the delete fakes do not model ${call} (only the recovery of a revert calls it)`);
 }
