@@ -5,7 +5,15 @@
  *
  * Conventions
  * - Every call accepts `CallOptions` last: a call never waits forever; without options the connection's
- *   default deadline applies.
+ *   default deadline applies, except to the long-running state changes (domainSnapshotCreateXML,
+ *   domainSnapshotDelete, domainRevertToSnapshot, domainRestoreFlags, domainBlockJobAbort,
+ *   domainCreateWithFlags), which have no default deadline: keepalive detects a dead daemon, and a
+ *   `timeoutMs` or AbortSignal given by the caller still applies.
+ * - A call given up locally (its deadline passed, its signal aborted) is only given up by this client: the
+ *   daemon still carries it out. A state-changing call that rejects with kind `timeout` or `aborted` may
+ *   therefore have completed, partly or wholly (a snapshot created, an overlay merged, a job pivoted, a
+ *   domain started); the caller must read the state back (look the snapshot up, get the domain's XML or
+ *   block job) before retrying or reporting a failure.
  * - Failures reject with a `LibvirtError` (see errors.ts) that keeps everything the daemon sent.
  * - Sizes and offsets are `bigint` where libvirt sends 64-bit values that can exceed 2^53 (job cursors,
  *   capacities); versions and flags are plain numbers.
@@ -42,7 +50,10 @@ export interface StorageVolRef {
 export interface CallOptions {
   /** Aborting rejects the call at once; the daemon may still complete it. */
   readonly signal?: AbortSignal;
-  /** Deadline in milliseconds for this call, overriding the connection's default. */
+  /**
+   * Deadline in milliseconds for this call, overriding the connection's default (and the absence of one for
+   * long-running calls). On expiry the call rejects with kind `timeout`; the daemon may still complete it.
+   */
   readonly timeoutMs?: number;
 }
 

@@ -29,7 +29,10 @@ export interface OpenOptions {
   readonly name: string;
   /** Open read-only (VIR_CONNECT_RO); the daemon then refuses every call that changes state. */
   readonly readonly?: boolean;
-  /** Default deadline of every call, handshake included, in milliseconds. Default 60 000. */
+  /**
+   * Default deadline of every call, handshake included, in milliseconds; long-running state changes (see
+   * `Procedure.longRunning`) have none. Default 60 000.
+   */
   readonly callTimeoutMs?: number;
   /**
    * Keepalive: ping the daemon after `intervalMs` of silence, declare it dead after `count` unanswered pings

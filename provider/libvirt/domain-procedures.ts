@@ -1,5 +1,13 @@
 import type { BlockInfo, BlockJobType, DomainRef, DomainState, DomainStateInfo, SnapshotRef } from "./api";
-import { noReply, procedure, readInt, readString, writeName, writeXmlFlags } from "./procedures";
+import {
+  LONG_RUNNING,
+  noReply,
+  procedure,
+  readInt,
+  readString,
+  writeName,
+  writeXmlFlags,
+} from "./procedures";
 import {
   MIN_SNAPSHOT_BYTES,
   readDomain,
@@ -79,6 +87,7 @@ export const DOMAIN_CREATE_WITH_FLAGS = procedure(
   "DOMAIN_CREATE_WITH_FLAGS",
   writeDomainFlags,
   readDomain,
+  LONG_RUNNING, // starts QEMU, or restores a managed save image
 );
 export const DOMAIN_DESTROY_FLAGS = procedure(234, "DOMAIN_DESTROY_FLAGS", writeDomainFlags, noReply);
 export const DOMAIN_SUSPEND = procedure(34, "DOMAIN_SUSPEND", writeDomainOnly, noReply);
@@ -137,6 +146,7 @@ export const DOMAIN_SNAPSHOT_CREATE_XML = procedure(
     w.uint(a.flags);
   },
   readSnapshot,
+  LONG_RUNNING, // a memory snapshot writes the guest's RAM
 );
 export const DOMAIN_SNAPSHOT_LOOKUP_BY_NAME = procedure(
   189,
@@ -186,12 +196,20 @@ export const DOMAIN_SNAPSHOT_CURRENT = procedure(
   writeDomainFlags,
   readSnapshot,
 );
-export const DOMAIN_SNAPSHOT_DELETE = procedure(193, "DOMAIN_SNAPSHOT_DELETE", writeSnapshotFlags, noReply);
+// libvirt >= 9.0 merges an external snapshot's overlay (a block commit) inside this call.
+export const DOMAIN_SNAPSHOT_DELETE = procedure(
+  193,
+  "DOMAIN_SNAPSHOT_DELETE",
+  writeSnapshotFlags,
+  noReply,
+  LONG_RUNNING,
+);
 export const DOMAIN_REVERT_TO_SNAPSHOT = procedure(
   192,
   "DOMAIN_REVERT_TO_SNAPSHOT",
   writeSnapshotFlags,
   noReply,
+  LONG_RUNNING, // loads a memory snapshot's RAM
 );
 
 // Block jobs and disks.
@@ -226,7 +244,14 @@ export const DOMAIN_GET_BLOCK_JOB_INFO = procedure(238, "DOMAIN_GET_BLOCK_JOB_IN
   const end = r.uhyper();
   return found ? { type, bandwidth, cur, end } : null;
 });
-export const DOMAIN_BLOCK_JOB_ABORT = procedure(237, "DOMAIN_BLOCK_JOB_ABORT", writeDiskArgs, noReply);
+// Without the ASYNC flag the call waits for the job to end: a pivot, or a cancel draining in-flight writes.
+export const DOMAIN_BLOCK_JOB_ABORT = procedure(
+  237,
+  "DOMAIN_BLOCK_JOB_ABORT",
+  writeDiskArgs,
+  noReply,
+  LONG_RUNNING,
+);
 export const DOMAIN_BLOCK_JOB_SET_SPEED = procedure(
   239,
   "DOMAIN_BLOCK_JOB_SET_SPEED",
@@ -280,4 +305,5 @@ export const DOMAIN_RESTORE_FLAGS = procedure(
     w.uint(a.flags);
   },
   noReply,
+  LONG_RUNNING, // reads the guest's RAM back and starts it
 );

@@ -20,17 +20,28 @@ export interface Procedure<A, R> {
   readonly name: string;
   readonly encode: (writer: XdrWriter, args: A) => void;
   readonly decode: (reader: XdrReader) => R;
+  /**
+   * A state change the daemon may spend minutes on (a memory snapshot, a merge inside a snapshot delete, a
+   * restore, a pivot). Such a call gets no default deadline: a deadline passing would report a failure while
+   * the daemon still completes the change. Keepalive still detects a dead daemon, and a caller's own
+   * `timeoutMs` or AbortSignal still applies.
+   */
+  readonly longRunning: boolean;
 }
 
-/** Builds a procedure definition. */
+/** Builds a procedure definition; `longRunning` as in `Procedure`, default false. */
 export function procedure<A, R>(
   number: number,
   name: string,
   encode: (writer: XdrWriter, args: A) => void,
   decode: (reader: XdrReader) => R,
+  options: { readonly longRunning?: boolean } = {},
 ): Procedure<A, R> {
-  return { number, name, encode, decode };
+  return { number, name, encode, decode, longRunning: options.longRunning ?? false };
 }
+
+/** The option of `procedure` that marks a long-running state change. */
+export const LONG_RUNNING = { longRunning: true } as const;
 
 /** Encoder of a procedure without arguments. */
 export const noArgs = (_writer: XdrWriter, _args: undefined): void => {};

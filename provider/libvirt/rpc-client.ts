@@ -35,7 +35,7 @@ import { XdrReader } from "./xdr";
 const TICK_MS = 100;
 
 export interface RpcClientOptions {
-  /** Default deadline of a call, in milliseconds. */
+  /** Default deadline of a call that is not long-running (see `Procedure.longRunning`), in milliseconds. */
   readonly callTimeoutMs: number;
   /** Receives each event message of the remote program; may throw a protocol error. Runs synchronously. */
   readonly onEvent: (procedure: number, reader: XdrReader) => void;
@@ -156,7 +156,7 @@ export class RpcClient {
         decode: procedure.decode,
         resolve: resolve as (value: unknown) => void,
         reject,
-        deadline: Date.now() + (options?.timeoutMs ?? this.options.callTimeoutMs),
+        deadline: this.deadlineOf(procedure, options),
         signal,
         onAbort: undefined,
       };
@@ -167,6 +167,17 @@ export class RpcClient {
       this.pending.set(serial, entry);
       this.write(message);
     });
+  }
+
+  /**
+   * When a call is given up: the caller's `timeoutMs`, else none for a long-running state change (a deadline
+   * would report failure while the daemon completes it; keepalive and the caller's signal still end it), else
+   * the default.
+   */
+  private deadlineOf(procedure: { readonly longRunning: boolean }, options: CallOptions | undefined): number {
+    const timeoutMs =
+      options?.timeoutMs ?? (procedure.longRunning ? Number.POSITIVE_INFINITY : this.options.callTimeoutMs);
+    return Date.now() + timeoutMs;
   }
 
   /**

@@ -195,6 +195,30 @@ describe("calls", () => {
     await connection.close();
   });
 
+  test("long-running state changes get no default deadline; a caller's timeoutMs still applies", async () => {
+    const fake = await start();
+    const { connection, peer } = await fake.connect({ callTimeoutMs: 50 });
+    const vm = { name: "vm", uuid: UUID_A, id: 1 };
+    const snapshot = { name: "s1", domain: vm };
+    const creating = connection.domainSnapshotCreateXML(vm, "<domainsnapshot/>", 0);
+    const deleting = connection.domainSnapshotDelete(snapshot, 0);
+    const bounded = connection.domainSnapshotDelete(snapshot, 0, { timeoutMs: 50 });
+    const hostname = connection.connectGetHostname();
+    const [createCall, deleteCall] = [
+      await peer.nextCall(Proc.DOMAIN_SNAPSHOT_CREATE_XML),
+      await peer.nextCall(Proc.DOMAIN_SNAPSHOT_DELETE),
+    ];
+    // Issued together: once the short calls have passed their deadlines, so would have the long ones.
+    expect([summary(await libvirtRejection(hostname)), summary(await libvirtRejection(bounded))]).toEqual([
+      { kind: "timeout", code: 68, codeName: "OPERATION_TIMEOUT", procedure: "CONNECT_GET_HOSTNAME" },
+      { kind: "timeout", code: 68, codeName: "OPERATION_TIMEOUT", procedure: "DOMAIN_SNAPSHOT_DELETE" },
+    ]);
+    await peer.reply(createCall, cat(str("s1"), domain("vm", UUID_A, 1)));
+    await peer.reply(deleteCall);
+    expect(await Promise.all([creating, deleting])).toEqual([snapshot, undefined]);
+    await connection.close();
+  });
+
   test("arguments that cannot be encoded are refused before anything is sent", async () => {
     const fake = await start();
     const { connection, peer } = await fake.connect();
