@@ -315,11 +315,54 @@ export async function isShutOff(
   return state === DomainState.SHUTOFF || state === DomainState.CRASHED;
 }
 
-/** Destroys a domain the delete started paused; nothing to do when it is already shut off. */
-async function stopStartedDomain(port: DeletePort, domain: DomainRef): Promise<void> {
+/**
+ * Destroys a domain a delete started paused, but only while it is still PAUSED, the state the delete left it
+ * in: one that was resumed or started again since belongs to someone and is never hard-stopped. Resolves true
+ * when the domain is shut off afterwards, false when it was left running. Idempotent.
+ */
+async function stopStartedDomain(port: DeletePort, domain: DomainRef): Promise<boolean> {
+  const { state } = await port.domainGetState(domain);
+  if (state === DomainState.SHUTOFF || state === DomainState.CRASHED) return true;
+  if (state !== DomainState.PAUSED) return false;
   try {
     await port.domainDestroyFlags(domain, 0);
   } catch (e) {
     if (!(isLibvirtError(e) && e.code === ErrorCode.OPERATION_INVALID)) throw e;
   }
+  return true;
+}
+
+/**
+ * Starts the shut-off `domain` paused for a delete (block jobs, and libvirt's own delete, need QEMU), after
+ * recording `journal` (phase STARTING, `startedDomain`) so that a killed run is undone by `rollBackStart`.
+ * When the start fails nothing was started: the journal is cleared (best effort) and the error rethrown.
+ */
+export async function startPausedForDelete(
+  port: DeletePort,
+  domain: DomainRef,
+  journal: DeleteJournal,
+): Promise<void> {
+  await writeJournal(port, domain, journal);
+  try {
+    await port.domainCreateWithFlags(domain, DomainCreateFlags.START_PAUSED);
+  } catch (e) {
+    await writeJournal(port, domain, null).catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * Undoes a STARTING journal: stops the domain the delete started if it is still paused, then clears the
+ * journal. Resolves a sentence for the user. Throws when the stop or the write fails; the journal then stays
+ * and the next call tries again. Idempotent.
+ */
+export async function rollBackStart(port: DeletePort, domain: DomainRef, journal: DeleteJournal) {
+  const stopped = !journal.startedDomain || (await stopStartedDomain(port, domain));
+  await writeJournal(port, domain, null);
+  return stopped
+    ? `an interrupted delete of snapshot ${journal.snapshot} had only started domain ${domain.name} paused ` +
+        "to read its chains; it was shut off again and nothing was merged"
+    : `an interrupted delete of snapshot ${journal.snapshot} had started domain ${domain.name} paused to ` +
+        "read its chains and nothing was merged; the domain was left running because it is no longer paused " +
+        "as the delete left it (someone resumed or started it)";
 }

@@ -14,14 +14,20 @@ import { DomainCreateFlags, ErrorCode } from "../libvirt/flags";
 import { type DomainModel, parseDomainXml } from "../model/domain";
 import type { ConsistencyProblem } from "../model/snapshot-tree";
 import { isBlockJobError } from "./block-job";
-import { executeDelete, journalForSteps, type MergeOptions } from "./delete-execute";
+import {
+  executeDelete,
+  journalForSteps,
+  type MergeOptions,
+  rollBackStart,
+  startPausedForDelete,
+} from "./delete-execute";
 import { removeHostFile } from "./delete-files";
 import { type DeletePlan, type PlanDomainState, planDelete, RefusalReason } from "./delete-plan";
 import { withDomainLock } from "./domain-lock";
 import { resolveDomain } from "./domain-ref";
 import { EngineError, EngineErrorKind, isEngineError, libvirtCodeOf } from "./errors";
 import { type DomainSnapshots, forestOf, readAllSnapshots } from "./inspect";
-import { newOperationId, OperationPhase, writeJournal } from "./journal";
+import { newOperationId, OperationPhase } from "./journal";
 import type { DomainReadPort } from "./libvirt-port";
 import { finishInterruptedOperations, type RecoveryPort, type RecoveryReport } from "./recover";
 import { readPreviewRecord } from "./revert-state";
@@ -157,11 +163,19 @@ async function deleteByCommit(
   const startedAt = new Date();
   if (state === "shutoff") {
     // The persistent definition may not list the backing chains; the started domain's live XML does.
-    const starting = journalForSteps(name, [{ kind: "stop-domain" }], id, startedAt);
-    await writeJournal(port, ref, { ...starting, phase: OperationPhase.STARTING });
-    await port.domainCreateWithFlags(ref, DomainCreateFlags.START_PAUSED);
+    const starting = {
+      ...journalForSteps(name, [{ kind: "stop-domain" }], id, startedAt),
+      phase: OperationPhase.STARTING,
+    };
+    await startPausedForDelete(port, ref, starting);
     state = "started-paused";
-    view = await readForest(port, ref);
+    try {
+      view = await readForest(port, ref);
+    } catch (e) {
+      // Left to recovery when this fails too: the journal stays and the domain is still paused.
+      await rollBackStart(port, ref, starting).catch(() => undefined);
+      throw e;
+    }
   }
   const plan = planDelete({ domain: view.model, state, forest: view.forest, snapshot: name });
   if (plan.kind !== "steps") {

@@ -7,13 +7,13 @@
  *   what actually happened. The delete executor runs again from the journal: it skips what is done,
  *   re-attaches to a job that still runs (pivoting a READY one), restarts a commit that was cancelled, then
  *   deletes the metadata and the files. A delete that had only started a shut-off domain to look at its chains
- *   is rolled back (the domain is stopped again).
+ *   is rolled back (the domain is stopped again if it is still paused as the delete left it).
  * - A revert record is rolled back or completed by `finishUnfinishedRevert` (revert-recipe.ts).
  */
 import type { DomainRef } from "../libvirt/api";
-import { type DeletePort, executeDelete, isShutOff, type MergeOptions } from "./delete-execute";
+import { type DeletePort, executeDelete, type MergeOptions, rollBackStart } from "./delete-execute";
 import { EngineError, EngineErrorKind } from "./errors";
-import { type DeleteJournal, OperationPhase, readJournal, writeJournal } from "./journal";
+import { type DeleteJournal, OperationPhase, readJournal } from "./journal";
 import { finishUnfinishedRevert, type RecipePort, type RevertRecoveryReport } from "./revert-recipe";
 
 /** Every call recovery makes. */
@@ -80,15 +80,7 @@ async function finishUnfinishedDelete(
   const journal = await readJournal(port, domain);
   if (journal === null) return null;
   if (journal.phase === OperationPhase.STARTING) {
-    if (journal.startedDomain && !(await isShutOff(port, domain))) await port.domainDestroyFlags(domain, 0);
-    await writeJournal(port, domain, null);
-    return {
-      journal,
-      action: "rolled-back",
-      message:
-        `an interrupted delete of snapshot ${journal.snapshot} had only started domain ${domain.name} ` +
-        "paused to read its chains; it was shut off again and nothing was merged",
-    };
+    return { journal, action: "rolled-back", message: await rollBackStart(port, domain, journal) };
   }
   try {
     await executeDelete(port, domain, journal, options);

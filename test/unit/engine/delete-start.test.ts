@@ -1,0 +1,61 @@
+import { describe, expect, test } from "vitest";
+import {
+  journalForSteps,
+  rollBackStart,
+  startPausedForDelete,
+} from "../../../provider/engine/delete-execute";
+import { OperationPhase, withJournal } from "../../../provider/engine/journal";
+import { finishInterruptedOperations } from "../../../provider/engine/recover";
+import { DomainState } from "../../../provider/libvirt/api";
+import { FakeHost } from "./delete-fakes";
+
+const starting = {
+  ...journalForSteps("s1", [{ kind: "stop-domain" }], "op-1", new Date(0)),
+  phase: OperationPhase.STARTING,
+};
+
+/** A host with the STARTING journal of a killed delete on it, the domain in `state`. */
+function hostAfterKilledStart(state: DomainState): FakeHost {
+  const host = new FakeHost({ vda: ["/i/a.s1", "/i/a"] }, ["s1"], []);
+  host.domainState = state;
+  host.metadata = withJournal(undefined, starting) ?? undefined;
+  return host;
+}
+
+describe("a shut-off domain started paused for a delete", () => {
+  test("recovery stops it while it is still paused as the delete left it, and clears the journal", async () => {
+    const host = hostAfterKilledStart(DomainState.PAUSED);
+    const report = await finishInterruptedOperations(host, host.domain);
+    expect(host.mutations).toEqual(["destroy", "set-metadata"]);
+    expect([host.domainState, host.metadata]).toEqual([DomainState.SHUTOFF, undefined]);
+    expect(report?.messages).toEqual([expect.stringMatching(/it was shut off again and nothing was merged/)]);
+  });
+
+  test("recovery never stops it once someone resumed or started it: the journal is cleared with a note", async () => {
+    const host = hostAfterKilledStart(DomainState.RUNNING);
+    const report = await finishInterruptedOperations(host, host.domain);
+    expect(host.mutations).toEqual(["set-metadata"]);
+    expect([host.domainState, host.metadata]).toEqual([DomainState.RUNNING, undefined]);
+    expect(report?.messages).toEqual([expect.stringMatching(/left running because it is no longer paused/)]);
+  });
+
+  test("a start that fails leaves no journal and destroys nothing", async () => {
+    const host = new FakeHost({ vda: ["/i/a.s1", "/i/a"] }, ["s1"], []);
+    host.domainState = DomainState.SHUTOFF;
+    host.failAt = 1;
+    const error = await startPausedForDelete(host, host.domain, starting).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/injected failure of start/);
+    expect(host.mutations).toEqual(["set-metadata", "start", "set-metadata"]);
+    expect([host.domainState, host.metadata]).toEqual([DomainState.SHUTOFF, undefined]);
+  });
+
+  test("rolling back a start that succeeded stops the paused domain and clears the journal", async () => {
+    const host = new FakeHost({ vda: ["/i/a.s1", "/i/a"] }, ["s1"], []);
+    host.domainState = DomainState.SHUTOFF;
+    await startPausedForDelete(host, host.domain, starting);
+    expect(host.domainState).toBe(DomainState.PAUSED);
+    await rollBackStart(host, host.domain, starting);
+    expect(host.mutations).toEqual(["set-metadata", "start", "destroy", "set-metadata"]);
+    expect([host.domainState, host.metadata]).toEqual([DomainState.SHUTOFF, undefined]);
+  });
+});
