@@ -6,6 +6,7 @@ import { EngineErrorKind, isEngineError } from "../engine/errors";
 import { type DomainIdentity, getSnapshot, type SnapshotDetails } from "../engine/inspect";
 import type { LibvirtConnection } from "../libvirt/connection";
 import type { SnapshotView } from "../model/snapshot-tree";
+import { givenUpOnAbort } from "./abort";
 import type { ConnectionCache } from "./connections";
 import type { CreateSnapshotRequest, SnapshotHost, SnapshotHostFactory } from "./host";
 import type { SnapshotFacts } from "./outputs";
@@ -26,25 +27,6 @@ import type { SnapshotFacts } from "./outputs";
 /** How long an aborted update or delete waits for the engine call in flight; libvirt calls time out at 60 s. */
 const SETTLE_GRACE_MS = 65_000;
 const PROGRESS_STEP_PERCENT = 25;
-
-async function givenUpOnAbort<T>(operation: Promise<T>, signal: AbortSignal, graceMs: number): Promise<T> {
-  if (signal.aborted) throw signal.reason;
-  let onAbort: () => void = () => undefined;
-  const abandoned = new Promise<void>((resolve) => {
-    onAbort = () => setTimeout(resolve, graceMs).unref();
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  try {
-    await Promise.race([operation.then(noop, noop), abandoned]);
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-  }
-  // The deadline is strict: an operation that finished after it still failed (the caller records what it made).
-  if (signal.aborted) throw signal.reason;
-  return operation;
-}
-
-function noop(): void {}
 
 function isGone(error: unknown): boolean {
   return (

@@ -1,6 +1,7 @@
 import { withDomainLock } from "../engine/domain-lock";
 import { resolveDomain } from "../engine/domain-ref";
 import { DomainState } from "../libvirt/api";
+import { givenUpOnAbort } from "./abort";
 import type { ConnectionCache } from "./connections";
 import { engineHostFactory } from "./engine-host";
 import type { SnapshotHost } from "./host";
@@ -26,16 +27,6 @@ export interface RestorePointHost extends SnapshotHost {
 
 export type RestorePointHostFactory = (uri: string) => RestorePointHost;
 
-/** Rejects when `signal` aborts; the libvirt call in flight runs on (pause and resume are short calls). */
-function raceAbort<T>(operation: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    operation.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
-
 /** The host the plugin uses: the Snapshot's engine host plus pause and resume over the same connection. */
 export function restorePointHostFactory(connections: ConnectionCache): RestorePointHostFactory {
   const snapshotHostFor = engineHostFactory(connections);
@@ -51,8 +42,8 @@ export function restorePointHostFactory(connections: ConnectionCache): RestorePo
       // Never raced against the signal as a whole: a pause given up by the caller while the suspend still
       // happens later would leave the domain paused for ever. Only steps that change nothing are abandoned.
       pause: async (domain, signal) => {
-        const connection = await raceAbort(connections.get(uri), signal);
-        const ref = await raceAbort(resolveDomain(connection, domain), signal);
+        const connection = await givenUpOnAbort(connections.get(uri), signal, 0);
+        const ref = await givenUpOnAbort(resolveDomain(connection, domain), signal, 0);
         return withDomainLock(
           ref.uuid,
           async () => {
@@ -68,7 +59,8 @@ export function restorePointHostFactory(connections: ConnectionCache): RestorePo
       },
 
       resume: (domain, signal) =>
-        raceAbort(
+        // A resume given up on may still happen: the domain then runs, as it should.
+        givenUpOnAbort(
           (async () => {
             const connection = await connections.get(uri);
             const ref = await resolveDomain(connection, domain);
@@ -78,6 +70,7 @@ export function restorePointHostFactory(connections: ConnectionCache): RestorePo
             if (state === DomainState.PAUSED) await connection.domainResume(ref);
           })(),
           signal,
+          0,
         ),
     };
   };
