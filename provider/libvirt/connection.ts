@@ -19,7 +19,7 @@ import * as D from "./domain-procedures";
 import { type LibvirtError, localError } from "./errors";
 import { DEFAULT_EVENT_BUFFER, EventHub, Subscription } from "./events";
 import { ErrorCode } from "./flags";
-import type { KeepaliveSettings } from "./keepalive";
+import { DEFAULT_KEEPALIVE, type KeepaliveSettings } from "./keepalive";
 import * as P from "./procedures";
 import { RpcClient } from "./rpc-client";
 
@@ -36,7 +36,7 @@ export interface OpenOptions {
   readonly callTimeoutMs?: number;
   /**
    * Keepalive: ping the daemon after `intervalMs` of silence, declare it dead after `count` unanswered pings
-   * (all pending calls then fail). Default `{ intervalMs: 1000, count: 3 }`; `false` disables it.
+   * (all pending calls then fail). Default `{ intervalMs: 5000, count: 5 }` (libvirt's); `false` disables it.
    */
   readonly keepalive?: KeepaliveSettings | false;
   /** Bound of undelivered events per subscription (see events.ts for the overflow policy). Default 1024. */
@@ -44,7 +44,6 @@ export interface OpenOptions {
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 60_000;
-const DEFAULT_KEEPALIVE: KeepaliveSettings = { intervalMs: 1000, count: 3 };
 /** Deadline of the CONNECT_CLOSE courtesy call made by `close()`. */
 const CLOSE_TIMEOUT_MS = 2000;
 

@@ -11,6 +11,13 @@ export interface KeepaliveSettings {
   readonly count: number;
 }
 
+/**
+ * libvirt's own default (keepalive_interval = 5, keepalive_count = 5 in libvirtd.conf): a peer is declared
+ * dead after 30 s of silence, so an ssh or network stall of a few seconds does not kill a connection in the
+ * middle of a merge.
+ */
+export const DEFAULT_KEEPALIVE: KeepaliveSettings = { intervalMs: 5000, count: 5 };
+
 /** What the connection should do after a tick. */
 export type KeepaliveAction = "none" | "ping" | "dead";
 

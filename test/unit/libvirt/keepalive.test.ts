@@ -1,5 +1,9 @@
 import { expect, test } from "vitest";
-import { type KeepaliveAction, KeepaliveMonitor } from "../../../provider/libvirt/keepalive";
+import {
+  DEFAULT_KEEPALIVE,
+  type KeepaliveAction,
+  KeepaliveMonitor,
+} from "../../../provider/libvirt/keepalive";
 
 /** Ticks a monitor at the given times (ms) and returns what it decided at each. */
 function run(
@@ -39,4 +43,16 @@ test("any message from the peer resets the silence and the ping schedule", () =>
     [550, "dead"],
   ]);
   expect(monitor.silentFor(600)).toBe(450);
+});
+
+test("by default, as in libvirt, a peer silent for 29 s is still pinged, not dead; dead after 30 s", () => {
+  const monitor = new KeepaliveMonitor(DEFAULT_KEEPALIVE, 0);
+  expect(run(monitor, [4000, 5000, 10_000, 25_000, 29_999, 30_000])).toEqual([
+    [4000, "none"],
+    [5000, "ping"],
+    [10_000, "ping"],
+    [25_000, "ping"],
+    [29_999, "none"],
+    [30_000, "dead"],
+  ]);
 });
