@@ -10,14 +10,22 @@ import { protocolError } from "./errors";
 export const LENGTH_WORD_BYTES = 4;
 /** Bytes of the message header that follows the length word (virNetMessageHeader). */
 export const HEADER_BYTES = 24;
-/** Largest message body libvirt sends or accepts (VIR_NET_MESSAGE_MAX; the length word is not counted). */
-export const MESSAGE_MAX = 16_777_216;
+/**
+ * Largest message body accepted from the daemon: VIR_NET_MESSAGE_MAX of current libvirt
+ * (src/rpc/virnetprotocol.x, 32 MiB; the length word is not counted).
+ */
+export const READ_MESSAGE_MAX = 33_554_432;
+/**
+ * Largest message body sent: 16 MiB, VIR_NET_MESSAGE_MAX before libvirt raised it to 32 MiB, so a message
+ * this client sends is accepted by older daemons too.
+ */
+export const SEND_MESSAGE_MAX = 16_777_216;
 
 /**
  * Turns a byte stream into message bodies (header + payload, without the length word). `onMessage` receives
  * a view that stays valid after it returns (it is never overwritten), so it may be kept.
  *
- * A length below the header size or above MESSAGE_MAX throws a protocol error from `push`; the decoder is then
+ * A length below the header size or above READ_MESSAGE_MAX throws a protocol error from `push`; the decoder is then
  * unusable, as is the stream: bytes after a bad length cannot be trusted.
  */
 export class FrameDecoder {
@@ -82,9 +90,11 @@ export class FrameDecoder {
 
   private checkedBodyLength(totalLength: number): number {
     const bodyLength = totalLength - LENGTH_WORD_BYTES;
-    if (bodyLength < HEADER_BYTES || bodyLength > MESSAGE_MAX) {
+    if (bodyLength < HEADER_BYTES || bodyLength > READ_MESSAGE_MAX) {
       this.failed = true;
-      throw protocolError(`message length ${totalLength} is outside ${HEADER_BYTES + 4}..${MESSAGE_MAX + 4}`);
+      throw protocolError(
+        `message length ${totalLength} is outside ${HEADER_BYTES + 4}..${READ_MESSAGE_MAX + 4}`,
+      );
     }
     return bodyLength;
   }

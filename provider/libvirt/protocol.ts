@@ -1,5 +1,5 @@
 import { LibvirtError, protocolError } from "./errors";
-import { LENGTH_WORD_BYTES, MESSAGE_MAX } from "./framing";
+import { LENGTH_WORD_BYTES, SEND_MESSAGE_MAX } from "./framing";
 import { type XdrReader, XdrWriter } from "./xdr";
 
 /**
@@ -79,11 +79,14 @@ export class MessageEncoder {
     return writer;
   }
 
-  /** Completes the message begun last; throws a RangeError for a payload over libvirt's message limit. */
+  /**
+   * Completes the message begun last; throws a RangeError for a message over SEND_MESSAGE_MAX (the limit of
+   * older daemons), so nothing is sent that a daemon would drop the connection for.
+   */
   finish(): Buffer {
     const total = this.writer.length;
-    if (total - LENGTH_WORD_BYTES > MESSAGE_MAX) {
-      throw new RangeError(`message of ${total} bytes exceeds libvirt's limit of ${MESSAGE_MAX + 4}`);
+    if (total - LENGTH_WORD_BYTES > SEND_MESSAGE_MAX) {
+      throw new RangeError(`message of ${total} bytes exceeds libvirt's limit of ${SEND_MESSAGE_MAX + 4}`);
     }
     this.writer.patchUint(0, total);
     return this.writer.toBuffer();

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { isLibvirtError } from "../../../provider/libvirt/errors";
 import { FrameDecoder } from "../../../provider/libvirt/framing";
+import { MessageEncoder } from "../../../provider/libvirt/protocol";
 import { CALL, message, OK, REMOTE, REPLY, str, u32 } from "./support/wire-bytes";
 
 /** Feeds `chunks` to a fresh decoder and returns the message bodies as hex (copies, to catch aliasing bugs). */
@@ -130,7 +131,7 @@ describe("a bad length word is a protocol error and poisons the decoder", () => 
   test.each([
     ["below the header size", 27],
     ["zero", 0],
-    ["above libvirt's 16 MiB message limit", 16 * 1024 * 1024 + 5],
+    ["above libvirt's 32 MiB message limit (VIR_NET_MESSAGE_MAX)", 32 * 1024 * 1024 + 5],
   ])("length %s", (_what, length) => {
     const decoder = new FrameDecoder(() => {});
     const bad = Buffer.from([...u32(length), ...new Array(40).fill(0)]);
@@ -147,5 +148,24 @@ describe("a bad length word is a protocol error and poisons the decoder", () => 
     expect(() =>
       decoder.push(message({ program: REMOTE, procedure: 1, type: CALL, serial: 1, status: OK })),
     ).toThrow(/lost sync/);
+  });
+});
+
+describe("message size limits: 32 MiB read (current libvirt), 16 MiB sent (older daemons)", () => {
+  test("a length word of 32 MiB + 4 (the largest body libvirt sends) starts a message", () => {
+    const decoder = new FrameDecoder(() => {});
+    decoder.push(Buffer.from([...u32(32 * 1024 * 1024 + 4), ...new Array(40).fill(0)]));
+    expect(decoder.idle).toBe(false);
+  });
+
+  test("a message over 16 MiB is refused before it is sent; one just under it is built", () => {
+    const encoder = new MessageEncoder();
+    const build = (payloadBytes: number): number => {
+      encoder.begin(REMOTE, 1, 1, CALL, 1, OK).opaque(new Uint8Array(payloadBytes));
+      return encoder.finish().length;
+    };
+    // Body = 24-byte header + 4-byte opaque length + payload.
+    expect(build(16 * 1024 * 1024 - 28)).toBe(16 * 1024 * 1024 + 4);
+    expect(() => build(16 * 1024 * 1024 - 24)).toThrow(RangeError);
   });
 });
