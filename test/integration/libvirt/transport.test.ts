@@ -314,7 +314,9 @@ describe("the ssh child and Ctrl-C", () => {
   });
 
   it("SIGINT to the caller's process group spares ssh: the tunnel still answers; the caller's exit ends ssh", async () => {
-    const child = spawn("npx", ["tsx", path.join(__dirname, "ssh-sigint-child.ts")], {
+    // Node itself with tsx as a loader, not `npx tsx`: the wrappers npx and tsx put in the group would take
+    // the SIGINT too and end early, which is not what is tested.
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "ssh-sigint-child.ts")], {
       cwd: path.join(__dirname, "../../.."),
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
@@ -331,7 +333,7 @@ describe("the ssh child and Ctrl-C", () => {
         lines.on("line", (line) => {
           if (!line.startsWith("{")) return;
           events.push(JSON.parse(line) as Record<string, unknown>);
-          // The whole group, as a terminal does on Ctrl-C (npx, tsx and node are all in it).
+          // The whole group, as a terminal does on Ctrl-C.
           if (events.length === 1) process.kill(-(child.pid as number), "SIGINT");
           else resolve();
         });
