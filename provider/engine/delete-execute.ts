@@ -352,6 +352,41 @@ export async function startPausedForDelete(
 }
 
 /**
+ * Runs `action` on the shut-off `domain` started paused for it (see `startPausedForDelete`), then rolls the
+ * start back (`rollBackStart`) whether `action` failed or not. A rollback failure never hides the action's
+ * error: the error thrown then names both, and the journal stays so the next operation stops the domain.
+ */
+export async function whileStartedPaused(
+  port: DeletePort,
+  domain: DomainRef,
+  journal: DeleteJournal,
+  action: () => Promise<void>,
+): Promise<void> {
+  await startPausedForDelete(port, domain, journal);
+  let failure: { error: unknown } | undefined;
+  try {
+    await action();
+  } catch (e) {
+    failure = { error: e };
+  }
+  try {
+    await rollBackStart(port, domain, journal);
+  } catch (stopError) {
+    const first = failure === undefined ? "" : `${(failure.error as Error).message}; and then `;
+    throw new EngineError({
+      kind: EngineErrorKind.LIBVIRT,
+      domain: domain.name,
+      snapshot: journal.snapshot,
+      message:
+        `${first}domain ${domain.name}, started paused for the delete of snapshot ${journal.snapshot}, could ` +
+        `not be shut off again (${(stopError as Error).message}); the next operation on it does`,
+      cause: failure?.error ?? stopError,
+    });
+  }
+  if (failure !== undefined) throw failure.error;
+}
+
+/**
  * Undoes a STARTING journal: stops the domain the delete started if it is still paused, then clears the
  * journal. Resolves a sentence for the user. Throws when the stop or the write fails; the journal then stays
  * and the next call tries again. Idempotent.

@@ -10,7 +10,7 @@
  */
 import type { DomainRef, LibvirtApi } from "../libvirt/api";
 import { DomainState } from "../libvirt/api";
-import { DomainCreateFlags, ErrorCode } from "../libvirt/flags";
+import { ErrorCode } from "../libvirt/flags";
 import { type DomainModel, parseDomainXml } from "../model/domain";
 import type { ConsistencyProblem } from "../model/snapshot-tree";
 import { isBlockJobError } from "./block-job";
@@ -20,6 +20,7 @@ import {
   type MergeOptions,
   rollBackStart,
   startPausedForDelete,
+  whileStartedPaused,
 } from "./delete-execute";
 import { removeHostFile } from "./delete-files";
 import { type DeletePlan, type PlanDomainState, planDelete, RefusalReason } from "./delete-plan";
@@ -257,22 +258,26 @@ async function deleteNatively(
   // Quirk: libvirt 9.0 deletes an external snapshot of a shut-off domain only when the persistent definition
   // lists the backing chain, which it does not for snapshots created offline ("could not find base disk
   // source in disk source chain", INVALID_ARG). Started paused, libvirt reads the chain from QEMU.
-  const started = (await planState(port, ref)) === "shutoff";
-  if (started) await port.domainCreateWithFlags(ref, DomainCreateFlags.START_PAUSED);
-  try {
-    await port.domainSnapshotDelete(await port.domainSnapshotLookupByName(ref, name), 0);
-  } catch (e) {
-    if (libvirtCodeOf(e) !== ErrorCode.NO_DOMAIN_SNAPSHOT) {
-      throw new EngineError({
-        kind: EngineErrorKind.LIBVIRT,
-        domain: ref.name,
-        snapshot: name,
-        message: `libvirt could not delete snapshot ${name} of domain ${ref.name}`,
-        cause: e,
-      });
+  const deleteInLibvirt = async () => {
+    try {
+      await port.domainSnapshotDelete(await port.domainSnapshotLookupByName(ref, name), 0);
+    } catch (e) {
+      if (libvirtCodeOf(e) !== ErrorCode.NO_DOMAIN_SNAPSHOT) {
+        throw new EngineError({
+          kind: EngineErrorKind.LIBVIRT,
+          domain: ref.name,
+          snapshot: name,
+          message: `libvirt could not delete snapshot ${name} of domain ${ref.name}`,
+          cause: e,
+        });
+      }
     }
-  } finally {
-    if (started) await port.domainDestroyFlags(ref, 0);
+  };
+  if ((await planState(port, ref)) === "shutoff") {
+    const starting = journalForSteps(name, [{ kind: "stop-domain" }], newOperationId(), new Date());
+    await whileStartedPaused(port, ref, { ...starting, phase: OperationPhase.STARTING }, deleteInLibvirt);
+  } else {
+    await deleteInLibvirt();
   }
   if (view?.memory.mode === "external" && view.memory.file !== undefined) {
     await removeHostFile(port, view.memory.file);

@@ -3,8 +3,10 @@ import {
   journalForSteps,
   rollBackStart,
   startPausedForDelete,
+  whileStartedPaused,
 } from "../../../provider/engine/delete-execute";
-import { OperationPhase, withJournal } from "../../../provider/engine/journal";
+import { isEngineError } from "../../../provider/engine/errors";
+import { OperationPhase, parseJournal, withJournal } from "../../../provider/engine/journal";
 import { finishInterruptedOperations } from "../../../provider/engine/recover";
 import { DomainState } from "../../../provider/libvirt/api";
 import { FakeHost } from "./delete-fakes";
@@ -56,6 +58,41 @@ describe("a shut-off domain started paused for a delete", () => {
     expect(host.domainState).toBe(DomainState.PAUSED);
     await rollBackStart(host, host.domain, starting);
     expect(host.mutations).toEqual(["set-metadata", "start", "destroy", "set-metadata"]);
+    expect([host.domainState, host.metadata]).toEqual([DomainState.SHUTOFF, undefined]);
+  });
+});
+
+describe("whileStartedPaused (the native delete of a shut-off domain)", () => {
+  const shutOffHost = () => {
+    const host = new FakeHost({ vda: ["/i/a.s1", "/i/a"] }, ["s1"], []);
+    host.domainState = DomainState.SHUTOFF;
+    return host;
+  };
+
+  test("journals the start, runs the action while paused, then stops the domain and clears the journal", async () => {
+    const host = shutOffHost();
+    const seen: string[] = [];
+    await whileStartedPaused(host, host.domain, starting, async () => {
+      seen.push(`${host.domainState} ${parseJournal(host.metadata)?.phase}`);
+    });
+    expect(seen).toEqual([`${DomainState.PAUSED} starting`]);
+    expect(host.mutations).toEqual(["set-metadata", "start", "destroy", "set-metadata"]);
+    expect([host.domainState, host.metadata]).toEqual([DomainState.SHUTOFF, undefined]);
+  });
+
+  test("a stop that fails does not hide the action's error: both are reported, the journal stays", async () => {
+    const host = shutOffHost();
+    host.failAt = 2;
+    const error = await whileStartedPaused(host, host.domain, starting, async () => {
+      throw new Error("libvirt could not delete snapshot s1");
+    }).catch((e: unknown) => e);
+    expect(isEngineError(error) && error.kind).toBe("libvirt");
+    expect((error as Error).message).toMatch(
+      /^libvirt could not delete snapshot s1; and then domain d, .* could not be shut off again \(injected failure of destroy\)/,
+    );
+    expect(parseJournal(host.metadata)).toEqual(starting);
+    // The next operation stops it: it is still paused as the delete left it.
+    await finishInterruptedOperations(host, host.domain);
     expect([host.domainState, host.metadata]).toEqual([DomainState.SHUTOFF, undefined]);
   });
 });
