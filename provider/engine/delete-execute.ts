@@ -73,7 +73,8 @@ export type DeleteFailureState = "rolled-back" | "journaled";
 
 /**
  * Runs `journal`'s remaining steps on `domain`. The journal need not be on the domain yet: it is written before
- * the first irreversible step (and again before each one). On success the journal is cleared. On failure the domain is stopped again if the delete started it, and either
+ * the first irreversible step (and again before each one). On success the journal is cleared. On failure a
+ * domain the delete started is stopped again while it is still paused (never one someone resumed), and either
  * - no disk was merged yet and the job was cancelled, or a block job the delete did not start was found and left
  *   alone (EngineError BLOCK_JOB_ACTIVE): the journal is cleared ("rolled-back"; the snapshot still exists, its
  *   point-in-time image may hold part of the overlay's data), or
