@@ -46,13 +46,13 @@ export async function openConnection(
 ): Promise<LibvirtConnection> {
   const parsed = parseLibvirtUri(defaultUri(uri, options.env));
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const started = Date.now();
+  const started = performance.now();
   const stream = await dial(parsed, {
     connectTimeoutMs,
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.readonly === undefined ? {} : { readonly: options.readonly }),
   });
-  return handshake(parsed, stream, options, Math.max(1, connectTimeoutMs - (Date.now() - started)));
+  return handshake(parsed, stream, options, Math.max(1, connectTimeoutMs - (performance.now() - started)));
 }
 
 /**

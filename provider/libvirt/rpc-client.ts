@@ -28,7 +28,9 @@ import { XdrReader } from "./xdr";
  *
  * Guarantees: no call waits forever (a deadline, an AbortSignal, keepalive, or the stream closing ends it);
  * closing, for whatever reason, rejects every pending call; a protocol violation closes the stream. One
- * unref'd interval timer serves all deadlines and keepalive, so an idle client never keeps Node alive.
+ * unref'd interval timer serves all deadlines and keepalive, so an idle client never keeps Node alive. Times
+ * are read from the monotonic clock (performance.now): a wall-clock step (NTP, suspend) neither expires calls
+ * early nor keeps them alive.
  */
 
 /** Granularity of deadlines and keepalive checks, in milliseconds. */
@@ -177,7 +179,7 @@ export class RpcClient {
   private deadlineOf(procedure: { readonly longRunning: boolean }, options: CallOptions | undefined): number {
     const timeoutMs =
       options?.timeoutMs ?? (procedure.longRunning ? Number.POSITIVE_INFINITY : this.options.callTimeoutMs);
-    return Date.now() + timeoutMs;
+    return performance.now() + timeoutMs;
   }
 
   /**
@@ -185,7 +187,7 @@ export class RpcClient {
    * confirmed it speaks the keepalive program). The daemon's own pings are answered in any case.
    */
   startKeepalive(settings: KeepaliveSettings): void {
-    this.keepalive = new KeepaliveMonitor(settings, Date.now());
+    this.keepalive = new KeepaliveMonitor(settings, performance.now());
   }
 
   /**
@@ -302,7 +304,7 @@ export class RpcClient {
   }
 
   private tick(): void {
-    const now = Date.now();
+    const now = performance.now();
     if (this.pending.size > 0) {
       for (const [serial, call] of this.pending) {
         if (call.deadline <= now) {
@@ -329,7 +331,7 @@ export class RpcClient {
         localError(
           "closed",
           ErrorCode.RPC,
-          `libvirt daemon did not answer keepalive for ${keepalive.silentFor(now)} ms`,
+          `libvirt daemon did not answer keepalive for ${Math.round(keepalive.silentFor(now))} ms`,
         ),
       );
     }

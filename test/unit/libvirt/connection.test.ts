@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import net from "node:net";
-import { afterEach, describe, expect, test } from "vitest";
+import { afterEach, describe, expect, test, vi } from "vitest";
 import type { BlockJobEvent, LifecycleEvent } from "../../../provider/libvirt/api";
 import { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { isLibvirtError, type LibvirtError } from "../../../provider/libvirt/errors";
@@ -219,6 +219,25 @@ describe("calls", () => {
     await connection.close();
   });
 
+  test("deadlines follow the monotonic clock: a wall-clock step forward expires nothing", async () => {
+    const fake = await start();
+    const { connection, peer } = await fake.connect();
+    const hostname = connection.connectGetHostname({ timeoutMs: 60_000 });
+    const hostnameCall = await peer.nextCall(Proc.CONNECT_GET_HOSTNAME);
+    const realNow = Date.now.bind(Date);
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => realNow() + 2 * 3600_000);
+    try {
+      // Once this call has timed out, the ticker has run after the step.
+      const short = connection.connectGetLibVersion({ timeoutMs: 150 });
+      expect(summary(await libvirtRejection(short)).kind).toBe("timeout");
+      await peer.reply(hostnameCall, str("h"));
+      expect(await hostname).toBe("h");
+    } finally {
+      clock.mockRestore();
+    }
+    await connection.close();
+  });
+
   test("arguments that cannot be encoded are refused before anything is sent", async () => {
     const fake = await start();
     const { connection, peer } = await fake.connect();
@@ -393,7 +412,8 @@ describe("failures close the connection and reject every pending call", () => {
 
   test("keepalive: pings are answered; a silent daemon fails pending calls without any call deadline", async () => {
     const fake = await start({ keepalive: true });
-    const { connection, peer } = await fake.connect({ keepalive: { intervalMs: 100, count: 2 } });
+    // An interval of two ticks, so both pings go out however the ticks fall.
+    const { connection, peer } = await fake.connect({ keepalive: { intervalMs: 200, count: 2 } });
     await peer.send(message({ program: KEEPALIVE, procedure: 1, type: EVENT, serial: 0, status: OK }));
     await until(() => peer.received.some((m) => m.program === KEEPALIVE && m.procedure === 2));
     peer.stalled = true;
