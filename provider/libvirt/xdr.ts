@@ -21,9 +21,29 @@ function padding(length: number): number {
 }
 
 /**
+ * Throws a RangeError unless `value` is an integer in min..max. Buffer's own writers let NaN, undefined and
+ * fractions through (as 0 or truncated), so an unset flag would silently go out as 0.
+ */
+function checkInteger(value: unknown, min: number, max: number, type: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`XDR ${type} needs an integer in ${min}..${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Throws a RangeError unless `value` is a bigint in min..max. */
+function checkBigint(value: unknown, min: bigint, max: bigint, type: string): bigint {
+  if (typeof value !== "bigint" || value < min || value > max) {
+    throw new RangeError(`XDR ${type} needs a bigint in ${min}..${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
  * Appends XDR values to a growing buffer. Reusable: `reset()` keeps the allocation, so a connection encodes
- * every call into one buffer. Values out of range of their XDR type throw a RangeError: that is a bug in the
- * caller, not a protocol condition.
+ * every call into one buffer. Values out of range of their XDR type, and numbers that are not integers (NaN,
+ * undefined, fractions), throw a RangeError before anything is written: that is a bug in the caller, not a
+ * protocol condition (the connection reports it as kind `argument`, and sends nothing).
  */
 export class XdrWriter {
   private buffer: Buffer;
@@ -53,11 +73,13 @@ export class XdrWriter {
   }
 
   int(value: number): void {
+    checkInteger(value, -(2 ** 31), 2 ** 31 - 1, "int");
     this.ensure(4);
     this.offset = this.buffer.writeInt32BE(value, this.offset);
   }
 
   uint(value: number): void {
+    checkInteger(value, 0, 2 ** 32 - 1, "unsigned int");
     this.ensure(4);
     this.offset = this.buffer.writeUInt32BE(value, this.offset);
   }
@@ -67,11 +89,13 @@ export class XdrWriter {
   }
 
   hyper(value: bigint): void {
+    checkBigint(value, -(2n ** 63n), 2n ** 63n - 1n, "hyper");
     this.ensure(8);
     this.offset = this.buffer.writeBigInt64BE(value, this.offset);
   }
 
   uhyper(value: bigint): void {
+    checkBigint(value, 0n, 2n ** 64n - 1n, "unsigned hyper");
     this.ensure(8);
     this.offset = this.buffer.writeBigUInt64BE(value, this.offset);
   }

@@ -246,9 +246,13 @@ describe("calls", () => {
       libvirtRejection(connection.domainLookupByUUID("../../etc/passwd")),
       libvirtRejection(connection.domainGetXMLDesc(vm, -1)),
       libvirtRejection(connection.domainGetXMLDesc({ ...vm, uuid: "not-a-uuid" }, 0)),
+      libvirtRejection(connection.domainGetXMLDesc(vm, undefined as unknown as number)),
+      libvirtRejection(connection.domainGetXMLDesc(vm, 0.5)),
     ]);
     expect(errors.map(summary)).toEqual([
       { kind: "argument", code: 8, codeName: "INVALID_ARG", procedure: "DOMAIN_LOOKUP_BY_UUID" },
+      { kind: "argument", code: 8, codeName: "INVALID_ARG", procedure: "DOMAIN_GET_XML_DESC" },
+      { kind: "argument", code: 8, codeName: "INVALID_ARG", procedure: "DOMAIN_GET_XML_DESC" },
       { kind: "argument", code: 8, codeName: "INVALID_ARG", procedure: "DOMAIN_GET_XML_DESC" },
       { kind: "argument", code: 8, codeName: "INVALID_ARG", procedure: "DOMAIN_GET_XML_DESC" },
     ]);

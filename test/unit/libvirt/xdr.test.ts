@@ -108,6 +108,32 @@ describe("XDR writer produces the bytes of an independent builder", () => {
     expect(() => written((w) => w.uhyper(-1n))).toThrow(RangeError);
     expect(() => written((w) => w.fixedOpaque(Uint8Array.from([1]), 16))).toThrow(RangeError);
   });
+
+  test("numbers that are not integers (NaN, undefined, fractions) and non-bigint hypers are refused, not sent as 0", () => {
+    const notInts: unknown[] = [Number.NaN, undefined, 1.5, Number.POSITIVE_INFINITY, "1", null];
+    const refused = (write: (w: XdrWriter, value: never) => void, values: unknown[]): boolean[] =>
+      values.map((value) => {
+        try {
+          written((w) => write(w, value as never));
+          return false;
+        } catch (error) {
+          return error instanceof RangeError;
+        }
+      });
+    expect({
+      int: refused((w, v) => w.int(v), notInts),
+      uint: refused((w, v) => w.uint(v), notInts),
+      hyper: refused((w, v) => w.hyper(v), [...notInts, 1, 2n ** 63n]),
+      uhyper: refused((w, v) => w.uhyper(v), [...notInts, 1, 2n ** 64n]),
+    }).toEqual({
+      int: notInts.map(() => true),
+      uint: notInts.map(() => true),
+      hyper: [...notInts, 1, 2n ** 63n].map(() => true),
+      uhyper: [...notInts, 1, 2n ** 64n].map(() => true),
+    });
+    expect(written((w) => w.hyper(-(2n ** 63n)))).toEqual(u64(-(2n ** 63n)));
+    expect(written((w) => w.uhyper(2n ** 64n - 1n))).toEqual(u64(2n ** 64n - 1n));
+  });
 });
 
 describe("XDR reader turns every malformed input into a protocol error, never a RangeError", () => {
