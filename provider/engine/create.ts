@@ -26,6 +26,7 @@ import { EngineError, EngineErrorKind, libvirtCodeOf, libvirtStep } from "./erro
 import type { DomainIdentity } from "./inspect";
 import type { CreatePort } from "./libvirt-port";
 import { writeProjectMetadata } from "./project-metadata";
+import { finishInterruptedOperations, type RecoveryPort, type RecoveryReport } from "./recover";
 
 /** Progress of one create, in order; `waiting-for-lock` only when another operation holds the domain. */
 export type CreateProgress =
@@ -63,6 +64,8 @@ export interface CreateSnapshotResult {
   readonly skipped: readonly SkippedDisk[];
   /** Sentences for the user: writable disks left out, state that could not be recorded. */
   readonly warnings: readonly string[];
+  /** Unfinished earlier operations (a delete, a revert) that were finished (or rolled back) first. */
+  readonly recovered?: RecoveryReport;
 }
 
 /**
@@ -80,7 +83,7 @@ export interface CreateSnapshotResult {
  *   is kept and the result carries a warning.
  */
 export async function createSnapshot(
-  port: CreatePort,
+  port: CreatePort & RecoveryPort,
   request: CreateSnapshotRequest,
   hooks: CreateHooks = {},
 ): Promise<CreateSnapshotResult> {
@@ -99,7 +102,9 @@ export async function createSnapshot(
     ref.uuid,
     async () => {
       report({ kind: "locked" });
-      return createLocked(port, ref, request, report, () => signal?.throwIfAborted());
+      const recovered = await finishInterruptedOperations(port, ref);
+      const result = await createLocked(port, ref, request, report, () => signal?.throwIfAborted());
+      return recovered === null ? result : { ...result, recovered };
     },
     () => report({ kind: "waiting-for-lock" }),
     signal,

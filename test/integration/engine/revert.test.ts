@@ -260,6 +260,34 @@ describe("a revert killed half-way", () => {
   });
 });
 
+describe("a revert killed half-way, then a create", () => {
+  test("the create completes the revert first, then snapshots the reverted disks", async () => {
+    const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
+    await diskOnlyLayers(conn(), dom, ["s1", "s2"]);
+    await runKilledChild(["revert-child.ts", dom.name, "s1", "user-define"]);
+    const record = await readRevertRecord(conn(), await conn().domainLookupByName(dom.name));
+    onTestFinished(() => virsh("undefine", record?.helper ?? "").then(noop, noop));
+    expect(record?.snapshot).toBe("s1");
+
+    const created = await createSnapshot(conn(), { domain: dom.name, name: "s3" });
+    expect([created.adopted, created.recovered?.revert?.action, created.recovered?.delete]).toEqual([
+      false,
+      "finished",
+      undefined,
+    ]);
+    expect(await domainExists(record?.helper ?? "")).toBe(false);
+    expect(await readRevertRecord(conn(), await conn().domainLookupByName(dom.name))).toBeNull();
+    // The new snapshot is a child of the reverted-to one and was taken on the killed run's overlay.
+    expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1", s3: "s1" });
+    expect(await dom.fileChain(dom.path("vda.s3.qcow2"))).toEqual([
+      dom.path("vda.s3.qcow2"),
+      dom.path("vda.s1.revert-1.qcow2"),
+      dom.base("vda"),
+    ]);
+    expect(await visibleLayer(dom)).toBe(0);
+  });
+});
+
 describe("a revert killed half-way, then a delete", () => {
   test("the delete rolls the revert back first, then merges", async () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });

@@ -21,6 +21,9 @@ describe("createSnapshot", () => {
     );
     expect(host.calls).toEqual([
       "domainLookupByName",
+      // Recovery: no delete journal, no revert record.
+      "domainGetMetadata",
+      "domainGetMetadata",
       "domainGetState",
       "domainGetXMLDesc",
       "domainListAllSnapshots",

@@ -1,5 +1,6 @@
 import { DOMParser, type Element, XMLSerializer } from "@xmldom/xmldom";
 import type { CreatePort } from "../../../provider/engine/libvirt-port";
+import type { RecoveryPort } from "../../../provider/engine/recover";
 import type { DomainRef, DomainStateInfo, SnapshotRef } from "../../../provider/libvirt/api";
 import { DomainState } from "../../../provider/libvirt/api";
 import { LibvirtError } from "../../../provider/libvirt/errors";
@@ -28,7 +29,7 @@ export function libvirtError(code: number, message: string): LibvirtError {
  * successful external snapshot to the domain XML the way libvirt does (the overlay becomes the source, the old
  * image its backingStore), and fails calls on demand. Independent of the engine's own model code.
  */
-export class FakeLibvirt implements CreatePort {
+export class FakeLibvirt implements CreatePort, RecoveryPort {
   readonly calls: string[] = [];
   readonly ref: DomainRef;
   state: number = DomainState.RUNNING;
@@ -37,6 +38,25 @@ export class FakeLibvirt implements CreatePort {
   failCreate: (flags: number, xml: string) => LibvirtError | undefined = () => undefined;
   private readonly snapshots: { name: string; xml: string }[] = [];
   private clock = 1_800_000_000;
+  // Only recovery makes these calls, and only for a delete journal or a revert record, which this fake's
+  // metadata never holds unless a test puts one there.
+  connectListAllStoragePools = recoveryOnly("connectListAllStoragePools");
+  domainBlockCommit = recoveryOnly("domainBlockCommit");
+  domainBlockJobAbort = recoveryOnly("domainBlockJobAbort");
+  domainCreateWithFlags = recoveryOnly("domainCreateWithFlags");
+  domainDefineXMLFlags = recoveryOnly("domainDefineXMLFlags");
+  domainGetBlockJobInfo = recoveryOnly("domainGetBlockJobInfo");
+  domainRestoreFlags = recoveryOnly("domainRestoreFlags");
+  domainSaveImageGetXMLDesc = recoveryOnly("domainSaveImageGetXMLDesc");
+  domainSnapshotDelete = recoveryOnly("domainSnapshotDelete");
+  domainUndefineFlags = recoveryOnly("domainUndefineFlags");
+  storagePoolCreateXML = recoveryOnly("storagePoolCreateXML");
+  storagePoolDestroy = recoveryOnly("storagePoolDestroy");
+  storagePoolGetXMLDesc = recoveryOnly("storagePoolGetXMLDesc");
+  storagePoolRefresh = recoveryOnly("storagePoolRefresh");
+  storageVolDelete = recoveryOnly("storageVolDelete");
+  storageVolLookupByPath = recoveryOnly("storageVolLookupByPath");
+  subscribeBlockJobEvents = recoveryOnly("subscribeBlockJobEvents");
 
   constructor(
     private domainXml: string,
@@ -44,6 +64,11 @@ export class FakeLibvirt implements CreatePort {
   ) {
     const name = /<name>([^<]*)<\/name>/.exec(domainXml)?.[1] ?? "";
     this.ref = { name, uuid, id: 1 };
+  }
+
+  // A method, not a property like the others: subclasses override it.
+  async domainDestroyFlags(_domain: DomainRef, _flags: number): Promise<void> {
+    recoveryOnly("domainDestroyFlags")();
   }
 
   xml(): string {
@@ -175,4 +200,10 @@ function pushOverlay(disk: Element, overlay: string): void {
   source.setAttribute("file", overlay);
   source.removeAttribute("index");
   driver?.setAttribute("type", "qcow2");
+}
+
+function recoveryOnly(call: string): (..._args: unknown[]) => never {
+  return () => {
+    throw new Error(`FakeLibvirt does not model ${call} (only recovery calls it)`);
+  };
 }

@@ -19,7 +19,7 @@ class NativeRevertHost extends FakeLibvirt {
     this.calls.push(`domainRevertToSnapshot ${snapshot.name} ${flags}`);
     this.state = flags & SnapshotRevertFlags.PAUSED ? DomainState.PAUSED : DomainState.RUNNING;
   }
-  async domainDestroyFlags(_domain: DomainRef): Promise<void> {
+  override async domainDestroyFlags(_domain: DomainRef): Promise<void> {
     this.calls.push("domainDestroyFlags");
     this.state = DomainState.SHUTOFF;
   }
