@@ -147,7 +147,8 @@ export interface EventSubscription {
 export interface SubscribeOptions extends CallOptions {
   /**
    * Called once if the subscription ends without `close()`: the LibvirtError says why (kind `closed` for a
-   * lost connection, code OVERFLOW for a listener that fell behind). No event is delivered after it.
+   * lost connection, kind `overflow` (code OVERFLOW) for a listener that fell behind; the connection
+   * stays open). No event is delivered after it.
    */
   readonly onEnd?: (reason: Error) => void;
 }

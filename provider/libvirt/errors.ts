@@ -17,7 +17,7 @@ export type LibvirtErrorKind =
   | "remote"
   /** Bytes that violate the protocol; the connection was closed because it lost sync. */
   | "protocol"
-  /** The connection closed (asked for or not) before the call completed. */
+  /** The connection closed (asked for or not) before the call completed, or a subscription ended with it. */
   | "closed"
   /** The call's deadline passed; the daemon may still complete it. */
   | "timeout"
@@ -26,7 +26,13 @@ export type LibvirtErrorKind =
   /** The daemon demands an authentication method this client does not implement. */
   | "auth"
   /** The call's arguments cannot be encoded (not a UUID, a number out of range); nothing was sent. */
-  | "argument";
+  | "argument"
+  /**
+   * An event subscription's listener fell more than its buffer bound behind: the undelivered events were
+   * dropped and the subscription ended (code OVERFLOW). The connection is still open; subscribe again and
+   * re-read the state the events were about.
+   */
+  | "overflow";
 
 /** virErrorLevel. */
 export const ErrorLevel = { NONE: 0, WARNING: 1, ERROR: 2 } as const;

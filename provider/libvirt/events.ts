@@ -18,8 +18,8 @@ import type { XdrReader } from "./xdr";
  * loop. Reply routing therefore never waits for a listener, and a listener that throws or is slow affects only
  * its own subscription.
  *
- * Overflow policy: a subscription whose queue exceeds its bound is ended with an OVERFLOW error (delivered by
- * `onEnd`), never silently thinned: a lost READY event would leave a block job unpivoted.
+ * Overflow policy: a subscription whose queue exceeds its bound is ended with an error of kind `overflow`, code
+ * OVERFLOW (delivered by `onEnd`; the connection stays open), never silently thinned: a lost READY event would leave a block job unpivoted.
  */
 
 /** Default bound of undelivered events per subscription. */
@@ -72,7 +72,7 @@ export class Subscription<E> implements EventSubscription {
     if (this.queue.length >= this.maxBuffered) {
       this.queue.length = 0;
       const message = `event subscription overflowed (${this.maxBuffered} undelivered events)`;
-      this.end(localError("closed", ErrorCode.OVERFLOW, message));
+      this.end(localError("overflow", ErrorCode.OVERFLOW, message));
       void this.unregister(this).catch(() => {});
       return;
     }

@@ -553,10 +553,11 @@ describe("events", () => {
     const hostname = connection.connectGetHostname();
     await peer.reply(await peer.nextCall(Proc.CONNECT_GET_HOSTNAME), str("still fine"));
     expect(await hostname).toBe("still fine");
-    expect({ seen, ended: ended.map((e) => isLibvirtError(e) && e.codeName) }).toEqual({
+    expect({ seen, ended: ended.map((e) => isLibvirtError(e) && [e.kind, e.codeName]) }).toEqual({
       seen: [],
-      ended: ["OVERFLOW"],
+      ended: [["overflow", "OVERFLOW"]],
     });
+    expect(connection.closedReason).toBe(null);
     await connection.close();
   });
 });
