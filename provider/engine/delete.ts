@@ -14,16 +14,10 @@ import { ErrorCode } from "../libvirt/flags";
 import { type DomainModel, parseDomainXml } from "../model/domain";
 import type { ConsistencyProblem } from "../model/snapshot-tree";
 import { isBlockJobError } from "./block-job";
-import {
-  executeDelete,
-  journalForSteps,
-  type MergeOptions,
-  rollBackStart,
-  startPausedForDelete,
-  whileStartedPaused,
-} from "./delete-execute";
+import { executeDelete, journalForSteps, type MergeOptions } from "./delete-execute";
 import { removeHostFile } from "./delete-files";
 import { type DeletePlan, type PlanDomainState, planDelete, RefusalReason } from "./delete-plan";
+import { rollBackStart, startPausedForDelete, whileStartedPaused } from "./delete-start";
 import { withDomainLock } from "./domain-lock";
 import { resolveDomain } from "./domain-ref";
 import { EngineError, EngineErrorKind, isEngineError, libvirtCodeOf } from "./errors";

@@ -11,7 +11,8 @@
  * - A revert record is rolled back or completed by `finishUnfinishedRevert` (revert-recipe.ts).
  */
 import type { DomainRef } from "../libvirt/api";
-import { type DeletePort, executeDelete, type MergeOptions, rollBackStart } from "./delete-execute";
+import { type DeletePort, executeDelete, type MergeOptions } from "./delete-execute";
+import { rollBackStart } from "./delete-start";
 import { EngineError, EngineErrorKind } from "./errors";
 import { type DeleteJournal, OperationPhase, readJournal } from "./journal";
 import { finishUnfinishedRevert, type RecipePort, type RevertRecoveryReport } from "./revert-recipe";

@@ -1,10 +1,10 @@
 import { describe, expect, test } from "vitest";
+import { journalForSteps } from "../../../provider/engine/delete-execute";
 import {
-  journalForSteps,
   rollBackStart,
   startPausedForDelete,
   whileStartedPaused,
-} from "../../../provider/engine/delete-execute";
+} from "../../../provider/engine/delete-start";
 import { isEngineError } from "../../../provider/engine/errors";
 import { OperationPhase, parseJournal, withJournal } from "../../../provider/engine/journal";
 import { finishInterruptedOperations } from "../../../provider/engine/recover";
