@@ -46,8 +46,9 @@ export interface BlockJobOptions {
   /** Runs once the active commit is READY and before the pivot (the journal records the pivot here). */
   readonly beforePivot?: () => Promise<void>;
   /**
-   * Aborting cancels the job like a timeout does (noticed within one poll interval): the job is ended and the
-   * promise rejects with a BlockJobError of kind CANCELED. Used for Ctrl-C in the CLI.
+   * Aborting cancels the job like a timeout does (noticed within one poll interval, and right before the job
+   * would start or pivot): the job is ended (or never started) and the promise rejects with a BlockJobError of
+   * kind ABORTED. Used for Ctrl-C in the CLI.
    */
   readonly signal?: AbortSignal;
 }
@@ -55,7 +56,10 @@ export interface BlockJobOptions {
 export const BlockJobErrorKind = {
   TIMEOUT: "timeout",
   FAILED: "failed",
+  /** The job was cancelled by someone else (virsh blockjob --abort, another process). */
   CANCELED: "canceled",
+  /** The caller's AbortSignal fired; the job was cancelled (or not started). */
+  ABORTED: "aborted",
 } as const;
 export type BlockJobErrorKind = (typeof BlockJobErrorKind)[keyof typeof BlockJobErrorKind];
 
@@ -162,13 +166,7 @@ export class BlockJobWatcher {
     for (;;) {
       const ended = this.endStatus();
       if (ended) return ended;
-      if (options.signal?.aborted) {
-        throw new BlockJobError(
-          BlockJobErrorKind.CANCELED,
-          this.disk,
-          `block job on ${this.disk} cancelled by the caller`,
-        );
-      }
+      throwIfAborted(options.signal, this.disk);
       if (until === "ready" && this.sawStatus(BlockJobStatus.READY)) return "ready";
       const info = await this.port.domainGetBlockJobInfo(this.domain, this.disk);
       if (info === null) return this.endStatus() ?? "vanished";
@@ -197,6 +195,13 @@ export class BlockJobWatcher {
     const subscription = this.subscription;
     this.subscription = undefined;
     await subscription?.close().catch(() => undefined);
+  }
+}
+
+/** Rejects with an ABORTED BlockJobError once `signal` has fired. */
+function throwIfAborted(signal: AbortSignal | undefined, disk: string): void {
+  if (signal?.aborted) {
+    throw new BlockJobError(BlockJobErrorKind.ABORTED, disk, `block job on ${disk} cancelled by the caller`);
   }
 }
 
@@ -297,6 +302,7 @@ export async function runBlockCommit(
   const watcher = await BlockJobWatcher.open(port, spec.domain, spec.disk);
   let jobMayRun = false;
   try {
+    throwIfAborted(options.signal, spec.disk);
     if (!options.attach) {
       await startBlockCommit(port, spec, options.bandwidthBytesPerSecond).catch((e: unknown) => {
         throw new BlockJobError(
@@ -312,6 +318,7 @@ export async function runBlockCommit(
       const state = await watcher.wait("ready", deadline, options);
       if (state !== "ready") throw endedEarly(spec, state);
       await options.beforePivot?.();
+      throwIfAborted(options.signal, spec.disk);
       await pivotBlockJob(port, spec.domain, spec.disk);
     }
     const end = await watcher.wait("end", deadline, options);

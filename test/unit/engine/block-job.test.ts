@@ -204,6 +204,54 @@ describe("runBlockCommit", () => {
     expect([fake.running, fake.chain]).toEqual([false, ["/i/s3.qcow2", "/i/s1.qcow2"]]);
   });
 
+  describe("an aborted signal ends the job, and the error says aborted", () => {
+    test("before the start: nothing is started", async () => {
+      const fake = new FakeJobs();
+      const error = await runBlockCommit(fake, current, {
+        pollIntervalMs: 1,
+        signal: AbortSignal.abort(),
+      }).catch((e) => e);
+      expect(isBlockJobError(error) && [error.kind, error.disk]).toEqual(["aborted", "vda"]);
+      expect([fake.calls, fake.running, fake.chain]).toEqual([
+        [],
+        false,
+        ["/i/s3.qcow2", "/i/s2.qcow2", "/i/s1.qcow2"],
+      ]);
+    });
+
+    test("while waiting for READY: the job is cancelled", async () => {
+      const fake = new FakeJobs({ ticks: Number.POSITIVE_INFINITY });
+      const controller = new AbortController();
+      const error = await runBlockCommit(fake, current, {
+        pollIntervalMs: 1,
+        signal: controller.signal,
+        onProgress: () => controller.abort(),
+      }).catch((e) => e);
+      expect(isBlockJobError(error) && error.kind).toBe("aborted");
+      expect([fake.calls, fake.running, fake.chain]).toEqual([
+        ["commit vda base=/i/s2.qcow2 top=/i/s3.qcow2 bw=0 flags=4", "abort vda flags=0"],
+        false,
+        ["/i/s3.qcow2", "/i/s2.qcow2", "/i/s1.qcow2"],
+      ]);
+    });
+
+    test("after READY, before the pivot: the job is cancelled, not pivoted", async () => {
+      const fake = new FakeJobs();
+      const controller = new AbortController();
+      const error = await runBlockCommit(fake, current, {
+        pollIntervalMs: 1,
+        signal: controller.signal,
+        beforePivot: async () => controller.abort(),
+      }).catch((e) => e);
+      expect(isBlockJobError(error) && error.kind).toBe("aborted");
+      expect([fake.calls, fake.running, fake.chain]).toEqual([
+        ["commit vda base=/i/s2.qcow2 top=/i/s3.qcow2 bw=0 flags=4", "abort vda flags=0"],
+        false,
+        ["/i/s3.qcow2", "/i/s2.qcow2", "/i/s1.qcow2"],
+      ]);
+    });
+  });
+
   test("a failing hook before the pivot cancels the READY job", async () => {
     const fake = new FakeJobs();
     const hookError = new Error("journal write failed");
