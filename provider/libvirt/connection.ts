@@ -62,6 +62,8 @@ export class LibvirtConnection implements LibvirtApi {
   private readonly rpc: RpcClient;
   private readonly events = new EventHub();
   private readonly eventBufferSize: number;
+  /** The close under way or done, once `close()` was called. */
+  private closing: Promise<void> | null = null;
   private resolveClosed!: (reason: LibvirtError) => void;
   /** Resolves (never rejects) with the reason once the connection has closed, for whatever reason. */
   readonly whenClosed: Promise<LibvirtError>;
@@ -348,14 +350,17 @@ export class LibvirtConnection implements LibvirtApi {
 
   /**
    * Closes the connection: a CONNECT_CLOSE courtesy call (short deadline, failure ignored), then the stream is
-   * destroyed. Pending calls reject with kind `closed` (code INVALID_CONN), subscriptions end. Idempotent.
+   * destroyed. From the moment it is called, new calls reject with kind `closed` (code INVALID_CONN) without
+   * being sent; calls still pending when the stream is destroyed reject the same way; subscriptions end.
+   * Idempotent: every call returns the same promise, which never rejects.
    */
-  async close(): Promise<void> {
-    if (this.rpc.closed !== null) return;
-    // Once the daemon has answered CONNECT_CLOSE, every byte sent before it has arrived: no need to wait for
-    // the stream to flush before destroying it.
-    await this.rpc.call(P.CONNECT_CLOSE, undefined, { timeoutMs: CLOSE_TIMEOUT_MS }).catch(() => {});
-    this.rpc.close(localError("closed", ErrorCode.INVALID_CONN, "libvirt connection closed by the client"));
+  close(): Promise<void> {
+    this.closing ??= this.rpc.closeAfter(
+      P.CONNECT_CLOSE,
+      CLOSE_TIMEOUT_MS,
+      localError("closed", ErrorCode.INVALID_CONN, "libvirt connection closed by the client"),
+    );
+    return this.closing;
   }
 
   private async subscribe<E>(
@@ -385,7 +390,7 @@ export class LibvirtConnection implements LibvirtApi {
 
   private async unsubscribe(subscription: Subscription<unknown>, options?: CallOptions): Promise<void> {
     const callbackId = this.events.remove(subscription);
-    if (callbackId === undefined || this.rpc.closed !== null) return;
+    if (callbackId === undefined || this.rpc.refusing !== null) return;
     await this.rpc.call(P.CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, callbackId, options);
   }
 }

@@ -67,6 +67,8 @@ export class RpcClient {
   private heardSinceTick = false;
   private corked = false;
   private closeReason: LibvirtError | null = null;
+  /** Set once a graceful close has begun: new calls are refused with it. */
+  private closingReason: LibvirtError | null = null;
 
   constructor(
     private readonly stream: Duplex,
@@ -99,6 +101,11 @@ export class RpcClient {
     return this.closeReason;
   }
 
+  /** Why new calls are refused (closed, or a graceful close under way), or null while calls are accepted. */
+  get refusing(): LibvirtError | null {
+    return this.closeReason ?? this.closingReason;
+  }
+
   /**
    * Sends one call and resolves with its decoded reply. Rejects with a LibvirtError: `remote` for a daemon
    * error, `timeout` / `aborted` when given up locally (the daemon may still carry the call out), `closed` or
@@ -116,59 +123,91 @@ export class RpcClient {
     }
   }
 
+  /**
+   * Closes gracefully: from now on new calls are refused with `reason`; `farewell` (CONNECT_CLOSE) is sent and
+   * awaited under `timeoutMs`, its failure ignored; then the client closes with `reason`. Calls already pending
+   * may still be answered meanwhile. The caller makes sure this runs once.
+   */
+  async closeAfter(
+    farewell: Procedure<undefined, void>,
+    timeoutMs: number,
+    reason: LibvirtError,
+  ): Promise<void> {
+    if (this.refusing !== null) return;
+    this.closingReason = reason;
+    await new Promise<void>((resolve, reject) =>
+      this.dispatch(farewell, undefined, { timeoutMs }, resolve, reject),
+    )
+      // Once the daemon has answered it, every byte sent before it has arrived: the stream need not be flushed.
+      .catch(() => {});
+    this.close(reason);
+  }
+
   private send<A, R>(procedure: Procedure<A, R>, args: A, options: CallOptions | undefined): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      if (this.closeReason !== null) {
-        reject(this.closedCallError(this.closeReason, procedure.name));
+      const refusal = this.refusing;
+      if (refusal !== null) {
+        reject(this.closedCallError(refusal, procedure.name));
         return;
       }
-      const signal = options?.signal;
-      if (signal?.aborted) {
-        reject(this.abortError(procedure.name, signal.reason));
-        return;
-      }
-      const serial = this.nextSerial;
-      this.nextSerial = (this.nextSerial + 1) >>> 0 || 1;
-      let message: Buffer;
-      try {
-        const writer = this.encoder.begin(
-          REMOTE_PROGRAM,
-          REMOTE_PROTOCOL_VERSION,
-          procedure.number,
-          MessageType.CALL,
-          serial,
-          MessageStatus.OK,
-        );
-        procedure.encode(writer, args);
-        message = this.encoder.finish();
-      } catch (error) {
-        reject(
-          localError(
-            "argument",
-            ErrorCode.INVALID_ARG,
-            `cannot encode ${procedure.name}: ${String(error)}`,
-            procedure.name,
-            error,
-          ),
-        );
-        return;
-      }
-      const entry: PendingCall = {
-        procedureName: procedure.name,
-        decode: procedure.decode,
-        resolve: resolve as (value: unknown) => void,
-        reject,
-        deadline: this.deadlineOf(procedure, options),
-        signal,
-        onAbort: undefined,
-      };
-      if (signal !== undefined) {
-        entry.onAbort = () => this.giveUp(serial, this.abortError(procedure.name, signal.reason));
-        signal.addEventListener("abort", entry.onAbort, { once: true });
-      }
-      this.pending.set(serial, entry);
-      this.write(message);
+      this.dispatch(procedure, args, options, resolve, reject);
     });
+  }
+
+  /** Encodes and sends one call and records it as pending; `resolve`/`reject` settle it. */
+  private dispatch<A, R>(
+    procedure: Procedure<A, R>,
+    args: A,
+    options: CallOptions | undefined,
+    resolve: (value: R) => void,
+    reject: (error: LibvirtError) => void,
+  ): void {
+    const signal = options?.signal;
+    if (signal?.aborted) {
+      reject(this.abortError(procedure.name, signal.reason));
+      return;
+    }
+    const serial = this.nextSerial;
+    this.nextSerial = (this.nextSerial + 1) >>> 0 || 1;
+    let message: Buffer;
+    try {
+      const writer = this.encoder.begin(
+        REMOTE_PROGRAM,
+        REMOTE_PROTOCOL_VERSION,
+        procedure.number,
+        MessageType.CALL,
+        serial,
+        MessageStatus.OK,
+      );
+      procedure.encode(writer, args);
+      message = this.encoder.finish();
+    } catch (error) {
+      reject(
+        localError(
+          "argument",
+          ErrorCode.INVALID_ARG,
+          `cannot encode ${procedure.name}: ${String(error)}`,
+          procedure.name,
+          error,
+        ),
+      );
+      return;
+    }
+    const entry: PendingCall = {
+      procedureName: procedure.name,
+      decode: procedure.decode,
+      resolve: resolve as (value: unknown) => void,
+      reject,
+      deadline: this.deadlineOf(procedure, options),
+      signal,
+      onAbort: undefined,
+    };
+    if (signal !== undefined) {
+      entry.onAbort = () => this.giveUp(serial, this.abortError(procedure.name, signal.reason));
+      signal.addEventListener("abort", entry.onAbort, { once: true });
+    }
+    this.pending.set(serial, entry);
+    this.write(message);
   }
 
   /**

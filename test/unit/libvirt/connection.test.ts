@@ -448,6 +448,28 @@ describe("failures close the connection and reject every pending call", () => {
     });
     expect(peer.received.map((m) => m.procedure)).toContain(Proc.CONNECT_CLOSE);
   });
+  test("close() is serialized: one CONNECT_CLOSE, one shared promise, and calls made meanwhile are never sent", async () => {
+    const fake = await start();
+    const { connection, peer } = await fake.connect();
+    const first = connection.close();
+    const second = connection.close();
+    const late = connection.connectGetHostname();
+    expect(second).toBe(first);
+    expect(summary(await libvirtRejection(late))).toEqual({
+      kind: "closed",
+      code: 6,
+      codeName: "INVALID_CONN",
+      procedure: "CONNECT_GET_HOSTNAME",
+    });
+    await first;
+    if (!peer.socket.closed) await once(peer.socket, "close");
+    expect(peer.received.map((m) => m.procedure)).toEqual([
+      Proc.AUTH_LIST,
+      Proc.CONNECT_OPEN,
+      Proc.CONNECT_CLOSE,
+    ]);
+    expect((await connection.whenClosed).codeName).toBe("INVALID_CONN");
+  });
 });
 
 describe("events", () => {
