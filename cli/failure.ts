@@ -47,6 +47,10 @@ const HINTS: Record<EngineErrorKind, string> = {
     "wait for the running block job to end, or run `libvirt-snapshot verify --repair <domain>` if it was ours",
   "snapshot-conflict": "choose another snapshot name, or delete the existing snapshot first",
   "quiesce-failed": "install and start qemu-guest-agent in the guest, or pass --quiesce auto or off",
+  timeout:
+    "the merge was cancelled and the chains are consistent; retry with a longer --timeout or, if another " +
+    "operation is slow, later",
+  aborted: "stopped on request; the message says what is left, and running the command again finishes it",
   libvirt: "see libvirt's message above; `libvirt-snapshot verify <domain>` shows whether anything was left",
   "verify-failed": "run `libvirt-snapshot verify <domain>` to see where metadata and chains disagree",
 };

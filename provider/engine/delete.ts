@@ -13,7 +13,7 @@ import { DomainState } from "../libvirt/api";
 import { ErrorCode } from "../libvirt/flags";
 import { type DomainModel, parseDomainXml } from "../model/domain";
 import type { ConsistencyProblem } from "../model/snapshot-tree";
-import { isBlockJobError } from "./block-job";
+import { BlockJobErrorKind, isBlockJobError } from "./block-job";
 import { executeDelete, journalForSteps, type MergeOptions } from "./delete-execute";
 import { removeHostFile } from "./delete-files";
 import { type DeletePlan, type PlanDomainState, planDelete, RefusalReason } from "./delete-plan";
@@ -63,8 +63,9 @@ export const NATIVE_DELETE_MIN_VERSION = 9_000_000;
  * - INVALID_REQUEST / DOMAIN_STATE when the delete is refused (another branch depends on the images, the
  *   snapshot is not on the live branch, a paused-domain memory snapshot with the domain paused, the state
  *   saved by an open preview: commit or undo the preview first); nothing done.
- * - LIBVIRT on a failed or timed-out merge: the job was cancelled, the chain is consistent, and the message
- *   says whether the delete was rolled back or stays recorded for the next operation to finish.
+ * - LIBVIRT on a failed merge, TIMEOUT when it took longer than `timeoutMs`, ABORTED when `signal` stopped it:
+ *   the job was cancelled, the chain is consistent, and the message says whether the delete was rolled back
+ *   or stays recorded for the next operation to finish.
  * - VERIFY_FAILED when the chains or libvirt's tree disagree afterwards.
  */
 export async function deleteSnapshot(
@@ -216,17 +217,30 @@ function failureError(ref: DomainRef, name: string, e: unknown, paused: boolean)
       ? `the merge was cancelled and nothing was merged: snapshot ${name} still exists (its point-in-time ` +
         "image may hold part of the newer data, so revert to it only after checking); delete it again"
       : `the delete stays recorded on the domain and the next operation on it finishes it`;
-  const timedOut = isBlockJobError(e) && e.kind === "timeout";
+  const kind = readOnly ? EngineErrorKind.DOMAIN_STATE : stoppedKind(e);
+  const ended =
+    kind === EngineErrorKind.TIMEOUT
+      ? "timed out"
+      : kind === EngineErrorKind.ABORTED
+        ? "was aborted"
+        : "failed";
   return new EngineError({
-    kind: readOnly ? EngineErrorKind.DOMAIN_STATE : EngineErrorKind.LIBVIRT,
+    kind,
     domain: ref.name,
     snapshot: name,
     ...(isBlockJobError(e) ? { disk: e.disk } : {}),
     message:
-      `deleting snapshot ${name} of domain ${ref.name} ${timedOut ? "timed out" : "failed"}: ` +
+      `deleting snapshot ${name} of domain ${ref.name} ${ended}: ` +
       `${(e as Error).message}; the chains are consistent; ${what}${hint}`,
     cause: e,
   });
+}
+
+/** TIMEOUT or ABORTED when the merge was stopped by its time limit or the caller's signal, else LIBVIRT. */
+function stoppedKind(e: unknown): EngineErrorKind {
+  if (isBlockJobError(e) && e.kind === BlockJobErrorKind.TIMEOUT) return EngineErrorKind.TIMEOUT;
+  if (isBlockJobError(e) && e.kind === BlockJobErrorKind.ABORTED) return EngineErrorKind.ABORTED;
+  return EngineErrorKind.LIBVIRT;
 }
 
 /**

@@ -23,6 +23,13 @@ export const EngineErrorKind = {
   SNAPSHOT_CONFLICT: "snapshot-conflict",
   /** Quiescing was required and the guest agent could not freeze the file systems. */
   QUIESCE_FAILED: "quiesce-failed",
+  /**
+   * The operation's time limit (a merge's `timeoutMs`) expired: what it had started was cancelled, and the
+   * message says what is left (rolled back, or recorded for the next operation to finish).
+   */
+  TIMEOUT: "timeout",
+  /** The caller's AbortSignal stopped the operation (Ctrl-C); as for TIMEOUT, the message says what is left. */
+  ABORTED: "aborted",
   /** libvirt refused or failed the operation; `libvirtCode` says why. */
   LIBVIRT: "libvirt",
   /** The operation reported success but the chains read back do not match what was asked for. */

@@ -44,6 +44,7 @@ describe("deleteSnapshot limits", () => {
       timeoutMs: 1500,
       onProgress: (p) => progress.push({ done: p.bytesDone, total: p.bytesTotal }),
     }).catch((e: unknown) => e);
+    expect(isEngineError(error) && [error.kind, error.disk]).toEqual(["timeout", "vda"]);
     expect(isEngineError(error) && error.message).toMatch(
       /timed out: .*the job was cancelled.*the chains are consistent; the merge was cancelled and nothing was merged: snapshot s2 still exists/,
     );

@@ -65,6 +65,33 @@ describe("failures say what failed, the libvirt code and name, and what to do", 
     ]);
   });
 
+  test("a timeout and an abort have their own kinds and hints, failed operations (1)", () => {
+    const [timeout, aborted] = (["timeout", "aborted"] as const).map((kind) =>
+      describeFailure(new EngineError({ kind, domain: "web1", snapshot: "s1", disk: "vda", message: kind })),
+    );
+    expect([timeout, aborted]).toEqual([
+      {
+        message: "timeout",
+        kind: "timeout",
+        domain: "web1",
+        snapshot: "s1",
+        disk: "vda",
+        hint:
+          "the merge was cancelled and the chains are consistent; retry with a longer --timeout or, if another " +
+          "operation is slow, later",
+      },
+      {
+        message: "aborted",
+        kind: "aborted",
+        domain: "web1",
+        snapshot: "s1",
+        disk: "vda",
+        hint: "stopped on request; the message says what is left, and running the command again finishes it",
+      },
+    ]);
+    expect([timeout, aborted].map((f) => f && exitCodeFor(f))).toEqual([1, 1]);
+  });
+
   test("an unreachable daemon is a failed operation (1) that points at the daemon and the URI", () => {
     const failure = describeFailure(
       new LibvirtTransportError({
