@@ -1,12 +1,16 @@
 /**
  * Removes what killed test runs left behind: every libvirt domain whose name starts with the lab prefix
- * (destroyed, undefined with its snapshot metadata) and the lab's image root with everything in it. Touches
- * nothing else: not other domains, not the Linux guest build cache. Do not run it while lab tests are running.
+ * (destroyed, undefined with its snapshot metadata), the lab's image root with everything in it, and the
+ * transient `lvsnap-files-*` storage pools the engine makes to remove files, when a killed run left them
+ * (destroying a transient pool keeps its files). Touches nothing else: not other domains or pools, not the
+ * Linux guest build cache. Do not run it while lab tests (or anything else using this package on the same
+ * host) are running: their pools would go with the leftovers.
  *
  *   npm run lab:sweep
  */
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { TRANSIENT_POOL_PREFIX } from "../provider/engine/delete-files";
 import { labPrefix, labRoot, removeLabDomain } from "../test/support/lab-cleanup";
 import { labUri, virsh } from "../test/support/virsh";
 
@@ -22,6 +26,16 @@ async function main(): Promise<number> {
       console.error(`could not remove domain ${name}:`, error);
     }
   }
+  const pools = (await virsh("pool-list", "--transient", "--name")).split("\n").map((line) => line.trim());
+  for (const pool of pools.filter((candidate) => candidate.startsWith(TRANSIENT_POOL_PREFIX))) {
+    try {
+      await virsh("pool-destroy", pool);
+      console.log(`destroyed transient pool ${pool}`);
+    } catch (error) {
+      failures++;
+      console.error(`could not destroy transient pool ${pool}:`, error);
+    }
+  }
   const entries = await readdir(labRoot).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT") return [];
     throw error;
@@ -32,7 +46,7 @@ async function main(): Promise<number> {
   }
   await rm(labRoot, { recursive: true, force: true });
   console.log(
-    `lab sweep on ${labUri}: done${failures > 0 ? `, ${failures} domain(s) could not be removed` : ""}`,
+    `lab sweep on ${labUri}: done${failures > 0 ? `, ${failures} domain(s) or pool(s) could not be removed` : ""}`,
   );
   return failures > 0 ? 1 : 0;
 }

@@ -133,7 +133,29 @@ async function release(port: FilePort, directory: string): Promise<void> {
   if (opened?.created) await port.storagePoolDestroy(opened.ref);
 }
 
+/** Tries at finding or creating a pool for one directory (see openPool). */
+const POOL_ATTEMPTS = 3;
+
+/**
+ * Finds or creates the pool for `directory`. Another process may destroy its transient pool between this
+ * process listing it and using it (libvirt then answers NO_STORAGE_POOL): the lookup is then made again, up to
+ * POOL_ATTEMPTS times in all.
+ */
 async function openPool(
+  port: FilePort,
+  directory: string,
+): Promise<{ ref: StoragePoolRef; created: boolean }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await findOrCreatePool(port, directory);
+    } catch (e) {
+      const vanished = isLibvirtError(e) && e.code === ErrorCode.NO_STORAGE_POOL;
+      if (!vanished || attempt >= POOL_ATTEMPTS) throw e;
+    }
+  }
+}
+
+async function findOrCreatePool(
   port: FilePort,
   directory: string,
 ): Promise<{ ref: StoragePoolRef; created: boolean }> {

@@ -6,7 +6,9 @@ import {
   TRANSIENT_POOL_PREFIX,
   transientPoolXml,
 } from "../../../provider/engine/delete-files";
-import { FakeHost } from "./delete-fakes";
+import type { StoragePoolRef } from "../../../provider/libvirt/api";
+import { ErrorCode } from "../../../provider/libvirt/flags";
+import { daemonError, FakeHost } from "./delete-fakes";
 
 describe("file removal through storage pools", () => {
   test("a transient pool per directory, shared by concurrent removals and destroyed by the last one", async () => {
@@ -56,6 +58,36 @@ describe("file removal through storage pools", () => {
     expect(await removeHostFile(host, "/i/a")).toBe("removed");
     expect([...host.pools.keys()].sort()).toEqual([`${TRANSIENT_POOL_PREFIX}0000000inuse`, "someone-elses"]);
   });
+
+  test.each([
+    ["reading its XML", "storagePoolGetXMLDesc"],
+    ["refreshing it", "storagePoolRefresh"],
+  ] as const)(
+    "a pool another process destroys between the lookup and %s is looked for again",
+    async (_, call) => {
+      const host = new FakeHost({}, [], ["/i/a"]);
+      const theirs = `${TRANSIENT_POOL_PREFIX}other`;
+      host.pools.set(theirs, "/i");
+      const original = host[call].bind(host);
+      host[call] = async (pool: StoragePoolRef) => {
+        if (pool.name === theirs) {
+          // The other process destroyed it just after this one listed it.
+          host.pools.delete(theirs);
+          throw daemonError(
+            ErrorCode.NO_STORAGE_POOL,
+            `Storage pool not found: no storage pool with matching name '${theirs}'`,
+          );
+        }
+        return original(pool) as never;
+      };
+      expect(await removeHostFile(host, "/i/a")).toBe("removed");
+      expect([host.pools.size, [...host.files], host.mutations]).toEqual([
+        0,
+        [],
+        ["pool-create", "vol-delete", "pool-destroy"],
+      ]);
+    },
+  );
 
   test("directory names are data in the pool XML", () => {
     const hostile = `/i/<x>&"y'/../z`;
