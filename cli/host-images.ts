@@ -3,32 +3,23 @@
  * CLI reports the same on a remote host (ssh, TLS) as on the local one. Used by `list` (allocated size of each
  * overlay) and `verify` (files an interrupted delete still has to remove).
  *
- * libvirt only answers about files that belong to a storage pool, so per directory this uses the active pool
- * whose target is that directory (refreshed, so new files are seen) or a transient `dir` pool made for the
- * lookup and destroyed right after (a transient pool leaves no definition behind and keeps the files).
+ * libvirt only answers about files that belong to a storage pool, so per directory this looks the files up
+ * inside the engine's `withDirectoryPool` (an existing pool over the directory, refreshed, or a transient one
+ * destroyed right after; see provider/engine/delete-files.ts).
  *
  * Quirk: virDomainGetBlockInfo answers only for a disk's active layer; for a backing image, by path or as
  * `vda[1]`, libvirt 9.0 refuses with INVALID_ARG "invalid path ... not assigned to domain". So it is only the
  * fallback for active layers when pools are refused (a read-only connection).
  */
 import { posix } from "node:path";
-import { poolTargetPath, transientPoolXml } from "../provider/engine/delete-files";
-import type { DomainRef, LibvirtApi, StoragePoolRef } from "../provider/libvirt/api";
+import { type PoolPort, withDirectoryPool } from "../provider/engine/delete-files";
+import type { DomainRef, LibvirtApi } from "../provider/libvirt/api";
 import { isLibvirtError } from "../provider/libvirt/errors";
-import { ErrorCode, ListStoragePoolsFlags } from "../provider/libvirt/flags";
+import { ErrorCode } from "../provider/libvirt/flags";
 
 /** The libvirt calls this module makes. */
-export type HostImagePort = Pick<
-  LibvirtApi,
-  | "connectListAllStoragePools"
-  | "storagePoolGetXMLDesc"
-  | "storagePoolCreateXML"
-  | "storagePoolDestroy"
-  | "storagePoolRefresh"
-  | "storageVolLookupByPath"
-  | "storageVolGetInfo"
-  | "domainGetBlockInfo"
->;
+export type HostImagePort = PoolPort &
+  Pick<LibvirtApi, "storageVolLookupByPath" | "storageVolGetInfo" | "domainGetBlockInfo">;
 
 /** What is known of one file: its sizes in bytes, that it does not exist, or why it could not be read. */
 export type HostImageInfo =
@@ -61,7 +52,7 @@ export async function readHostImages(
   for (const [directory, files] of byDirectory) {
     let answers: Map<string, HostImageInfo>;
     try {
-      answers = await inDirectoryPool(port, directory, () => lookUpAll(port, files));
+      answers = await withDirectoryPool(port, directory, () => lookUpAll(port, files));
     } catch (e) {
       answers = new Map(files.map((file) => [file, { kind: "unknown", reason: reasonOf(e) }]));
     }
@@ -106,43 +97,6 @@ async function blockInfo(port: HostImagePort, layer: ActiveLayer, failed: HostIm
   } catch {
     return failed;
   }
-}
-
-/** Runs `body` with a pool over `directory`: an existing active one (refreshed) or a transient one of ours. */
-async function inDirectoryPool<T>(
-  port: HostImagePort,
-  directory: string,
-  body: () => Promise<T>,
-): Promise<T> {
-  const existing = await findPoolFor(port, directory);
-  if (existing !== undefined) {
-    await port.storagePoolRefresh(existing);
-    return body();
-  }
-  let pool: StoragePoolRef;
-  try {
-    pool = await port.storagePoolCreateXML(transientPoolXml(directory), 0);
-  } catch (e) {
-    // Another client made a pool for this directory meanwhile (libvirt refuses two on one target): use it.
-    const raced = await findPoolFor(port, directory);
-    if (raced === undefined) throw e;
-    await port.storagePoolRefresh(raced);
-    return body();
-  }
-  try {
-    return await body();
-  } finally {
-    await port.storagePoolDestroy(pool).catch(() => undefined);
-  }
-}
-
-async function findPoolFor(port: HostImagePort, directory: string): Promise<StoragePoolRef | undefined> {
-  const pools = await port.connectListAllStoragePools(ListStoragePoolsFlags.ACTIVE);
-  for (const pool of pools) {
-    const target = poolTargetPath(await port.storagePoolGetXMLDesc(pool, 0));
-    if (target !== undefined && posix.normalize(target) === posix.normalize(directory)) return pool;
-  }
-  return undefined;
 }
 
 function reasonOf(e: unknown): string {

@@ -16,17 +16,18 @@ import { isLibvirtError } from "../libvirt/errors";
 import { ErrorCode, ListStoragePoolsFlags } from "../libvirt/flags";
 import { appendElement, child, childText, newDocumentRoot, parseRoot, serialize } from "../model/xml";
 
-/** The storage calls file removal uses. */
-export type FilePort = Pick<
+/** The storage calls that find, make and destroy a pool over a directory. */
+export type PoolPort = Pick<
   LibvirtApi,
   | "connectListAllStoragePools"
   | "storagePoolGetXMLDesc"
   | "storagePoolCreateXML"
   | "storagePoolDestroy"
   | "storagePoolRefresh"
-  | "storageVolLookupByPath"
-  | "storageVolDelete"
 >;
+
+/** The storage calls file removal uses. */
+export type FilePort = PoolPort & Pick<LibvirtApi, "storageVolLookupByPath" | "storageVolDelete">;
 
 /** Prefix of the transient pools this module creates (and destroys again). */
 export const TRANSIENT_POOL_PREFIX = "lvsnap-files-";
@@ -37,7 +38,7 @@ interface Lease {
   holders: number;
 }
 
-const leases = new WeakMap<FilePort, Map<string, Lease>>();
+const leases = new WeakMap<PoolPort, Map<string, Lease>>();
 
 /**
  * Files to remove on one host, with their pools prepared ahead (`prepare` returns at once; the pools are found
@@ -106,7 +107,29 @@ export async function removeHostFile(port: FilePort, path: string): Promise<"rem
   }
 }
 
-function acquire(port: FilePort, directory: string): void {
+/**
+ * Runs `body` while an active pool over the absolute `directory` exists, so that libvirt answers about the
+ * files in it (storageVolLookupByPath, storageVolGetInfo): an existing pool (refreshed when first opened) or a
+ * transient one of this module, shared with the other users in this process and destroyed by the last one.
+ * The pool is released however `body` ends; a failure to find or make one rejects without running `body`.
+ */
+export async function withDirectoryPool<T>(
+  port: PoolPort,
+  directory: string,
+  body: (pool: StoragePoolRef) => Promise<T>,
+): Promise<T> {
+  if (!posix.isAbsolute(directory)) throw new Error(`not an absolute path: ${JSON.stringify(directory)}`);
+  acquire(port, directory);
+  try {
+    const lease = leases.get(port)?.get(directory);
+    if (lease === undefined) throw new Error(`no pool lease for ${directory}`);
+    return await body((await lease.pool).ref);
+  } finally {
+    await release(port, directory);
+  }
+}
+
+function acquire(port: PoolPort, directory: string): void {
   let byDirectory = leases.get(port);
   if (byDirectory === undefined) {
     byDirectory = new Map();
@@ -123,7 +146,7 @@ function acquire(port: FilePort, directory: string): void {
   byDirectory.set(directory, { pool, holders: 1 });
 }
 
-async function release(port: FilePort, directory: string): Promise<void> {
+async function release(port: PoolPort, directory: string): Promise<void> {
   const byDirectory = leases.get(port);
   const lease = byDirectory?.get(directory);
   if (byDirectory === undefined || lease === undefined) return;
@@ -142,7 +165,7 @@ const POOL_ATTEMPTS = 3;
  * POOL_ATTEMPTS times in all.
  */
 async function openPool(
-  port: FilePort,
+  port: PoolPort,
   directory: string,
 ): Promise<{ ref: StoragePoolRef; created: boolean }> {
   for (let attempt = 1; ; attempt++) {
@@ -156,7 +179,7 @@ async function openPool(
 }
 
 async function findOrCreatePool(
-  port: FilePort,
+  port: PoolPort,
   directory: string,
 ): Promise<{ ref: StoragePoolRef; created: boolean }> {
   const existing = await findPoolFor(port, directory);
@@ -188,7 +211,7 @@ async function deleteVolume(port: FilePort, path: string): Promise<"removed"> {
  * An active pool whose target path is `directory`, if any. On the way, destroys transient pools of this module
  * whose directory is gone (left by killed runs; refreshing them fails): they serve nobody.
  */
-async function findPoolFor(port: FilePort, directory: string): Promise<StoragePoolRef | undefined> {
+async function findPoolFor(port: PoolPort, directory: string): Promise<StoragePoolRef | undefined> {
   const pools = await port.connectListAllStoragePools(ListStoragePoolsFlags.ACTIVE);
   let found: StoragePoolRef | undefined;
   for (const pool of pools) {

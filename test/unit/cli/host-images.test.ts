@@ -97,6 +97,28 @@ describe("reading overlay sizes through libvirt's storage API", () => {
     expect(host.pools.size).toBe(0);
   });
 
+  test("a pool another process destroys between the lookup and the refresh: looked for again, sizes read", async () => {
+    const host = fakeHost({ files: { "/img/a.qcow2": 1000 }, pools: { "lvsnap-files-other": "/img" } });
+    const refresh = host.port.storagePoolRefresh;
+    host.port.storagePoolRefresh = async (pool) => {
+      if (pool.name !== "lvsnap-files-other") return refresh(pool);
+      host.pools.delete(pool.name);
+      throw remoteError(
+        49,
+        "Storage pool not found: no storage pool with matching name 'lvsnap-files-other'",
+      );
+    };
+    expect(await readHostImages(host.port, ["/img/a.qcow2"])).toEqual(
+      new Map([
+        ["/img/a.qcow2", { kind: "present", allocationBytes: 1000, capacityBytes: 64 * 1024 * 1024 }],
+      ]),
+    );
+    expect([host.calls, host.pools.size]).toEqual([
+      ["list pools", "list pools", "create pool for /img", "destroy pool for /img"],
+      0,
+    ]);
+  });
+
   test("when pools are refused (read-only connection): unknown with libvirt's reason, block info for active layers", async () => {
     const host = fakeHost({ files: { "/img/a.qcow2": 1, "/img/b.qcow2": 2 }, refuseCreate: true });
     const sizes = await readHostImages(
