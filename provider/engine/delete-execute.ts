@@ -1,8 +1,9 @@
 /**
  * Runs a planned delete, recording its intent in the journal before each irreversible step, so that a killed
  * run can be finished by `finishInterruptedOperations` (recover.ts) from whatever point it reached. The
- * executor is driven by the journal itself: a fresh delete and a recovery run the same code, and every step is idempotent (it first looks at
- * the live chain, the running job and the snapshot metadata, and skips what is already done).
+ * executor is driven by the journal itself: a fresh delete and a recovery run the same code, and every step
+ * is idempotent (it first looks at the live chain, the running job and the snapshot metadata, and skips what
+ * is already done).
  */
 import type { BlockJobInfo, DomainRef, LibvirtApi } from "../libvirt/api";
 import { BlockJobType, DomainState } from "../libvirt/api";
