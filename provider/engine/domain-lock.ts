@@ -3,11 +3,19 @@
  * operations on different domains run in parallel. Keyed by UUID, because a domain can be renamed and the same
  * domain can be named by name or by UUID.
  *
- * This is an in-process lock only; other processes (another `pulumi up`, virsh) are not excluded. The engine
+ * This is an in-process lock only (shared by every copy of the package loaded in the process); other processes (another `pulumi up`, virsh) are not excluded. The engine
  * re-reads the host's state after taking the lock, so it never acts on what it saw before waiting.
  */
 
-const tails = new Map<string, Promise<void>>();
+/**
+ * The queues live on `globalThis` under a registered symbol: Pulumi's plugin may load a second copy of this
+ * package (one per resource type's serialized provider, or a program with two installs), and every copy must
+ * share one lock per domain.
+ */
+const TAILS_KEY = Symbol.for("pulumi-libvirt-snapshot.domain-locks.v1");
+const registry = globalThis as { [TAILS_KEY]?: Map<string, Promise<void>> };
+registry[TAILS_KEY] ??= new Map<string, Promise<void>>();
+const tails = registry[TAILS_KEY];
 
 /**
  * Runs `operation` once every earlier operation on the same domain has settled (resolved or rejected), and

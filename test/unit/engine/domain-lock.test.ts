@@ -1,4 +1,4 @@
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { isDomainLocked, withDomainLock } from "../../../provider/engine/domain-lock";
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
@@ -63,5 +63,28 @@ describe("withDomainLock", () => {
     await Promise.all([first, third]);
     expect(log).toEqual(["first", "third"]);
     expect(isDomainLocked("u2")).toBe(false);
+  });
+
+  test("a second copy of the module shares the locks, as when Pulumi's plugin loads the package twice", async () => {
+    vi.resetModules();
+    const secondCopy = await import("../../../provider/engine/domain-lock");
+    expect(secondCopy.withDomainLock).not.toBe(withDomainLock);
+    const log: string[] = [];
+    let releaseFirst: () => void = () => undefined;
+    const first = withDomainLock("copy-test", async () => {
+      log.push("first start");
+      await new Promise<void>((resolve) => {
+        releaseFirst = resolve;
+      });
+      log.push("first end");
+    });
+    const second = secondCopy.withDomainLock("copy-test", async () => {
+      log.push("second");
+    });
+    await tick();
+    expect(secondCopy.isDomainLocked("copy-test")).toBe(true);
+    releaseFirst();
+    await Promise.all([first, second]);
+    expect(log).toEqual(["first start", "first end", "second"]);
   });
 });
