@@ -4,7 +4,7 @@
  * image, chain or guest is touched.
  */
 import type { DomainRef, LibvirtApi, SnapshotRef } from "../libvirt/api";
-import { ErrorCode, SnapshotCreateFlags } from "../libvirt/flags";
+import { ErrorCode, SnapshotCreateFlags, SnapshotXMLFlags } from "../libvirt/flags";
 import { parseSnapshotXml } from "../model/snapshot";
 import { appendElement, child, parseRoot, serialize } from "../model/xml";
 import { withDomainLock } from "./domain-lock";
@@ -16,9 +16,6 @@ import { descriptionProblem } from "./placement";
 
 /** Everything `updateSnapshotDescription` calls. */
 export type DescribePort = InspectPort & Pick<LibvirtApi, "domainSnapshotCreateXML">;
-
-/** libvirt's VIR_DOMAIN_SNAPSHOT_XML_SECURE: include secrets, so a redefine keeps them. */
-const SNAPSHOT_XML_SECURE = 1;
 
 /**
  * Sets (null: removes) the description of snapshot `name` of `domain` (name or UUID), under the per-domain
@@ -49,7 +46,8 @@ export async function updateSnapshotDescription(
     const snapshot = await lookUp(port, ref, name);
     const [xml, current] = await libvirtStep(ref.name, name, "reading the snapshot", () =>
       Promise.all([
-        port.domainSnapshotGetXMLDesc(snapshot, SNAPSHOT_XML_SECURE),
+        // SECURE includes secrets, so the redefinition keeps them.
+        port.domainSnapshotGetXMLDesc(snapshot, SnapshotXMLFlags.SECURE),
         readCurrentSnapshot(port, ref),
       ]),
     );
