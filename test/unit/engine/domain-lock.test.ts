@@ -67,7 +67,8 @@ describe("withDomainLock", () => {
 
   test("a second copy of the module shares the locks, as when Pulumi's plugin loads the package twice", async () => {
     vi.resetModules();
-    const secondCopy = await import("../../../provider/engine/domain-lock");
+    // A dynamic import under CommonJS type-checking needs the emitted name; Vite maps it to the source.
+    const secondCopy = await import("../../../provider/engine/domain-lock.js");
     expect(secondCopy.withDomainLock).not.toBe(withDomainLock);
     const log: string[] = [];
     let releaseFirst: () => void = () => undefined;
