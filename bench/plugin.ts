@@ -1,31 +1,49 @@
 /**
  * What the Pulumi layer costs on top of the engine, measured through the real dynamic-provider plugin and the
  * packed package (the harness of test/support/pulumi-plugin.ts):
- * - preparing the program folder (0 when cached), plugin start until its port line, and the first call (which loads the serialized shim and the package),
+ * - preparing the program folder (0 when cached), plugin start until its port line, and the first call (which
+ *   loads the serialized shim and the package),
  * - check and diff round trips (pure; what every `pulumi preview` pays per resource),
- * - create + delete of a disk-only snapshot of a running lab domain, through the plugin, and the same calls
- *   to the engine directly on one connection (the difference is the Pulumi layer's cost).
- * Figures are medians; no targets are asserted (the 2 cores are shared).
+ * - create + delete of disk-only snapshots of a running lab domain, one after the other, through the plugin and
+ *   the same calls to the engine directly on one connection: the ratio of total wall times is the Pulumi
+ *   layer's cost (target <= 1.15),
+ * - parallelism across domains: creates issued all at once through the plugin (as `pulumi up --parallel`
+ *   does), then deletes all at once, on 4 domains x 5 snapshots against 1 domain x 5 (target wall ratio
+ *   <= 1.5; operations on one domain are serialized, on different domains they run in parallel),
+ * - the plugin process's peak RSS (VmHWM of /proc/<pid>/status) at the end.
+ * Targets are reported (met or not), not asserted: the 2 cores are shared.
  *
  *   npx tsx bench/plugin.ts
  *
- * Uses one throwaway lab domain (`lvsnap-lab-<hex>`) and removes it at the end. The last line of output is one
- * JSON object with the figures.
+ * BENCH_ROUND_TRIPS, BENCH_SNAPSHOTS, BENCH_DOMAINS and BENCH_PARALLEL_SNAPSHOTS override the counts (200, 20,
+ * 4, 5). Uses throwaway lab domains (`lvsnap-lab-<hex>`) and removes them at the end. The last line of output
+ * is one JSON object with the figures, ratios, targets and whether each target is met.
  */
+import { readFile } from "node:fs/promises";
 import { createSnapshot } from "../provider/engine/create";
 import { deleteSnapshot } from "../provider/engine/delete";
 import { openConnection } from "../provider/libvirt/open";
-import { createLabDomain } from "../test/support/lab-create";
+import { createLabDomain, type LabDomain } from "../test/support/lab-create";
 import { PulumiPlugin, snapshotUrn } from "../test/support/pulumi-plugin";
 import { preparePulumiProgram } from "../test/support/pulumi-program";
 import { labUri } from "../test/support/virsh";
 
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 200);
-const SNAPSHOTS = Number(process.env.BENCH_SNAPSHOTS ?? 10);
+const SNAPSHOTS = Number(process.env.BENCH_SNAPSHOTS ?? 20);
+const DOMAINS = Number(process.env.BENCH_DOMAINS ?? 4);
+const PARALLEL_SNAPSHOTS = Number(process.env.BENCH_PARALLEL_SNAPSHOTS ?? 5);
+const PLUGIN_ENGINE_TARGET = 1.15;
+const PARALLEL_TARGET = 1.5;
+
+type Props = Record<string, unknown>;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+function sum(values: number[]): number {
+  return values.reduce((total, value) => total + value, 0);
 }
 
 async function timed<T>(body: () => Promise<T>): Promise<[T, number]> {
@@ -34,78 +52,176 @@ async function timed<T>(body: () => Promise<T>): Promise<[T, number]> {
   return [result, Number(process.hrtime.bigint() - start) / 1e6];
 }
 
+/** Peak resident set of a process, KiB (VmHWM of /proc/<pid>/status). */
+async function peakRssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
+  if (!match) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(match[1]);
+}
+
+/** Creates `count` lab domains at once; if any creation fails, removes the ones that were made and rethrows. */
+async function createLabDomains(count: number): Promise<LabDomain[]> {
+  const results = await Promise.allSettled(
+    Array.from({ length: count }, () => createLabDomain({ disks: [{ sizeMiB: 64 }], state: "running" })),
+  );
+  const made = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) {
+    await disposeAll(made);
+    throw failed.reason;
+  }
+  return made;
+}
+
+/** Disposes every domain, even when some disposals fail; rethrows the first failure. */
+async function disposeAll(domains: LabDomain[]): Promise<void> {
+  const results = await Promise.allSettled(domains.map((domain) => domain.dispose()));
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
+/**
+ * Creates `perDomain` snapshots on each domain with all creates in flight at once, then deletes them all at
+ * once, through the plugin. Resolves with the wall time of both phases, ms.
+ */
+async function parallelRound(
+  plugin: PulumiPlugin,
+  provider: string,
+  domains: LabDomain[],
+  perDomain: number,
+): Promise<number> {
+  const resources: { urn: string; inputs: Props }[] = [];
+  for (const domain of domains) {
+    for (let i = 0; i < perDomain; i++) {
+      const name = `par${i}`;
+      const urn = snapshotUrn(`${domain.name}-${name}`);
+      const news = { domain: domain.name, name, quiesce: "off", __provider: provider };
+      resources.push({ urn, inputs: (await plugin.check(urn, {}, news)).inputs });
+    }
+  }
+  const [, ms] = await timed(async () => {
+    const created = await Promise.all(
+      resources.map(async (r) => ({ urn: r.urn, ...(await plugin.create(r.urn, r.inputs)) })),
+    );
+    await Promise.all(created.map((c) => plugin.delete(c.urn, c.id, c.properties)));
+  });
+  return ms;
+}
+
 async function main(): Promise<void> {
   const [, prepareMs] = await timed(() => preparePulumiProgram());
   const [plugin, startMs] = await timed(() => PulumiPlugin.start());
-  const domain = await createLabDomain({ disks: [{ sizeMiB: 64 }], state: "running" });
   try {
-    const provider = await plugin.serializedProvider();
-    await plugin.configure({ "libvirt-snapshot:uri": labUri });
-    const news = { domain: domain.name, name: "bench", quiesce: "off", __provider: provider };
-    const urn = snapshotUrn("bench");
-    const [first, firstCallMs] = await timed(() => plugin.check(urn, {}, news));
-
-    const checkMs: number[] = [];
-    for (let i = 0; i < ROUND_TRIPS; i++) checkMs.push((await timed(() => plugin.check(urn, {}, news)))[1]);
-
-    // Plugin and engine rounds alternate, so both see the same load on the shared host.
-    const createMs: number[] = [];
-    const deleteMs: number[] = [];
-    const diffMs: number[] = [];
-    const engineCreateMs: number[] = [];
-    const engineDeleteMs: number[] = [];
-    const connection = await openConnection(labUri);
+    const domains = await createLabDomains(DOMAINS);
     try {
-      for (let i = 0; i < SNAPSHOTS; i++) {
-        const [created, ms] = await timed(() => plugin.create(urn, first.inputs));
-        createMs.push(ms);
-        if (i === 0) {
-          for (let j = 0; j < ROUND_TRIPS; j++) {
-            diffMs.push(
-              (await timed(() => plugin.diff(urn, created.id, created.properties, first.inputs)))[1],
-            );
-          }
-        }
-        deleteMs.push((await timed(() => plugin.delete(urn, created.id, created.properties)))[1]);
-        const request = { domain: domain.name, name: "bench", quiesce: "off" } as const;
-        engineCreateMs.push((await timed(() => createSnapshot(connection, request)))[1]);
-        engineDeleteMs.push((await timed(() => deleteSnapshot(connection, domain.name, "bench")))[1]);
-      }
+      await run(plugin, domains, prepareMs, startMs);
     } finally {
-      await connection.close();
+      await disposeAll(domains);
     }
-
-    const figures = {
-      serializedProviderBytes: provider.length,
-      programPrepareMs: Math.round(prepareMs),
-      pluginStartMs: Math.round(startMs),
-      firstCallMs: Number(firstCallMs.toFixed(1)),
-      checkMedianMs: Number(median(checkMs).toFixed(2)),
-      diffMedianMs: Number(median(diffMs).toFixed(2)),
-      createMedianMs: Number(median(createMs).toFixed(1)),
-      deleteMedianMs: Number(median(deleteMs).toFixed(1)),
-      engineCreateMedianMs: Number(median(engineCreateMs).toFixed(1)),
-      engineDeleteMedianMs: Number(median(engineDeleteMs).toFixed(1)),
-      roundTrips: ROUND_TRIPS,
-      snapshots: SNAPSHOTS,
-    };
-    console.log(`program folder (build, pack, install; 0 when reused): ${figures.programPrepareMs} ms`);
-    console.log(`plugin start until its port line: ${figures.pluginStartMs} ms`);
-    console.log(`first call (loads the shim and the package): ${figures.firstCallMs} ms`);
-    console.log(
-      `check ${figures.checkMedianMs} ms, diff ${figures.diffMedianMs} ms (median of ${ROUND_TRIPS})`,
-    );
-    console.log(
-      `create ${figures.createMedianMs} ms, delete ${figures.deleteMedianMs} ms (median of ${SNAPSHOTS})`,
-    );
-    console.log(
-      `engine alone: create ${figures.engineCreateMedianMs} ms, delete ${figures.engineDeleteMedianMs} ms`,
-    );
-    console.log(JSON.stringify(figures));
   } finally {
-    await domain.dispose();
     await plugin.stop();
   }
+}
+
+async function run(plugin: PulumiPlugin, domains: LabDomain[], prepareMs: number, startMs: number) {
+  const domain = domains[0] as LabDomain;
+  const provider = await plugin.serializedProvider();
+  await plugin.configure({ "libvirt-snapshot:uri": labUri });
+  const news: Props = { domain: domain.name, name: "bench", quiesce: "off", __provider: provider };
+  const urn = snapshotUrn("bench");
+  const [first, firstCallMs] = await timed(() => plugin.check(urn, {}, news));
+
+  const checkMs: number[] = [];
+  for (let i = 0; i < ROUND_TRIPS; i++) checkMs.push((await timed(() => plugin.check(urn, {}, news)))[1]);
+
+  // Plugin and engine rounds alternate, so both see the same load on the shared host.
+  const createMs: number[] = [];
+  const deleteMs: number[] = [];
+  const diffMs: number[] = [];
+  const engineCreateMs: number[] = [];
+  const engineDeleteMs: number[] = [];
+  const connection = await openConnection(labUri);
+  try {
+    for (let i = 0; i < SNAPSHOTS; i++) {
+      const [created, ms] = await timed(() => plugin.create(urn, first.inputs));
+      createMs.push(ms);
+      if (i === 0) {
+        for (let j = 0; j < ROUND_TRIPS; j++) {
+          diffMs.push((await timed(() => plugin.diff(urn, created.id, created.properties, first.inputs)))[1]);
+        }
+      }
+      deleteMs.push((await timed(() => plugin.delete(urn, created.id, created.properties)))[1]);
+      const request = { domain: domain.name, name: "bench", quiesce: "off" } as const;
+      engineCreateMs.push((await timed(() => createSnapshot(connection, request)))[1]);
+      engineDeleteMs.push((await timed(() => deleteSnapshot(connection, domain.name, "bench")))[1]);
+    }
+  } finally {
+    await connection.close();
+  }
+
+  const singleDomainMs = await parallelRound(plugin, provider, [domain], PARALLEL_SNAPSHOTS);
+  const manyDomainsMs = await parallelRound(plugin, provider, domains, PARALLEL_SNAPSHOTS);
+
+  const pid = plugin.pid;
+  if (pid === undefined) throw new Error("the plugin process has no pid");
+  const pluginPeakRssKiB = await peakRssKiB(pid);
+
+  const pluginTotalMs = sum(createMs) + sum(deleteMs);
+  const engineTotalMs = sum(engineCreateMs) + sum(engineDeleteMs);
+  const pluginEngineRatio = Number((pluginTotalMs / engineTotalMs).toFixed(3));
+  const parallelRatio = Number((manyDomainsMs / singleDomainMs).toFixed(3));
+  const figures = {
+    serializedProviderBytes: provider.length,
+    programPrepareMs: Math.round(prepareMs),
+    pluginStartMs: Math.round(startMs),
+    firstCallMs: Number(firstCallMs.toFixed(1)),
+    checkMedianMs: Number(median(checkMs).toFixed(2)),
+    diffMedianMs: Number(median(diffMs).toFixed(2)),
+    createMedianMs: Number(median(createMs).toFixed(1)),
+    deleteMedianMs: Number(median(deleteMs).toFixed(1)),
+    engineCreateMedianMs: Number(median(engineCreateMs).toFixed(1)),
+    engineDeleteMedianMs: Number(median(engineDeleteMs).toFixed(1)),
+    pluginTotalMs: Math.round(pluginTotalMs),
+    engineTotalMs: Math.round(engineTotalMs),
+    pluginEngineRatio,
+    pluginEngineTarget: PLUGIN_ENGINE_TARGET,
+    pluginEngineMet: pluginEngineRatio <= PLUGIN_ENGINE_TARGET,
+    singleDomainWallMs: Math.round(singleDomainMs),
+    manyDomainsWallMs: Math.round(manyDomainsMs),
+    parallelRatio,
+    parallelTarget: PARALLEL_TARGET,
+    parallelMet: parallelRatio <= PARALLEL_TARGET,
+    pluginPeakRssKiB,
+    roundTrips: ROUND_TRIPS,
+    snapshots: SNAPSHOTS,
+    domains: DOMAINS,
+    snapshotsPerDomain: PARALLEL_SNAPSHOTS,
+  };
+  const met = (ok: boolean) => (ok ? "met" : "NOT met");
+  console.log(`program folder (build, pack, install; 0 when reused): ${figures.programPrepareMs} ms`);
+  console.log(`plugin start until its port line: ${figures.pluginStartMs} ms`);
+  console.log(`first call (loads the shim and the package): ${figures.firstCallMs} ms`);
+  console.log(
+    `check ${figures.checkMedianMs} ms, diff ${figures.diffMedianMs} ms (median of ${ROUND_TRIPS})`,
+  );
+  console.log(
+    `create ${figures.createMedianMs} ms, delete ${figures.deleteMedianMs} ms (median of ${SNAPSHOTS})`,
+  );
+  console.log(
+    `engine alone: create ${figures.engineCreateMedianMs} ms, delete ${figures.engineDeleteMedianMs} ms`,
+  );
+  console.log(
+    `${SNAPSHOTS} x create + delete: plugin ${figures.pluginTotalMs} ms, engine ${figures.engineTotalMs} ms, ` +
+      `ratio ${pluginEngineRatio} (target <= ${PLUGIN_ENGINE_TARGET}: ${met(figures.pluginEngineMet)})`,
+  );
+  console.log(
+    `concurrent creates then deletes: ${DOMAINS} domains x ${PARALLEL_SNAPSHOTS} ${figures.manyDomainsWallMs} ms, ` +
+      `1 domain x ${PARALLEL_SNAPSHOTS} ${figures.singleDomainWallMs} ms, ratio ${parallelRatio} ` +
+      `(target <= ${PARALLEL_TARGET}: ${met(figures.parallelMet)})`,
+  );
+  console.log(`plugin peak RSS (VmHWM): ${(pluginPeakRssKiB / 1024).toFixed(1)} MiB`);
+  console.log(JSON.stringify(figures));
 }
 
 main().catch((error: unknown) => {

@@ -122,6 +122,11 @@ export class PulumiPlugin {
     return new PulumiPlugin(program, lines, child, port, options.callTimeoutMs ?? 180_000);
   }
 
+  /** Process id of the plugin's Node process (undefined if the spawn failed); read-only, for /proc figures. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /**
    * The `__provider` value a Pulumi program would send: a shim exported by the packed package
    * (`snapshotResourceProvider`, `revertResourceProvider`), serialized as `dynamic.Resource` does it.
