@@ -40,10 +40,11 @@ export interface SnapshotTimeouts {
 /** Used when `timeouts` does not set a value. A merge of a large overlay can take an hour. */
 export const DEFAULT_TIMEOUTS_SECONDS = { create: 300, delete: 3600 } as const;
 
-/** The inputs after `check`: defaults applied, optional values absent (never undefined-valued keys). */
-export interface SnapshotInputs {
-  readonly domain: string;
-  readonly name: string;
+/**
+ * The snapshot options a Snapshot and a RestorePoint share, after `check`: defaults applied, optional values
+ * absent (never undefined-valued keys).
+ */
+export interface SnapshotOptions {
   readonly description?: string;
   readonly memory: boolean;
   readonly live: boolean;
@@ -52,10 +53,16 @@ export interface SnapshotInputs {
   readonly excludeDisks?: readonly string[];
   readonly overlayDir?: string;
   readonly deleteStrategy: DeleteStrategy;
-  /** Bytes per second for the merge on delete; absent means unlimited. */
+  /** Bytes per second for merges on delete; absent means unlimited. */
   readonly bandwidth?: number;
   readonly timeouts?: SnapshotTimeouts;
   readonly uri?: string;
+}
+
+/** The inputs of a Snapshot after `check`. */
+export interface SnapshotInputs extends SnapshotOptions {
+  readonly domain: string;
+  readonly name: string;
   readonly triggers?: unknown;
   readonly adopt: boolean;
 }

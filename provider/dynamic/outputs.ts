@@ -1,4 +1,4 @@
-import type { DeleteStrategy, QuiesceMode, SnapshotInputs } from "./inputs";
+import type { DeleteStrategy, QuiesceMode, SnapshotInputs, SnapshotOptions } from "./inputs";
 
 /**
  * The outputs of a `Snapshot` resource: every input echoed (Pulumi hands `diff`, `read`, `update` and
@@ -133,15 +133,29 @@ export function buildSnapshotOutputs(
   };
 }
 
-/** The inputs recorded in outputs, in the shape `check` produces (absent instead of null). */
-export function inputsFromOutputs(outputs: SnapshotOutputs): SnapshotInputs {
+/** The shared snapshot options as outputs record them (null where the input was absent). */
+export type SnapshotOptionOutputs = Pick<
+  SnapshotOutputs,
+  | "description"
+  | "memory"
+  | "live"
+  | "quiesce"
+  | "disks"
+  | "excludeDisks"
+  | "overlayDir"
+  | "deleteStrategy"
+  | "bandwidth"
+  | "timeouts"
+  | "uri"
+>;
+
+/** The shared snapshot options recorded in outputs, in the shape `check` produces (absent instead of null). */
+export function optionsFromOutputs(outputs: SnapshotOptionOutputs): SnapshotOptions {
   const timeouts = {
     ...(outputs.timeouts.create === null ? {} : { create: outputs.timeouts.create }),
     ...(outputs.timeouts.delete === null ? {} : { delete: outputs.timeouts.delete }),
   };
   return {
-    domain: outputs.domain,
-    name: outputs.name,
     ...(outputs.description === null ? {} : { description: outputs.description }),
     memory: outputs.memory,
     live: outputs.live,
@@ -153,12 +167,20 @@ export function inputsFromOutputs(outputs: SnapshotOutputs): SnapshotInputs {
     ...(outputs.bandwidth === null ? {} : { bandwidth: outputs.bandwidth }),
     ...(Object.keys(timeouts).length === 0 ? {} : { timeouts }),
     ...(outputs.uri === null ? {} : { uri: outputs.uri }),
+  };
+}
+
+/** The inputs recorded in outputs, in the shape `check` produces (absent instead of null). */
+export function inputsFromOutputs(outputs: SnapshotOutputs): SnapshotInputs {
+  return {
+    domain: outputs.domain,
+    name: outputs.name,
+    ...optionsFromOutputs(outputs),
     ...(outputs.triggers === null ? {} : { triggers: outputs.triggers }),
     adopt: outputs.adopt,
   };
 }
 
-/** Thrown when stored outputs cannot be read: written by a newer package, or not by this provider at all. */
 export class OutputsSchemaError extends Error {
   override readonly name = "OutputsSchemaError";
 }

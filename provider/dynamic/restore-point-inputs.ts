@@ -4,12 +4,10 @@ import {
   type CheckResult,
   checkSnapshotInputs,
   containsUnknown,
-  type DeleteStrategy,
   isUnknown,
   propertyPath,
-  type QuiesceMode,
   SNAPSHOT_INPUT_DEFAULTS,
-  type SnapshotTimeouts,
+  type SnapshotOptions,
   UNKNOWN,
 } from "./inputs";
 
@@ -33,25 +31,13 @@ export type ConsistencyMode = (typeof CONSISTENCY_MODES)[number];
 export const MAX_KEEP = 64;
 
 /** The inputs after `check`: defaults applied, optional values absent. */
-export interface RestorePointInputs {
+export interface RestorePointInputs extends SnapshotOptions {
   readonly domains: readonly string[];
   /** Base name of the generations' snapshots (`<name>-<generation number>`). */
   readonly name: string;
   readonly triggers?: unknown;
   readonly keep: number;
   readonly consistency: ConsistencyMode;
-  readonly description?: string;
-  readonly memory: boolean;
-  readonly live: boolean;
-  readonly quiesce: QuiesceMode;
-  readonly disks?: readonly string[];
-  readonly excludeDisks?: readonly string[];
-  readonly overlayDir?: string;
-  readonly deleteStrategy: DeleteStrategy;
-  /** Bytes per second for the merges; absent means unlimited. */
-  readonly bandwidth?: number;
-  readonly timeouts?: SnapshotTimeouts;
-  readonly uri?: string;
 }
 
 /** Defaults `check` applies to absent inputs (`name` has none here: the SDK sets the logical name). */

@@ -1,5 +1,11 @@
 import type { DeleteStrategy, QuiesceMode } from "./inputs";
-import { OutputsSchemaError, type SnapshotDiskOutput, type SnapshotFacts, toPlainJson } from "./outputs";
+import {
+  OutputsSchemaError,
+  optionsFromOutputs,
+  type SnapshotDiskOutput,
+  type SnapshotFacts,
+  toPlainJson,
+} from "./outputs";
 import type { ConsistencyMode, RestorePointInputs } from "./restore-point-inputs";
 
 /**
@@ -108,27 +114,13 @@ export function buildRestorePointOutputs(
 
 /** The inputs recorded in outputs, in the shape `check` produces (absent instead of null). */
 export function restorePointInputsFromOutputs(outputs: RestorePointOutputs): RestorePointInputs {
-  const timeouts = {
-    ...(outputs.timeouts.create === null ? {} : { create: outputs.timeouts.create }),
-    ...(outputs.timeouts.delete === null ? {} : { delete: outputs.timeouts.delete }),
-  };
   return {
     domains: outputs.domains,
     name: outputs.name,
     ...(outputs.triggers === null ? {} : { triggers: outputs.triggers }),
     keep: outputs.keep,
     consistency: outputs.consistency,
-    ...(outputs.description === null ? {} : { description: outputs.description }),
-    memory: outputs.memory,
-    live: outputs.live,
-    quiesce: outputs.quiesce,
-    ...(outputs.disks === null ? {} : { disks: outputs.disks }),
-    ...(outputs.excludeDisks === null ? {} : { excludeDisks: outputs.excludeDisks }),
-    ...(outputs.overlayDir === null ? {} : { overlayDir: outputs.overlayDir }),
-    deleteStrategy: outputs.deleteStrategy,
-    ...(outputs.bandwidth === null ? {} : { bandwidth: outputs.bandwidth }),
-    ...(Object.keys(timeouts).length === 0 ? {} : { timeouts }),
-    ...(outputs.uri === null ? {} : { uri: outputs.uri }),
+    ...optionsFromOutputs(outputs),
   };
 }
 
