@@ -142,10 +142,13 @@ async function createLocked(
   const snapshotRead = libvirtStep(ref.name, request.name, "reading the new snapshot", async () =>
     parseSnapshotXml(await port.domainSnapshotGetXMLDesc(snapshotRef, 0)),
   );
-  const recorded = snapshotRead.then(async (snapshot) => {
+  const recorded = snapshotRead.then(async () => {
     const record: SnapshotRecord = {
       name: plan.name,
-      creationTime: snapshot.creationTime,
+      files: {
+        overlays: plan.disks.map((d) => ({ disk: d.target, path: d.overlayPath })),
+        ...(plan.memoryFile === undefined ? {} : { memoryFile: plan.memoryFile }),
+      },
       quiesced,
       ...(quiesceNote === undefined ? {} : { quiesceNote }),
     };

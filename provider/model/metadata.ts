@@ -11,12 +11,18 @@
  * element as `<lvsnap:state xmlns:lvsnap=PROJECT_XML_NAMESPACE>`, see xml-namespace.ts):
  * ```xml
  * <state>
- *   <snapshot name="s1" creation-time="1795313354" quiesced="no" quiesce-note="no guest agent channel"/>
+ *   <snapshot name="s1" quiesced="no" quiesce-note="no guest agent channel">
+ *     <overlay disk="vda" path="/var/lib/libvirt/images/vda.s1.qcow2"/>
+ *     <memory path="/var/lib/libvirt/images/d.s1.mem"/>   (memory snapshots only)
+ *   </snapshot>
  *   <journal>...</journal>   (other sections: owned by their modules, kept untouched by this one)
  * </state>
  * ```
- * A record is matched to a snapshot by name AND creation time, so a record left behind by a deleted snapshot
- * never describes a later snapshot that reuses the name. Pure: no I/O.
+ * A record is written BEFORE its snapshot exists (create.ts), so it cannot carry the creation time; it is
+ * matched to a snapshot by name AND the files the snapshot created (every disk's overlay and the memory file,
+ * see `snapshotFilesKey`). A record left behind by a failed create or a deleted snapshot therefore never
+ * describes a later snapshot of that name with other files. Records of earlier versions (a `creation-time`
+ * attribute, no files) match no snapshot. Pure: no I/O.
  */
 import type { Element } from "@xmldom/xmldom";
 import { appendElement, attr, childElements, localName, newDocumentRoot, parseRoot, serialize } from "./xml";
@@ -24,11 +30,28 @@ import { appendElement, attr, childElements, localName, newDocumentRoot, parseRo
 /** The local name of the project's root element inside `<metadata>`. */
 export const PROJECT_METADATA_ROOT = "state";
 
-/** What the engine remembers about a snapshot it created. */
+/** One overlay a snapshot created: the disk (target name, `vda`) and the overlay's absolute path. */
+export interface SnapshotOverlayFile {
+  readonly disk: string;
+  readonly path: string;
+}
+
+/**
+ * The files a snapshot created, which together identify it among snapshots of the same name: a snapshot made
+ * again under that name gets new files (the engine never reuses a path that exists, libvirt refuses one).
+ */
+export interface SnapshotFiles {
+  /** One entry per disk in the snapshot, in any order. */
+  readonly overlays: readonly SnapshotOverlayFile[];
+  /** The memory state file of a memory snapshot. */
+  readonly memoryFile?: string;
+}
+
+/** What the engine remembers about a snapshot it created (or is about to create). */
 export interface SnapshotRecord {
   readonly name: string;
-  /** The snapshot's `<creationTime>`, seconds since the epoch. */
-  readonly creationTime: number;
+  /** The files the snapshot creates; the record describes only the snapshot with exactly these. */
+  readonly files: SnapshotFiles;
   /** Whether guest file systems were frozen (QUIESCE) while the snapshot was taken. */
   readonly quiesced: boolean;
   /** Why the snapshot is not quiesced (for example the guest agent did not answer); absent when quiesced. */
@@ -39,19 +62,33 @@ export interface ProjectMetadata {
   readonly snapshots: readonly SnapshotRecord[];
 }
 
-/** Parses the project's document; undefined (no metadata yet) gives empty metadata. Throws ModelXmlError. */
+/**
+ * A stable text fingerprint of `files`: equal for the same overlays (in any order) and memory file, different
+ * as soon as one path or disk differs. Compare fingerprints, never the lists themselves.
+ */
+export function snapshotFilesKey(files: SnapshotFiles): string {
+  const overlays = files.overlays
+    .map((o) => [o.disk, o.path] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify({ overlays, memory: files.memoryFile ?? null });
+}
+
+/**
+ * Parses the project's document; undefined (no metadata yet) gives empty metadata. Records without files
+ * (older versions, or damaged) are left out: they cannot be matched to a snapshot. Throws ModelXmlError.
+ */
 export function parseProjectMetadata(xml: string | undefined): ProjectMetadata {
   if (xml === undefined || xml.trim() === "") return { snapshots: [] };
   const root = parseRoot(xml, PROJECT_METADATA_ROOT, "project metadata");
   const snapshots = childElements(root, "snapshot").flatMap((el): SnapshotRecord[] => {
     const name = attr(el, "name");
-    const creationTime = Number(attr(el, "creation-time"));
-    if (name === undefined || !Number.isSafeInteger(creationTime)) return [];
+    const files = recordFiles(el);
+    if (name === undefined || files === undefined) return [];
     const note = attr(el, "quiesce-note");
     return [
       {
         name,
-        creationTime,
+        files,
         quiesced: attr(el, "quiesced") === "yes",
         ...(note === undefined ? {} : { quiesceNote: note }),
       },
@@ -60,13 +97,30 @@ export function parseProjectMetadata(xml: string | undefined): ProjectMetadata {
   return { snapshots };
 }
 
-/** The record describing this very snapshot (same name and creation time), if any. */
+/** The files of a `<snapshot>` record; undefined when it names none or an entry lacks its attributes. */
+function recordFiles(el: Element): SnapshotFiles | undefined {
+  const overlays: SnapshotOverlayFile[] = [];
+  for (const overlay of childElements(el, "overlay")) {
+    const disk = attr(overlay, "disk");
+    const path = attr(overlay, "path");
+    if (disk === undefined || path === undefined) return undefined;
+    overlays.push({ disk, path });
+  }
+  const memories = childElements(el, "memory");
+  const memoryFile = memories.length === 0 ? undefined : attr(memories[0] as Element, "path");
+  if (memories.length > 1 || (memories.length === 1 && memoryFile === undefined)) return undefined;
+  if (overlays.length === 0 && memoryFile === undefined) return undefined;
+  return { overlays, ...(memoryFile === undefined ? {} : { memoryFile }) };
+}
+
+/** The record describing this very snapshot (same name and the same files, see `snapshotFilesKey`), if any. */
 export function findSnapshotRecord(
   metadata: ProjectMetadata,
   name: string,
-  creationTime: number,
+  files: SnapshotFiles,
 ): SnapshotRecord | undefined {
-  return metadata.snapshots.find((r) => r.name === name && r.creationTime === creationTime);
+  const key = snapshotFilesKey(files);
+  return metadata.snapshots.find((r) => r.name === name && snapshotFilesKey(r.files) === key);
 }
 
 /**
@@ -104,16 +158,19 @@ function plainCopy(parent: Element, el: Element): Element {
   return copy;
 }
 
-/** The document with `record` added, replacing any record of the same snapshot name. */
+/** The document with `record` added, replacing any record of the same snapshot name (whatever its files). */
 export function withSnapshotRecord(xml: string | undefined, record: SnapshotRecord): string {
   return editProjectMetadata(xml, (root) => {
     removeRecords(root, record.name);
-    appendElement(root, "snapshot", {
+    const el = appendElement(root, "snapshot", {
       name: record.name,
-      "creation-time": String(record.creationTime),
       quiesced: record.quiesced ? "yes" : "no",
       "quiesce-note": record.quiesceNote,
     });
+    for (const overlay of record.files.overlays) {
+      appendElement(el, "overlay", { disk: overlay.disk, path: overlay.path });
+    }
+    if (record.files.memoryFile !== undefined) appendElement(el, "memory", { path: record.files.memoryFile });
   });
 }
 

@@ -11,7 +11,7 @@
  * new overlay (revert-plan.ts) on top of the snapshot's point-in-time image.
  */
 import { type DiskModel, type DomainModel, describeImage, type ImageSource } from "./domain";
-import { findSnapshotRecord, type ProjectMetadata } from "./metadata";
+import { findSnapshotRecord, type ProjectMetadata, type SnapshotFiles } from "./metadata";
 import type { SnapshotDisk, SnapshotModel } from "./snapshot";
 
 /** One disk of one snapshot, located in the live chain. */
@@ -41,8 +41,8 @@ export interface SnapshotView {
   readonly memory: { readonly mode: string; readonly file?: string };
   readonly disks: readonly SnapshotDiskView[];
   /**
-   * Whether guest file systems were frozen for the snapshot: from the engine's record; undefined when the
-   * snapshot was not created by this project (no record), so nobody can tell.
+   * Whether guest file systems were frozen for the snapshot: from the engine's record; undefined when no record
+   * matches the snapshot's name and files (not created by this project), so nobody can tell.
    */
   readonly quiesced?: boolean;
   /** Why it is not quiesced, when the engine recorded a reason. */
@@ -77,6 +77,20 @@ export interface SnapshotForest {
 }
 
 /**
+ * The files `snapshot` created, as its XML names them (the overlay of each external disk, the memory file of an
+ * external memory snapshot): what the engine's record of it is keyed by (metadata.ts). Pure.
+ */
+export function snapshotFilesOf(snapshot: SnapshotModel): SnapshotFiles {
+  const overlays = snapshot.disks.flatMap((d) =>
+    d.mode === "external" && d.overlay !== undefined
+      ? [{ disk: d.target, path: d.overlay.path ?? describeImage(d.overlay) }]
+      : [],
+  );
+  const memoryFile = snapshot.memory.mode === "external" ? snapshot.memory.file : undefined;
+  return { overlays, ...(memoryFile === undefined ? {} : { memoryFile }) };
+}
+
+/**
  * Builds the tree and joins it with the live chains of `domain`. `snapshots` may come in any order.
  * `current` is libvirt's current snapshot (`virDomainSnapshotCurrent`); undefined when there is none or it is
  * not known, and then every snapshot is taken to be on the live branch (only a reverted-to leaf's overlay may
@@ -98,7 +112,7 @@ export function joinSnapshots(
   const overlays = snapshots.flatMap((s) => s.disks.flatMap((d) => (d.overlay === undefined ? [] : [d])));
   const liveDisks = snapshots.filter((s) => liveBranch?.has(s.name) ?? true).flatMap((s) => s.disks);
   const views = ordered.map((snap): SnapshotView => {
-    const record = findSnapshotRecord(metadata, snap.name, snap.creationTime);
+    const record = findSnapshotRecord(metadata, snap.name, snapshotFilesOf(snap));
     const otherBranch = liveBranch !== undefined && !liveBranch.has(snap.name);
     return {
       name: snap.name,

@@ -73,7 +73,9 @@ describe("createSnapshot", () => {
       warnings: ["disk vdc is shareable, which libvirt cannot snapshot externally; it is not in snapshot s1"],
     });
     expect(host.metadata).toBe(
-      '<state><snapshot name="s1" creation-time="1800000000" quiesced="yes"/></state>',
+      '<state><snapshot name="s1" quiesced="yes">' +
+        `<overlay disk="vda" path="${FIXTURE_DIR}/vda.s1.qcow2"/><overlay disk="vdb" path="${FIXTURE_DIR}/vdb.s1.qcow2"/>` +
+        "</snapshot></state>",
     );
   });
 

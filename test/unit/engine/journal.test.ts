@@ -37,7 +37,11 @@ describe("journal XML", () => {
   });
 
   test("keeps the other project state in the shared element and clears only the journal", () => {
-    const other = withSnapshotRecord(undefined, { name: "s1", creationTime: 1795313354, quiesced: false });
+    const other = withSnapshotRecord(undefined, {
+      name: "s1",
+      files: { overlays: [{ disk: "vda", path: "/i/vda.s1.qcow2" }] },
+      quiesced: false,
+    });
     const written = withJournal(other, journal) ?? "";
     expect(parseJournal(written)).toEqual(journal);
     expect(parseProjectMetadata(written)).toEqual(parseProjectMetadata(other));
@@ -46,12 +50,18 @@ describe("journal XML", () => {
 
   test("clearing the journal can forget the deleted snapshot's record in the same write", () => {
     const records = withSnapshotRecord(
-      withSnapshotRecord(undefined, { name: "s1", creationTime: 1, quiesced: false }),
-      { name: "s2", creationTime: 2, quiesced: true },
+      withSnapshotRecord(undefined, {
+        name: "s1",
+        files: { overlays: [{ disk: "vda", path: "/i/vda.s1.qcow2" }] },
+        quiesced: false,
+      }),
+      { name: "s2", files: { overlays: [{ disk: "vda", path: "/i/vda.s2.qcow2" }] }, quiesced: true },
     );
     const cleared = withJournal(withJournal(records, journal) ?? undefined, null, "s1") ?? undefined;
     expect(parseProjectMetadata(cleared)).toEqual({
-      snapshots: [{ name: "s2", creationTime: 2, quiesced: true }],
+      snapshots: [
+        { name: "s2", files: { overlays: [{ disk: "vda", path: "/i/vda.s2.qcow2" }] }, quiesced: true },
+      ],
     });
     expect(withJournal(withJournal(undefined, journal) ?? undefined, null, "s1")).toBeNull();
   });

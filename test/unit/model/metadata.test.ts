@@ -4,11 +4,17 @@ import {
   editProjectMetadata,
   findSnapshotRecord,
   parseProjectMetadata,
+  type SnapshotFiles,
+  snapshotFilesKey,
   withoutSnapshotRecord,
   withSnapshotRecord,
 } from "../../../provider/model/metadata";
 import { appendElement } from "../../../provider/model/xml";
 import { fixture } from "./fixtures";
+
+const filesOf = (name: string): SnapshotFiles => ({
+  overlays: [{ disk: "vda", path: `/i/vda.${name}.qcow2` }],
+});
 
 describe("project metadata", () => {
   test("records are added, replaced by name, removed; other sections are kept as they were", () => {
@@ -17,41 +23,125 @@ describe("project metadata", () => {
     );
     const one = withSnapshotRecord(withJournal, {
       name: "s1",
-      creationTime: 10,
+      files: { overlays: [{ disk: "vda", path: "/i/a&b/vda.s1.qcow2" }], memoryFile: "/i/s1.mem" },
       quiesced: false,
       quiesceNote: "no <agent>",
     });
-    const two = withSnapshotRecord(one, { name: "s2", creationTime: 11, quiesced: true });
-    const replaced = withSnapshotRecord(two, { name: "s1", creationTime: 12, quiesced: true });
+    const two = withSnapshotRecord(one, { name: "s2", files: filesOf("s2"), quiesced: true });
+    const replaced = withSnapshotRecord(two, { name: "s1", files: filesOf("s1-again"), quiesced: true });
     expect(replaced).toBe(
-      '<state><journal op="delete">x&lt;y</journal><snapshot name="s2" creation-time="11" quiesced="yes"/>' +
-        '<snapshot name="s1" creation-time="12" quiesced="yes"/></state>',
+      '<state><journal op="delete">x&lt;y</journal>' +
+        '<snapshot name="s2" quiesced="yes"><overlay disk="vda" path="/i/vda.s2.qcow2"/></snapshot>' +
+        '<snapshot name="s1" quiesced="yes"><overlay disk="vda" path="/i/vda.s1-again.qcow2"/></snapshot></state>',
     );
     expect(parseProjectMetadata(one)).toEqual({
-      snapshots: [{ name: "s1", creationTime: 10, quiesced: false, quiesceNote: "no <agent>" }],
+      snapshots: [
+        {
+          name: "s1",
+          files: { overlays: [{ disk: "vda", path: "/i/a&b/vda.s1.qcow2" }], memoryFile: "/i/s1.mem" },
+          quiesced: false,
+          quiesceNote: "no <agent>",
+        },
+      ],
     });
     expect(withoutSnapshotRecord(replaced, "s2")).toBe(
-      '<state><journal op="delete">x&lt;y</journal><snapshot name="s1" creation-time="12" quiesced="yes"/></state>',
+      '<state><journal op="delete">x&lt;y</journal>' +
+        '<snapshot name="s1" quiesced="yes"><overlay disk="vda" path="/i/vda.s1-again.qcow2"/></snapshot></state>',
     );
   });
 
-  test("a record describes a snapshot only with the same name and creation time", () => {
+  test("a record describes a snapshot only with the same name and exactly the same files", () => {
+    const files: SnapshotFiles = {
+      overlays: [
+        { disk: "vda", path: "/i/vda.s.qcow2" },
+        { disk: "vdb", path: "/i/vdb.s.qcow2" },
+      ],
+      memoryFile: "/i/s.mem",
+    };
     const metadata = parseProjectMetadata(
-      withSnapshotRecord(undefined, { name: "s", creationTime: 5, quiesced: true }),
+      withSnapshotRecord(undefined, { name: "s", files, quiesced: true }),
     );
-    expect(findSnapshotRecord(metadata, "s", 5)).toEqual({ name: "s", creationTime: 5, quiesced: true });
-    expect(findSnapshotRecord(metadata, "s", 6)).toBeUndefined();
+    const record = { name: "s", files, quiesced: true };
+    expect(findSnapshotRecord(metadata, "s", files)).toEqual(record);
+    // The order of the disks does not matter.
+    expect(findSnapshotRecord(metadata, "s", { ...files, overlays: files.overlays.toReversed() })).toEqual(
+      record,
+    );
+    const others: SnapshotFiles[] = [
+      { overlays: files.overlays }, // no memory file
+      { ...files, memoryFile: "/i/other.mem" },
+      { ...files, overlays: files.overlays.slice(0, 1) }, // one disk fewer
+      { ...files, overlays: [...files.overlays, { disk: "vdc", path: "/i/vdc.s.qcow2" }] },
+      {
+        ...files,
+        overlays: [
+          { disk: "vda", path: "/i/vda.s.qcow2" },
+          { disk: "vdb", path: "/j/vdb.s.qcow2" },
+        ],
+      },
+      {
+        ...files,
+        overlays: [
+          { disk: "vdb", path: "/i/vda.s.qcow2" },
+          { disk: "vda", path: "/i/vdb.s.qcow2" },
+        ],
+      },
+    ];
+    for (const other of others) expect(findSnapshotRecord(metadata, "s", other)).toBeUndefined();
+    expect(findSnapshotRecord(metadata, "t", files)).toBeUndefined();
+  });
+
+  test("the files fingerprint is stable and does not confuse paths that contain separators", () => {
+    const a: SnapshotFiles = { overlays: [{ disk: "vda", path: '/i/x","y' }] };
+    const b: SnapshotFiles = {
+      overlays: [
+        { disk: "vda", path: "/i/x" },
+        { disk: "y", path: "" },
+      ],
+    };
+    expect(snapshotFilesKey(a)).toBe(snapshotFilesKey({ overlays: [{ disk: "vda", path: '/i/x","y' }] }));
+    expect(snapshotFilesKey(a)).not.toBe(snapshotFilesKey(b));
+  });
+
+  test("records of earlier versions (creation time, no files) and damaged ones match nothing", () => {
+    const xml =
+      '<state><snapshot name="old" creation-time="1795313354" quiesced="yes"/>' +
+      '<snapshot name="half" quiesced="yes"><overlay disk="vda"/></snapshot>' +
+      '<snapshot name="two-mem" quiesced="yes"><memory path="/a"/><memory path="/b"/></snapshot>' +
+      '<snapshot name="mem-only" quiesced="no"><memory path="/i/m.mem"/></snapshot></state>';
+    expect(parseProjectMetadata(xml)).toEqual({
+      snapshots: [{ name: "mem-only", files: { overlays: [], memoryFile: "/i/m.mem" }, quiesced: false }],
+    });
+    // Writing a record of the same name replaces the old-format one.
+    expect(
+      withSnapshotRecord('<state><snapshot name="old" creation-time="1" quiesced="no"/></state>', {
+        name: "old",
+        files: filesOf("old"),
+        quiesced: false,
+      }),
+    ).toBe(
+      '<state><snapshot name="old" quiesced="no"><overlay disk="vda" path="/i/vda.old.qcow2"/></snapshot></state>',
+    );
   });
 
   test("reads the prefixed form found in domain XML, as recorded from virsh", () => {
     const xml = fixture("domain-running-fresh.xml").replace(
       "</uuid>",
       `</uuid><metadata><lvsnap:state xmlns:lvsnap="https://pulumi-libvirt-snapshot.dev/xmlns/v1">
-      <lvsnap:snapshot name="s4" creation-time="1795313375" quiesced="no" quiesce-note="domain shut off"/>
+      <lvsnap:snapshot name="s4" quiesced="no" quiesce-note="domain shut off">
+        <lvsnap:overlay disk="vda" path="/i/vda.s4.qcow2"/><lvsnap:memory path="/i/s4.mem"/>
+      </lvsnap:snapshot>
       <lvsnap:journal><lvsnap:x a="1"/></lvsnap:journal></lvsnap:state></metadata>`,
     );
     expect(parseProjectMetadata(parseDomainXml(xml).projectMetadataXml)).toEqual({
-      snapshots: [{ name: "s4", creationTime: 1795313375, quiesced: false, quiesceNote: "domain shut off" }],
+      snapshots: [
+        {
+          name: "s4",
+          files: { overlays: [{ disk: "vda", path: "/i/vda.s4.qcow2" }], memoryFile: "/i/s4.mem" },
+          quiesced: false,
+          quiesceNote: "domain shut off",
+        },
+      ],
     });
   });
 
@@ -59,10 +149,12 @@ describe("project metadata", () => {
     const prefixed =
       '<lvsnap:state xmlns:lvsnap="https://pulumi-libvirt-snapshot.dev/xmlns/v1">' +
       '<lvsnap:journal version="1"><lvsnap:operation kind="delete">t&amp;</lvsnap:operation></lvsnap:journal>' +
-      '<lvsnap:snapshot name="old" creation-time="1" quiesced="no"/></lvsnap:state>';
-    expect(withSnapshotRecord(prefixed, { name: "new", creationTime: 2, quiesced: true })).toBe(
+      '<lvsnap:snapshot name="old" quiesced="no"><lvsnap:overlay disk="vda" path="/i/o"/></lvsnap:snapshot>' +
+      "</lvsnap:state>";
+    expect(withSnapshotRecord(prefixed, { name: "new", files: filesOf("new"), quiesced: true })).toBe(
       '<state><journal version="1"><operation kind="delete">t&amp;</operation></journal>' +
-        '<snapshot name="old" creation-time="1" quiesced="no"/><snapshot name="new" creation-time="2" quiesced="yes"/></state>',
+        '<snapshot name="old" quiesced="no"><overlay disk="vda" path="/i/o"/></snapshot>' +
+        '<snapshot name="new" quiesced="yes"><overlay disk="vda" path="/i/vda.new.qcow2"/></snapshot></state>',
     );
   });
 

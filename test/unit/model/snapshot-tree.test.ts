@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { parseDomainXml } from "../../../provider/model/domain";
 import { parseProjectMetadata, withSnapshotRecord } from "../../../provider/model/metadata";
 import { parseSnapshotXml, type SnapshotModel } from "../../../provider/model/snapshot";
-import { joinSnapshots } from "../../../provider/model/snapshot-tree";
+import { joinSnapshots, snapshotFilesOf } from "../../../provider/model/snapshot-tree";
 import { FIXTURE_DIR, fixture, qcow2 } from "./fixtures";
 
 const shutoffDomain = parseDomainXml(fixture("domain-shutoff-four-snapshots.xml"));
@@ -18,7 +18,12 @@ describe("joinSnapshots", () => {
     const metadata = parseProjectMetadata(
       withSnapshotRecord(undefined, {
         name: "s4",
-        creationTime: 1795313375,
+        files: {
+          overlays: [
+            { disk: "vdb", path: `${FIXTURE_DIR}/vdb.s4.qcow2` },
+            { disk: "vda", path: `${FIXTURE_DIR}/vda.s4.qcow2` },
+          ],
+        },
         quiesced: false,
         quiesceNote: "domain shut off",
       }),
@@ -112,6 +117,44 @@ describe("joinSnapshots", () => {
           },
         ],
       },
+    ]);
+  });
+
+  test("a record joins only the snapshot with its name and files; one of the same name with other files has none", () => {
+    const record = (vdaOverlay: string) =>
+      parseProjectMetadata(
+        withSnapshotRecord(undefined, {
+          name: "s3",
+          files: { overlays: [{ disk: "vda", path: vdaOverlay }] },
+          quiesced: true,
+        }),
+      );
+    const quiescedOfS3 = (metadata: ReturnType<typeof parseProjectMetadata>) =>
+      joinSnapshots(shutoffDomain, allFour, metadata).snapshots.find((s) => s.name === "s3")?.quiesced;
+    expect(quiescedOfS3(record(`${FIXTURE_DIR}/vda.s3.qcow2`))).toBe(true);
+    expect(quiescedOfS3(record(`${FIXTURE_DIR}/vda.s3-other.qcow2`))).toBeUndefined();
+  });
+
+  test("snapshotFilesOf: the overlays of external disks and the memory file of an external memory snapshot", () => {
+    expect(allFour.map(snapshotFilesOf)).toEqual([
+      // The fixtures in the order of allFour: s4 (shut off), s2 (memory), s1, s3 (paused).
+      {
+        overlays: [
+          { disk: "vda", path: `${FIXTURE_DIR}/vda.s4.qcow2` },
+          { disk: "vdb", path: `${FIXTURE_DIR}/vdb.s4.qcow2` },
+        ],
+      },
+      {
+        overlays: [{ disk: "vda", path: `${FIXTURE_DIR}/vda.s2.qcow2` }],
+        memoryFile: `${FIXTURE_DIR}/lvsnap-fixture.s2.mem`,
+      },
+      {
+        overlays: [
+          { disk: "vda", path: `${FIXTURE_DIR}/vda.s1.qcow2` },
+          { disk: "vdb", path: `${FIXTURE_DIR}/vdb.s1.qcow2` },
+        ],
+      },
+      { overlays: [{ disk: "vda", path: `${FIXTURE_DIR}/vda.s3.qcow2` }] },
     ]);
   });
 
