@@ -14,7 +14,8 @@ import { posix } from "node:path";
 import type { LibvirtApi, StoragePoolRef } from "../libvirt/api";
 import { isLibvirtError } from "../libvirt/errors";
 import { ErrorCode, ListStoragePoolsFlags } from "../libvirt/flags";
-import { appendElement, child, childText, newDocumentRoot, parseRoot, serialize } from "../model/xml";
+import { appendElement, newDocumentRoot, serialize } from "../model/xml";
+import { child, childText, parseRoot } from "../model/xml-read";
 
 /** The storage calls that find, make and destroy a pool over a directory. */
 export type PoolPort = Pick<

@@ -6,7 +6,7 @@
 import type { DomainRef, LibvirtApi, SnapshotRef } from "../libvirt/api";
 import { ErrorCode, SnapshotCreateFlags, SnapshotXMLFlags } from "../libvirt/flags";
 import { parseSnapshotXml } from "../model/snapshot";
-import { appendElement, child, parseRoot, serialize } from "../model/xml";
+import { appendElement, child, parseForEdit, serialize } from "../model/xml";
 import { withDomainLock } from "./domain-lock";
 import { resolveDomain } from "./domain-ref";
 import { EngineError, EngineErrorKind, libvirtCodeOf, libvirtStep } from "./errors";
@@ -76,7 +76,7 @@ export async function updateSnapshotDescription(
 
 /** The snapshot XML with its description replaced in place (null: removed), everything else kept. Pure. */
 export function withSnapshotDescription(xml: string, description: string | null): string {
-  const root = parseRoot(xml, "domainsnapshot", "snapshot XML");
+  const root = parseForEdit(xml, "domainsnapshot", "snapshot XML");
   const existing = child(root, "description");
   if (description === null) {
     if (existing !== undefined) root.removeChild(existing);

@@ -9,7 +9,8 @@
 import type { Element } from "@xmldom/xmldom";
 import type { DomainRef } from "../libvirt/api";
 import { editProjectMetadata, PROJECT_METADATA_ROOT, withoutSnapshotRecord } from "../model/metadata";
-import { appendElement, attr, childElements, localName, parseRoot } from "../model/xml";
+import { appendElement, childElements as editedChildElements } from "../model/xml";
+import { attr, childElements, localName, parseRoot, type XmlElement } from "../model/xml-read";
 import type { ProjectMetadataPort } from "./libvirt-port";
 import { readProjectMetadata, writeProjectMetadata } from "./project-metadata";
 
@@ -91,9 +92,9 @@ export function withJournal(
   const xml = editProjectMetadata(
     forgetSnapshot === undefined ? metadataXml : withoutSnapshotRecord(metadataXml, forgetSnapshot),
     (root) => {
-      for (const old of childElements(root, JOURNAL_ELEMENT)) root.removeChild(old);
+      for (const old of editedChildElements(root, JOURNAL_ELEMENT)) root.removeChild(old);
       if (journal !== null) appendJournal(root, journal);
-      empty = childElements(root).length === 0;
+      empty = editedChildElements(root).length === 0;
     },
   );
   return empty ? null : xml;
@@ -162,13 +163,13 @@ export function parseJournal(metadataXml: string | undefined): DeleteJournal | n
   };
 }
 
-function need(el: Element, name: string): string {
+function need(el: XmlElement, name: string): string {
   const value = attr(el, name);
   if (value === undefined) throw new JournalFormatError(`journal: <${localName(el)}> lacks ${name}`);
   return value;
 }
 
-function parseAnyRoot(xml: string): Element {
+function parseAnyRoot(xml: string): XmlElement {
   return parseRoot(xml, PROJECT_METADATA_ROOT, "project metadata");
 }
 

@@ -17,7 +17,8 @@
 import type { Element } from "@xmldom/xmldom";
 import type { DomainRef } from "../libvirt/api";
 import { editProjectMetadata, PROJECT_METADATA_ROOT } from "../model/metadata";
-import { appendElement, attr, childElements, parseRoot } from "../model/xml";
+import { appendElement, childElements as editedChildElements } from "../model/xml";
+import { attr, childElements, localName, parseRoot, type XmlElement } from "../model/xml-read";
 import type { ProjectMetadataPort } from "./libvirt-port";
 import { readProjectMetadata, writeProjectMetadata } from "./project-metadata";
 
@@ -88,9 +89,9 @@ export function withPreviewRecord(xml: string | undefined, record: PreviewRecord
 function replaceSection(xml: string | undefined, name: string, add: (root: Element) => void): string | null {
   let empty = false;
   const out = editProjectMetadata(xml, (root) => {
-    for (const old of childElements(root, name)) root.removeChild(old);
+    for (const old of editedChildElements(root, name)) root.removeChild(old);
     add(root);
-    empty = childElements(root).length === 0;
+    empty = editedChildElements(root).length === 0;
   });
   return empty ? null : out;
 }
@@ -122,14 +123,14 @@ export function parsePreviewRecord(xml: string | undefined): PreviewRecord | nul
   return { snapshot: need(el, "snapshot"), saved: need(el, "saved"), started: need(el, "started") };
 }
 
-function section(xml: string | undefined, name: string): Element | undefined {
+function section(xml: string | undefined, name: string): XmlElement | undefined {
   if (xml === undefined || xml.trim() === "") return undefined;
   return childElements(parseRoot(xml, PROJECT_METADATA_ROOT, "project metadata"), name)[0];
 }
 
-function need(el: Element, name: string): string {
+function need(el: XmlElement, name: string): string {
   const value = attr(el, name);
-  if (value === undefined) throw new Error(`project metadata: <${el.localName}> lacks ${name}`);
+  if (value === undefined) throw new Error(`project metadata: <${localName(el)}> lacks ${name}`);
   return value;
 }
 

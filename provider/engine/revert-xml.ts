@@ -4,7 +4,7 @@
  * definition that makes libvirt create the overlays. Built with the DOM (strings stay data). No I/O.
  */
 import type { Element } from "@xmldom/xmldom";
-import { type DomainModel, type ImageSource, parseDomainXml } from "../model/domain";
+import { type DomainModel, type ImageSource, parseDomainElement } from "../model/domain";
 import { buildSnapshotCreateXml } from "../model/snapshot";
 import {
   appendElement,
@@ -12,9 +12,10 @@ import {
   child,
   childElements,
   newDocumentRoot,
-  parseRoot,
+  parseForEdit,
   serialize,
 } from "../model/xml";
+import * as read from "../model/xml-read";
 
 /** One disk of the new branch: the disk `target` writes to the qcow2 file `overlayPath` from now on. */
 export interface NewSource {
@@ -28,8 +29,8 @@ export interface NewSource {
  * carries no definition (libvirt always writes one for snapshots it creates). Throws ModelXmlError on bad XML.
  */
 export function snapshotDomain(snapshotXml: string): DomainModel | undefined {
-  const saved = child(parseRoot(snapshotXml, "domainsnapshot", "snapshot XML"), "domain");
-  return saved === undefined ? undefined : parseDomainXml(saved.toString());
+  const saved = read.child(read.parseRoot(snapshotXml, "domainsnapshot", "snapshot XML"), "domain");
+  return saved === undefined ? undefined : parseDomainElement(saved);
 }
 
 /**
@@ -39,7 +40,7 @@ export function snapshotDomain(snapshotXml: string): DomainModel | undefined {
  * stay exactly as they are. Throws ModelXmlError when a listed disk is not in the document.
  */
 export function withNewSources(domainXml: string, sources: readonly NewSource[]): string {
-  const root = parseRoot(domainXml, "domain", "domain XML");
+  const root = parseForEdit(domainXml, "domain", "domain XML");
   pointDisksAt(root, sources);
   return serialize(root);
 }
@@ -64,9 +65,9 @@ export function restoreXml(
   sources: readonly NewSource[],
   persistentXml: string,
 ): string {
-  const root = parseRoot(saveImageXml, "domain", "save image XML");
+  const root = parseForEdit(saveImageXml, "domain", "save image XML");
   pointDisksAt(root, sources);
-  const current = child(parseRoot(persistentXml, "domain", "domain XML"), "metadata");
+  const current = child(parseForEdit(persistentXml, "domain", "domain XML"), "metadata");
   const stale = child(root, "metadata");
   if (stale !== undefined) root.removeChild(stale);
   if (current !== undefined) {
@@ -121,14 +122,19 @@ export interface HelperDisk {
  * accepts the definition on every host. Only `file` and `block` images can be opened this way.
  */
 export function helperDomainXml(userDomainXml: string, name: string, disks: readonly HelperDisk[]): string {
-  const user = parseRoot(userDomainXml, "domain", "domain XML");
-  const osType = child(child(user, "os") ?? user, "type");
+  const user = read.parseRoot(userDomainXml, "domain", "domain XML");
+  const osType = read.child(read.child(user, "os") ?? user, "type");
   const root = newDocumentRoot("domain");
-  root.setAttribute("type", attr(user, "type") ?? "qemu");
+  root.setAttribute("type", read.attr(user, "type") ?? "qemu");
   appendElement(root, "name", {}, name);
   appendElement(root, "memory", { unit: "MiB" }, "16");
   const os = appendElement(root, "os");
-  appendElement(os, "type", { arch: attr(osType, "arch"), machine: attr(osType, "machine") }, "hvm");
+  appendElement(
+    os,
+    "type",
+    { arch: read.attr(osType, "arch"), machine: read.attr(osType, "machine") },
+    "hvm",
+  );
   const devices = appendElement(root, "devices");
   for (const disk of disks) {
     const kind = disk.image.kind === "block" ? "block" : "file";
@@ -157,7 +163,7 @@ export function overlayCreateXml(disks: readonly HelperDisk[]): string {
  * the snapshot's `<disks>`.
  */
 export function withSnapshotOverlays(snapshotXml: string, sources: readonly NewSource[]): string {
-  const root = parseRoot(snapshotXml, "domainsnapshot", "snapshot XML");
+  const root = parseForEdit(snapshotXml, "domainsnapshot", "snapshot XML");
   const disks = childElements(child(root, "disks") ?? root, "disk");
   for (const source of sources) {
     const disk = disks.find((d) => attr(d, "name") === source.target);

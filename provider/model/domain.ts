@@ -3,7 +3,8 @@
  * it can take an external snapshot, its live backing chain (active image first) and any block job running on
  * it. Pure: no I/O.
  */
-import type { Element } from "@xmldom/xmldom";
+import { serialize, toDomDocument } from "./xml";
+import { PROJECT_XML_NAMESPACE } from "./xml-namespace";
 import {
   attr,
   child,
@@ -11,10 +12,11 @@ import {
   childText,
   localName,
   ModelXmlError,
+  namespaceUri,
   parseRoot,
   requiredAttr,
-} from "./xml";
-import { PROJECT_XML_NAMESPACE } from "./xml-namespace";
+  type XmlElement,
+} from "./xml-read";
 
 /** libvirt's `<disk type=...>`: where the image lives. Unknown future kinds are kept as given. */
 export type DiskSourceKind =
@@ -105,7 +107,7 @@ export function parseDomainXml(xml: string): DomainModel {
 }
 
 /** Parses a `<domain>` element (a document's root, or the copy embedded in snapshot XML). */
-export function parseDomainElement(root: Element): DomainModel {
+export function parseDomainElement(root: XmlElement): DomainModel {
   const name = childText(root, "name") ?? "";
   const uuid = (childText(root, "uuid") ?? "").trim().toLowerCase();
   const devices = child(root, "devices");
@@ -119,7 +121,7 @@ export function parseDomainElement(root: Element): DomainModel {
   };
 }
 
-function parseDisk(el: Element, domainName: string): DiskModel {
+function parseDisk(el: XmlElement, domainName: string): DiskModel {
   const targetEl = child(el, "target");
   if (targetEl === undefined) throw new ModelXmlError(`domain ${domainName}: a <disk> has no <target>`);
   const target = requiredAttr(targetEl, "dev", `domain ${domainName} disk`);
@@ -142,7 +144,7 @@ function parseDisk(el: Element, domainName: string): DiskModel {
 }
 
 /** Walks `<source>` then the nested `<backingStore>` elements; an empty `<backingStore/>` ends the chain. */
-function parseChain(diskEl: Element): { chain: ImageSource[]; terminated: boolean } {
+function parseChain(diskEl: XmlElement): { chain: ImageSource[]; terminated: boolean } {
   const chain: ImageSource[] = [];
   const active = parseSource(diskEl, attr(child(diskEl, "driver"), "type"));
   if (active === undefined) return { chain, terminated: false };
@@ -161,7 +163,7 @@ function parseChain(diskEl: Element): { chain: ImageSource[]; terminated: boolea
  * One image from an element that carries `type=` and a `<source>` child (a disk, a backingStore, a mirror).
  * The index is on `<source index>` for the active image and on `<backingStore index>` below it.
  */
-function parseSource(holder: Element, format: string | undefined): ImageSource | undefined {
+function parseSource(holder: XmlElement, format: string | undefined): ImageSource | undefined {
   const sourceEl = child(holder, "source");
   if (sourceEl === undefined) return undefined;
   const kind = attr(holder, "type") ?? "file";
@@ -183,7 +185,7 @@ function parseSource(holder: Element, format: string | undefined): ImageSource |
   ) as unknown as ImageSource;
 }
 
-function parseMirror(el: Element): BlockJobMirror {
+function parseMirror(el: XmlElement): BlockJobMirror {
   const phase = attr(el, "ready");
   const destination = parseSource(el, attr(child(el, "format"), "type") ?? attr(el, "format"));
   return {
@@ -194,12 +196,15 @@ function parseMirror(el: Element): BlockJobMirror {
   };
 }
 
-/** Finds `<metadata><x:anything xmlns:x=PROJECT_XML_NAMESPACE>` and serializes it on its own. */
-function findProjectMetadata(root: Element): string | undefined {
+/**
+ * Finds `<metadata><x:anything xmlns:x=PROJECT_XML_NAMESPACE>` (by namespace URI, whatever the prefix) and
+ * serializes it on its own, with the namespace declarations it needs.
+ */
+function findProjectMetadata(root: XmlElement): string | undefined {
   const metadata = child(root, "metadata");
   if (metadata === undefined) return undefined;
-  const own = childElements(metadata).find((el) => el.namespaceURI === PROJECT_XML_NAMESPACE);
-  return own?.toString();
+  const own = childElements(metadata).find((el) => namespaceUri(el) === PROJECT_XML_NAMESPACE);
+  return own === undefined ? undefined : serialize(toDomDocument(own));
 }
 
 /** A one-line, human-readable chain, active first: `vda.s2.qcow2 -> vda.s1.qcow2 -> vda.qcow2`. */

@@ -3,19 +3,9 @@
  * `virDomainSnapshotCreateXML`. Pure: no I/O. The XML is built with a DOM, so names, descriptions and paths are
  * data whatever characters they hold.
  */
-import type { Element } from "@xmldom/xmldom";
 import { type DiskModel, type DiskSnapshotMode, type ImageSource, parseDomainElement } from "./domain";
-import {
-  appendElement,
-  attr,
-  child,
-  childElements,
-  childText,
-  ModelXmlError,
-  newDocumentRoot,
-  parseRoot,
-  serialize,
-} from "./xml";
+import { appendElement, newDocumentRoot, serialize } from "./xml";
+import { attr, child, childElements, childText, ModelXmlError, parseRoot, type XmlElement } from "./xml-read";
 
 /** libvirt's `<state>` of a snapshot: the domain state it captured (`disk-snapshot` for disk-only ones). */
 export type SnapshotState =
@@ -84,7 +74,7 @@ export function parseSnapshotXml(xml: string): SnapshotModel {
   };
 }
 
-function parseSnapshotDisk(el: Element, domainBefore: readonly DiskModel[]): SnapshotDisk {
+function parseSnapshotDisk(el: XmlElement, domainBefore: readonly DiskModel[]): SnapshotDisk {
   const target = attr(el, "name") ?? "";
   const mode = (attr(el, "snapshot") ?? "external") as DiskSnapshotMode;
   const sourceEl = child(el, "source");
