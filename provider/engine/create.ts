@@ -1,15 +1,20 @@
 /**
  * Creating an external snapshot of a running, paused or shut-off domain: one atomic libvirt call for all
  * disks, preceded by a plan from the live state and followed by a verification of the chains read back.
+ *
+ * Calls per create in the common case (no interrupted operation, no quiesce fallback), each line one round
+ * trip, the calls of a line in flight together: domain lookup; [state, domain XML, snapshot list];
+ * [record write, snapshot create] (create-call.ts); [snapshot XML, domain XML]. Nothing is written after the
+ * create.
  */
-import type { DomainRef, SnapshotRef } from "../libvirt/api";
+import type { DomainRef } from "../libvirt/api";
 import { DomainState } from "../libvirt/api";
-import { ErrorCode, SnapshotCreateFlags } from "../libvirt/flags";
 import { type DomainModel, parseDomainXml } from "../model/domain";
-import { parseProjectMetadata, type SnapshotRecord, withSnapshotRecord } from "../model/metadata";
+import { parseProjectMetadata } from "../model/metadata";
 import { parseSnapshotXml, type SnapshotModel } from "../model/snapshot";
 import { joinSnapshots, type SnapshotView } from "../model/snapshot-tree";
 import { chainMismatches } from "./chain-verify";
+import { createWithRecord } from "./create-call";
 import {
   type CreatePlan,
   type CreateSnapshotRequest,
@@ -22,11 +27,15 @@ import {
 } from "./create-plan";
 import { withDomainLock } from "./domain-lock";
 import { resolveDomain } from "./domain-ref";
-import { EngineError, EngineErrorKind, libvirtCodeOf, libvirtStep } from "./errors";
+import { EngineError, EngineErrorKind, libvirtStep } from "./errors";
 import type { DomainIdentity } from "./inspect";
 import type { CreatePort } from "./libvirt-port";
-import { writeProjectMetadata } from "./project-metadata";
-import { finishInterruptedOperations, type RecoveryPort, type RecoveryReport } from "./recover";
+import {
+  finishInterruptedOperations,
+  hasInterruptedOperation,
+  type RecoveryPort,
+  type RecoveryReport,
+} from "./recover";
 
 /** Progress of one create, in order; `waiting-for-lock` only when another operation holds the domain. */
 export type CreateProgress =
@@ -40,12 +49,14 @@ export interface CreateHooks {
   /** Called synchronously at each step; an exception thrown here is ignored. */
   readonly onProgress?: (event: CreateProgress) => void;
   /**
-   * Gives up the create, as far as that is safe. Aborted before the libvirt create call is sent (while
-   * validating, waiting for the domain's lock, or reading the domain), the create rejects with the signal's
-   * reason and nothing was made. Once the call was sent, the abort is ignored: the call finishes and the result
-   * (the snapshot, recorded and verified, or the error) is reported as without a signal, because a snapshot
-   * half made and then abandoned would be orphaned. So an aborted create settles after at most one libvirt
-   * call in flight plus the steps after a create.
+   * Gives up the create, as far as that is safe. Aborted before the record and the libvirt create call are
+   * sent (while validating, waiting for the domain's lock, or reading the domain), the create rejects with the
+   * signal's reason and nothing was made; aborted between a quiesced attempt that libvirt refused and the
+   * retry without QUIESCE, only the record of the refused attempt stays, which matches no snapshot. Once the
+   * create call was sent, the abort is ignored: the call finishes and the result (the snapshot, recorded and
+   * verified, or the error) is reported as without a signal, because a snapshot half made and then abandoned
+   * would be orphaned. So an aborted create settles after at most one record write and one create call in
+   * flight plus the steps after a create.
    */
   readonly signal?: AbortSignal;
 }
@@ -79,8 +90,14 @@ export interface CreateSnapshotResult {
  *   exists and is reported in the message).
  * - Idempotent: an existing snapshot of that name with the same disks and memory mode is adopted
  *   (`adopted: true`); one that differs is SNAPSHOT_CONFLICT.
- * - The quiesce outcome is recorded in the domain's project metadata; if only that write fails, the snapshot
- *   is kept and the result carries a warning.
+ * - The quiesce outcome is recorded in the domain's project metadata BEFORE the snapshot exists (record and
+ *   create are sent back to back, see `createWithRecord`), keyed by the snapshot's name and the files it
+ *   creates, so a run killed right after libvirt made the snapshot still leaves it recorded. A failed create
+ *   may leave that record behind; it matches no snapshot and the next create of the name replaces it. If only
+ *   the record write fails, the snapshot is kept and the result carries a warning.
+ * - Unfinished earlier operations (a delete journal, a revert record in the domain XML read under the lock)
+ *   are finished first (`finishInterruptedOperations`) and the domain is read again; without one, recovery
+ *   costs no call.
  */
 export async function createSnapshot(
   port: CreatePort & RecoveryPort,
@@ -102,8 +119,13 @@ export async function createSnapshot(
     ref.uuid,
     async () => {
       report({ kind: "locked" });
-      const recovered = await finishInterruptedOperations(port, ref);
-      const result = await createLocked(port, ref, request, report, () => signal?.throwIfAborted());
+      let live = await readDomain(port, ref, request);
+      // Recovery reads the metadata again only when the domain XML just read says there is something to finish.
+      const recovered = hasInterruptedOperation(live.domain.projectMetadataXml)
+        ? await finishInterruptedOperations(port, ref)
+        : null;
+      if (recovered !== null) live = await readDomain(port, ref, request);
+      const result = await createLocked(port, ref, live, request, report, () => signal?.throwIfAborted());
       return recovered === null ? result : { ...result, recovered };
     },
     () => report({ kind: "waiting-for-lock" }),
@@ -111,13 +133,18 @@ export async function createSnapshot(
   );
 }
 
-async function createLocked(
+/** The domain as read under the lock, in one parallel batch: state, live XML, snapshot names. */
+interface LiveDomain {
+  readonly state: number;
+  readonly domain: DomainModel;
+  readonly snapshotNames: ReadonlySet<string>;
+}
+
+async function readDomain(
   port: CreatePort,
   ref: DomainRef,
   request: CreateSnapshotRequest,
-  report: (event: CreateProgress) => void,
-  beforeCreateCall: () => void,
-): Promise<CreateSnapshotResult> {
+): Promise<LiveDomain> {
   const [stateInfo, xml, existing] = await libvirtStep(ref.name, request.name, "reading the domain", () =>
     Promise.all([
       port.domainGetState(ref),
@@ -125,169 +152,63 @@ async function createLocked(
       port.domainListAllSnapshots(ref, 0),
     ]),
   );
-  const domain = parseDomainXml(xml);
-  const state = snapshotState(stateInfo.state, domain.name, request);
+  return {
+    state: stateInfo.state,
+    domain: parseDomainXml(xml),
+    snapshotNames: new Set(existing.map((s) => s.name)),
+  };
+}
+
+async function createLocked(
+  port: CreatePort,
+  ref: DomainRef,
+  live: LiveDomain,
+  request: CreateSnapshotRequest,
+  report: (event: CreateProgress) => void,
+  beforeCreateCall: () => void,
+): Promise<CreateSnapshotResult> {
+  const { domain } = live;
+  const state = snapshotState(live.state, domain.name, request);
   const selection = selectDisks(domain, request);
-  const names = new Set(existing.map((s) => s.name));
-  if (names.has(request.name)) {
+  if (live.snapshotNames.has(request.name)) {
     const result = await adopt(port, ref, domain, request, selection);
     report({ kind: "adopted" });
     return result;
   }
-  const plan = planCreate(domain, state, names, request, selection);
-  const { snapshotRef, quiesced, quiesceNote } = await runCreate(port, ref, plan, report, beforeCreateCall);
-  report({ kind: "created" });
-
-  // The record needs the snapshot's creation time; it is written while the domain is re-read for verification.
-  const snapshotRead = libvirtStep(ref.name, request.name, "reading the new snapshot", async () =>
-    parseSnapshotXml(await port.domainSnapshotGetXMLDesc(snapshotRef, 0)),
+  const plan = planCreate(domain, state, live.snapshotNames, request, selection);
+  // The metadata read above is current: every writer of it holds the per-domain lock.
+  const { snapshotRef, record, recordWarning } = await createWithRecord(
+    port,
+    { ref, state: live.state, projectMetadataXml: domain.projectMetadataXml },
+    plan,
+    (reason) => report({ kind: "quiesce-fallback", reason }),
+    beforeCreateCall,
   );
-  const recorded = snapshotRead.then(async () => {
-    const record: SnapshotRecord = {
-      name: plan.name,
-      files: {
-        overlays: plan.disks.map((d) => ({ disk: d.target, path: d.overlayPath })),
-        ...(plan.memoryFile === undefined ? {} : { memoryFile: plan.memoryFile }),
-      },
-      quiesced,
-      ...(quiesceNote === undefined ? {} : { quiesceNote }),
-    };
-    try {
-      // The metadata read before the create is current: every writer holds the per-domain lock.
-      const xml = withSnapshotRecord(domain.projectMetadataXml, record);
-      await writeProjectMetadata(port, ref, xml, stateInfo.state);
-      return { record, warning: undefined };
-    } catch (e) {
-      const warning = `snapshot ${plan.name} was created, but whether it is quiesced could not be recorded on domain ${domain.name}: ${String(e)}`;
-      return { record, warning };
-    }
-  });
-  const [afterXml, snapshot, { record, warning }] = await Promise.all([
+  report({ kind: "created" });
+  const [snapshotXml, afterXml] = await Promise.all([
+    libvirtStep(ref.name, request.name, "reading the new snapshot", () =>
+      port.domainSnapshotGetXMLDesc(snapshotRef, 0),
+    ),
     libvirtStep(ref.name, request.name, "reading the domain after the snapshot", () =>
       port.domainGetXMLDesc(ref, 0),
     ),
-    snapshotRead,
-    recorded,
   ]);
+  const snapshot = parseSnapshotXml(snapshotXml);
   const after = parseDomainXml(afterXml);
   verifyCreated(after, snapshot, plan);
   const warnings = plan.skipped
     .filter((s) => s.warning)
     .map((s) => `${s.message}; it is not in snapshot ${plan.name}`);
-  if (warning !== undefined) warnings.push(warning);
+  if (recordWarning !== undefined) warnings.push(recordWarning);
   return {
     domain: { name: domain.name, uuid: domain.uuid },
     snapshot: viewOf(after, snapshot, { snapshots: [record] }),
     adopted: false,
-    quiesced,
-    ...(quiesceNote === undefined ? {} : { quiesceNote }),
+    quiesced: record.quiesced,
+    ...(record.quiesceNote === undefined ? {} : { quiesceNote: record.quiesceNote }),
     skipped: plan.skipped,
     warnings,
   };
-}
-
-/**
- * The create call: with QUIESCE first when planned, falling back (auto) when no agent can freeze.
- * `beforeCreateCall` runs before each call is sent (it throws to give up; nothing exists then).
- */
-async function runCreate(
-  port: CreatePort,
-  ref: DomainRef,
-  plan: CreatePlan,
-  report: (event: CreateProgress) => void,
-  beforeCreateCall: () => void,
-): Promise<{ snapshotRef: SnapshotRef; quiesced: boolean; quiesceNote?: string }> {
-  beforeCreateCall();
-  if (plan.quiesce.attempt) {
-    try {
-      const snapshotRef = await port.domainSnapshotCreateXML(
-        ref,
-        plan.xml,
-        plan.flags | SnapshotCreateFlags.QUIESCE,
-      );
-      return { snapshotRef, quiesced: true };
-    } catch (e) {
-      const code = libvirtCodeOf(e);
-      if (code !== ErrorCode.ARGUMENT_UNSUPPORTED && code !== ErrorCode.AGENT_UNRESPONSIVE) {
-        throw createFailure(ref, plan, e);
-      }
-      const why =
-        code === ErrorCode.ARGUMENT_UNSUPPORTED
-          ? "the domain has no guest agent channel"
-          : "no guest agent answers on the domain's channel";
-      if (plan.quiesce.required) {
-        throw new EngineError({
-          kind: EngineErrorKind.QUIESCE_FAILED,
-          domain: ref.name,
-          snapshot: plan.name,
-          message: `snapshot ${plan.name} of domain ${ref.name}: quiesce is required but ${why}; nothing was created`,
-          cause: e,
-        });
-      }
-      // A quiesced create refused with 74 or 86 leaves nothing behind, so retrying without QUIESCE is safe.
-      const note = `not quiesced: ${why} (${e instanceof Error ? e.message : String(e)})`;
-      report({ kind: "quiesce-fallback", reason: note });
-      beforeCreateCall();
-      return { snapshotRef: await libvirtCreate(port, ref, plan), quiesced: false, quiesceNote: note };
-    }
-  }
-  const snapshotRef = await libvirtCreate(port, ref, plan);
-  const quiesceNote = `not quiesced: ${plan.quiesce.note ?? "quiescing was turned off"}`;
-  return { snapshotRef, quiesced: false, quiesceNote };
-}
-
-async function libvirtCreate(port: CreatePort, ref: DomainRef, plan: CreatePlan): Promise<SnapshotRef> {
-  try {
-    return await port.domainSnapshotCreateXML(ref, plan.xml, plan.flags);
-  } catch (e) {
-    throw createFailure(ref, plan, e);
-  }
-}
-
-/** An EngineError for a failed create call, naming the disk whose file libvirt's message mentions. */
-function createFailure(ref: DomainRef, plan: CreatePlan, cause: unknown): EngineError {
-  const text = cause instanceof Error ? cause.message : String(cause);
-  const disk = plan.disks.find((d) => text.includes(d.overlayPath));
-  const memory = plan.memoryFile !== undefined && text.includes(plan.memoryFile);
-  const where = disk
-    ? ` on disk ${disk.target} (overlay ${disk.overlayPath})`
-    : memory
-      ? ` (memory file ${plan.memoryFile})`
-      : "";
-  const hint = hintFor(libvirtCodeOf(cause), text);
-  return new EngineError({
-    kind: EngineErrorKind.LIBVIRT,
-    domain: ref.name,
-    snapshot: plan.name,
-    ...(disk === undefined ? {} : { disk: disk.target }),
-    message: `creating snapshot ${plan.name} of domain ${ref.name} failed${where}; nothing was changed${hint}`,
-    cause,
-  });
-}
-
-/** What the user can do about a failed create, from libvirt's code and message. */
-function hintFor(code: number | undefined, message: string): string {
-  // Quirk: QEMU refuses a second memory snapshot of a domain that stayed paused since the first one ("Can't
-  // migrate the vm that was paused due to previous migration", libvirt 9.0 / QEMU 7.2); the domain state and
-  // its reason do not tell the two situations apart beforehand, so the error is explained instead.
-  if (/paused due to previous migration/i.test(message)) {
-    return " (QEMU takes only one memory snapshot per pause: resume the domain once, or take a disk-only snapshot)";
-  }
-  switch (code) {
-    case ErrorCode.CONFIG_UNSUPPORTED:
-      return " (an overlay or memory file that already exists, or a disk that cannot take an external snapshot)";
-    case ErrorCode.SYSTEM_ERROR:
-      return " (check that the target directory exists)";
-    case ErrorCode.INTERNAL_ERROR:
-      return /permission denied/i.test(message)
-        ? " (check that QEMU's user can enter and write to the target directory)"
-        : "";
-    case ErrorCode.BLOCK_COPY_ACTIVE:
-    case ErrorCode.OPERATION_UNSUPPORTED:
-      return " (a block job may be running on the domain)";
-    default:
-      return "";
-  }
 }
 
 /**

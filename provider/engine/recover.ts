@@ -9,13 +9,17 @@
  *   deletes the metadata and the files. A delete that had only started a shut-off domain to look at its chains
  *   is rolled back (the domain is stopped again if it is still paused as the delete left it).
  * - A revert record is rolled back or completed by `finishUnfinishedRevert` (revert-recipe.ts).
+ *
+ * An operation that has just read the domain XML can skip recovery's own reads: `hasInterruptedOperation`
+ * tells from the project metadata in that XML whether there is anything to finish.
  */
 import type { DomainRef } from "../libvirt/api";
 import { type DeletePort, executeDelete, type MergeOptions } from "./delete-execute";
 import { rollBackStart } from "./delete-start";
 import { EngineError, EngineErrorKind } from "./errors";
-import { type DeleteJournal, OperationPhase, readJournal } from "./journal";
+import { type DeleteJournal, OperationPhase, parseJournal, readJournal } from "./journal";
 import { finishUnfinishedRevert, type RecipePort, type RevertRecoveryReport } from "./revert-recipe";
+import { parseRevertRecord } from "./revert-state";
 
 /** Every call recovery makes. */
 export type RecoveryPort = DeletePort & RecipePort;
@@ -60,6 +64,22 @@ export async function finishInterruptedOperations(
     ...(reverted === null ? {} : { revert: reverted }),
     messages: [deleted?.message ?? [], reverted?.message ?? []].flat(),
   };
+}
+
+/**
+ * Whether the project metadata `projectMetadataXml` (DomainModel.projectMetadataXml of a domain XML read under
+ * the domain lock, or what `virDomainGetMetadata` returns) records an operation that
+ * `finishInterruptedOperations` would finish: a delete journal or a revert record. A record this version
+ * cannot read counts as one (recovery then reports it). A preview record is not one: a preview in progress is
+ * a state the domain is meant to be in. Pure.
+ */
+export function hasInterruptedOperation(projectMetadataXml: string | undefined): boolean {
+  if (projectMetadataXml === undefined) return false;
+  try {
+    return parseJournal(projectMetadataXml) !== null || parseRevertRecord(projectMetadataXml) !== null;
+  } catch {
+    return true;
+  }
 }
 
 /** What recovery of a delete did. */

@@ -1,14 +1,23 @@
 import { describe, expect, test } from "vitest";
 import { type CreateProgress, createSnapshot } from "../../../provider/engine/create";
 import { getSnapshot, listSnapshots } from "../../../provider/engine/inspect";
+import { parseJournal, withJournal } from "../../../provider/engine/journal";
 import { DomainState } from "../../../provider/libvirt/api";
 import { ErrorCode, SnapshotCreateFlags } from "../../../provider/libvirt/flags";
+import { parseProjectMetadata } from "../../../provider/model/metadata";
 import { engineRejection } from "../../support/rejections";
 import { FIXTURE_DIR, fixture, qcow2 } from "../model/fixtures";
 import { FakeLibvirt, libvirtError } from "./fake-libvirt";
 
 const fresh = () => new FakeLibvirt(fixture("domain-running-fresh.xml"));
 const request = { domain: "lvsnap-fixture", name: "s1" };
+/** The files of snapshot s1 of the fixture's two snapshottable disks, with default overlay names. */
+const s1Files = {
+  overlays: [
+    { disk: "vda", path: `${FIXTURE_DIR}/vda.s1.qcow2` },
+    { disk: "vdb", path: `${FIXTURE_DIR}/vdb.s1.qcow2` },
+  ],
+};
 
 describe("createSnapshot", () => {
   test("disk-only, quiesced: calls, chains, record, result", async () => {
@@ -21,16 +30,15 @@ describe("createSnapshot", () => {
     );
     expect(host.calls).toEqual([
       "domainLookupByName",
-      // Recovery: no delete journal, no revert record.
-      "domainGetMetadata",
-      "domainGetMetadata",
+      // One batch; its domain XML shows no delete journal and no revert record, so recovery makes no call.
       "domainGetState",
       "domainGetXMLDesc",
       "domainListAllSnapshots",
+      // The record first, the create right behind it.
+      "domainSetMetadata",
       "domainSnapshotCreateXML+QUIESCE",
       "domainSnapshotGetXMLDesc",
       "domainGetXMLDesc",
-      "domainSetMetadata",
     ]);
     expect(events).toEqual([{ kind: "locked" }, { kind: "created" }]);
     expect(result).toEqual({
@@ -104,6 +112,16 @@ describe("createSnapshot", () => {
       { kind: "quiesce-fallback", reason: note },
       { kind: "created" },
     ]);
+    // The record said "quiesced" for the refused attempt and is rewritten, right before the retry.
+    expect(host.calls.slice(4, 8)).toEqual([
+      "domainSetMetadata",
+      "domainSnapshotCreateXML+QUIESCE",
+      "domainSetMetadata",
+      "domainSnapshotCreateXML",
+    ]);
+    expect(parseProjectMetadata(host.metadata)).toEqual({
+      snapshots: [{ name: "s1", files: s1Files, quiesced: false, quiesceNote: note }],
+    });
   });
 
   test("aborted before the create call: rejects with the signal's reason, nothing made", async () => {
@@ -151,10 +169,10 @@ describe("createSnapshot", () => {
     const result = await createSnapshot(host, request, { signal: controller.signal });
     expect([result.snapshot.name, result.quiesced, result.snapshot.quiesced]).toEqual(["s1", true, true]);
     expect(host.calls.slice(-4)).toEqual([
+      "domainSetMetadata",
       "domainSnapshotCreateXML+QUIESCE",
       "domainSnapshotGetXMLDesc",
       "domainGetXMLDesc",
-      "domainSetMetadata",
     ]);
   });
 
@@ -170,11 +188,13 @@ describe("createSnapshot", () => {
       "AGENT_UNRESPONSIVE",
       "snapshot s1 of domain lvsnap-fixture: quiesce is required but no guest agent answers on the domain's channel; nothing was created [libvirt AGENT_UNRESPONSIVE (86): not connected]",
     ]);
-    expect([host.xml(), host.metadata, host.calls.at(-1)]).toEqual([
+    // Only the record of the refused attempt stays; it names files that do not exist, so it matches nothing.
+    expect([host.xml(), parseProjectMetadata(host.metadata), host.calls.slice(-2)]).toEqual([
       before,
-      undefined,
-      "domainSnapshotCreateXML+QUIESCE",
+      { snapshots: [{ name: "s1", files: s1Files, quiesced: true }] },
+      ["domainSetMetadata", "domainSnapshotCreateXML+QUIESCE"],
     ]);
+    expect(await host.domainListAllSnapshots(host.ref)).toEqual([]);
   });
 
   test("invalid names never reach the host", async () => {
@@ -185,7 +205,7 @@ describe("createSnapshot", () => {
     }
   });
 
-  test("a libvirt failure names domain, disk and code, and writes no record", async () => {
+  test("a libvirt failure names domain, disk and code; its record stays until the next create replaces it", async () => {
     const host = fresh();
     const overlay = `${FIXTURE_DIR}/vdb.s1.qcow2`;
     host.failCreate = () =>
@@ -204,7 +224,104 @@ describe("createSnapshot", () => {
     expect(error.message).toContain(
       `failed on disk vdb (overlay ${overlay}); nothing was changed (an overlay or memory file that already exists`,
     );
-    expect(host.metadata).toBeUndefined();
+    const stale = {
+      name: "s1",
+      files: s1Files,
+      quiesced: false,
+      quiesceNote: "not quiesced: quiescing was turned off",
+    };
+    expect(parseProjectMetadata(host.metadata)).toEqual({ snapshots: [stale] });
+
+    host.failCreate = () => undefined;
+    const again = await createSnapshot(host, { ...request, overlayDir: "/elsewhere" });
+    const files = {
+      overlays: [
+        { disk: "vda", path: "/elsewhere/vda.s1.qcow2" },
+        { disk: "vdb", path: "/elsewhere/vdb.s1.qcow2" },
+      ],
+    };
+    expect([again.quiesced, parseProjectMetadata(host.metadata)]).toEqual([
+      true,
+      { snapshots: [{ name: "s1", files, quiesced: true }] },
+    ]);
+  });
+
+  test("a record write that fails is tried once more after the create; a second failure is a warning", async () => {
+    for (const failures of [1, 2]) {
+      const host = fresh();
+      let left = failures;
+      const setMetadata = host.domainSetMetadata.bind(host);
+      host.domainSetMetadata = async (...args) => {
+        if (left-- > 0) {
+          host.calls.push("domainSetMetadata (failed)");
+          throw libvirtError(ErrorCode.OPERATION_TIMEOUT, "cannot acquire state change lock");
+        }
+        return setMetadata(...args);
+      };
+      const result = await createSnapshot(host, { ...request, disks: { include: ["vda"] } });
+      expect(host.calls.slice(4)).toEqual([
+        "domainSetMetadata (failed)",
+        "domainSnapshotCreateXML+QUIESCE",
+        failures === 1 ? "domainSetMetadata" : "domainSetMetadata (failed)",
+        "domainSnapshotGetXMLDesc",
+        "domainGetXMLDesc",
+      ]);
+      const record = { name: "s1", files: { overlays: s1Files.overlays.slice(0, 1) }, quiesced: true };
+      expect([result.quiesced, result.snapshot.quiesced, result.warnings]).toEqual([
+        true,
+        true,
+        failures === 1
+          ? []
+          : [
+              "snapshot s1 was created, but whether it is quiesced could not be recorded on domain lvsnap-fixture: " +
+                "LibvirtError: cannot acquire state change lock",
+            ],
+      ]);
+      expect(parseProjectMetadata(host.metadata)).toEqual({ snapshots: failures === 1 ? [record] : [] });
+      expect(await host.domainListAllSnapshots(host.ref)).toEqual([{ name: "s1", domain: host.ref }]);
+    }
+  });
+
+  test("an interrupted operation in the domain XML read under the lock is finished first, then the domain is read again", async () => {
+    const host = fresh();
+    host.metadata =
+      withJournal(undefined, {
+        kind: "delete",
+        id: "killed",
+        snapshot: "old",
+        startedAt: "2026-11-22T05:00:00.000Z",
+        phase: "starting",
+        startedDomain: false,
+        disks: [],
+        files: [],
+      }) ?? undefined;
+    const result = await createSnapshot(host, request);
+    expect(host.calls).toEqual([
+      "domainLookupByName",
+      "domainGetState",
+      "domainGetXMLDesc",
+      "domainListAllSnapshots",
+      // Recovery: the journal (a delete that had only started) is cleared; no revert record.
+      "domainGetMetadata",
+      "domainGetMetadata",
+      "domainGetState",
+      "domainSetMetadata",
+      "domainGetMetadata",
+      // The domain again, then the create as always.
+      "domainGetState",
+      "domainGetXMLDesc",
+      "domainListAllSnapshots",
+      "domainSetMetadata",
+      "domainSnapshotCreateXML+QUIESCE",
+      "domainSnapshotGetXMLDesc",
+      "domainGetXMLDesc",
+    ]);
+    expect([result.recovered?.delete?.action, result.quiesced, parseProjectMetadata(host.metadata)]).toEqual([
+      "rolled-back",
+      true,
+      { snapshots: [{ name: "s1", files: s1Files, quiesced: true }] },
+    ]);
+    expect(parseJournal(host.metadata)).toBeNull();
   });
 
   test("Quirk: QEMU takes one memory snapshot per pause; the refusal is explained", async () => {
@@ -289,12 +406,8 @@ describe("createSnapshot", () => {
       .map((c, i) => [c, i] as const)
       .filter(([c]) => c.startsWith("domainSnapshotCreateXML"));
     const sets = host.calls.map((c, i) => [c, i] as const).filter(([c]) => c === "domainSetMetadata");
-    // Each create is followed by its own record before the next create starts.
-    expect(
-      creates.every(
-        ([, i], n) => (sets[n]?.[1] ?? -1) > i && (creates[n + 1]?.[1] ?? Infinity) > (sets[n]?.[1] ?? -1),
-      ),
-    ).toBe(true);
+    // Each create is sent right after its own record, and after the previous create finished.
+    expect(sets.map(([, i]) => i + 1)).toEqual(creates.map(([, i]) => i));
     const forest = await listSnapshots(host, "lvsnap-fixture");
     expect(forest.problems).toEqual([]);
     expect(forest.snapshots.map((s) => [s.name, s.parent, s.disks[0]?.chainPosition, s.quiesced])).toEqual([
