@@ -25,7 +25,15 @@
  * attribute, no files) match no snapshot. Pure: no I/O.
  */
 import type { Element } from "@xmldom/xmldom";
-import { appendElement, attr, childElements, localName, newDocumentRoot, parseRoot, serialize } from "./xml";
+import {
+  appendCopy,
+  appendElement,
+  attr as editedAttr,
+  childElements as editedChildElements,
+  newDocumentRoot,
+  serialize,
+} from "./xml";
+import { attr, childElements, parseRoot, type XmlElement } from "./xml-read";
 
 /** The local name of the project's root element inside `<metadata>`. */
 export const PROJECT_METADATA_ROOT = "state";
@@ -98,7 +106,7 @@ export function parseProjectMetadata(xml: string | undefined): ProjectMetadata {
 }
 
 /** The files of a `<snapshot>` record; undefined when it names none or an entry lacks its attributes. */
-function recordFiles(el: Element): SnapshotFiles | undefined {
+function recordFiles(el: XmlElement): SnapshotFiles | undefined {
   const overlays: SnapshotOverlayFile[] = [];
   for (const overlay of childElements(el, "overlay")) {
     const disk = attr(overlay, "disk");
@@ -107,7 +115,7 @@ function recordFiles(el: Element): SnapshotFiles | undefined {
     overlays.push({ disk, path });
   }
   const memories = childElements(el, "memory");
-  const memoryFile = memories.length === 0 ? undefined : attr(memories[0] as Element, "path");
+  const memoryFile = memories.length === 0 ? undefined : attr(memories[0] as XmlElement, "path");
   if (memories.length > 1 || (memories.length === 1 && memoryFile === undefined)) return undefined;
   if (overlays.length === 0 && memoryFile === undefined) return undefined;
   return { overlays, ...(memoryFile === undefined ? {} : { memoryFile }) };
@@ -135,27 +143,10 @@ export function editProjectMetadata(xml: string | undefined, edit: (root: Elemen
   const root = newDocumentRoot(PROJECT_METADATA_ROOT);
   if (xml !== undefined && xml.trim() !== "") {
     const old = parseRoot(xml, PROJECT_METADATA_ROOT, "project metadata");
-    for (const el of childElements(old)) root.appendChild(plainCopy(root, el));
+    for (const el of childElements(old)) appendCopy(root, el, "drop");
   }
   edit(root);
   return serialize(root);
-}
-
-/** A deep copy of `el` for `parent`'s document without namespaces: local names, plain attributes, text. */
-function plainCopy(parent: Element, el: Element): Element {
-  const attributes: Record<string, string> = {};
-  for (const a of Array.from(el.attributes)) {
-    if (a.name !== "xmlns" && !a.name.startsWith("xmlns:")) attributes[a.localName ?? a.name] = a.value;
-  }
-  const copy = appendElement(parent, localName(el), attributes);
-  parent.removeChild(copy);
-  for (let n = el.firstChild; n !== null; n = n.nextSibling) {
-    if (n.nodeType === n.ELEMENT_NODE) copy.appendChild(plainCopy(copy, n as Element));
-    else if (n.nodeType === n.TEXT_NODE || n.nodeType === n.CDATA_SECTION_NODE) {
-      copy.appendChild(copy.ownerDocument?.createTextNode(n.nodeValue ?? "") ?? n);
-    }
-  }
-  return copy;
 }
 
 /** The document with `record` added, replacing any record of the same snapshot name (whatever its files). */
@@ -180,7 +171,7 @@ export function withoutSnapshotRecord(xml: string | undefined, name: string): st
 }
 
 function removeRecords(root: Element, name: string): void {
-  for (const el of childElements(root, "snapshot")) {
-    if (attr(el, "name") === name) root.removeChild(el);
+  for (const el of editedChildElements(root, "snapshot")) {
+    if (editedAttr(el, "name") === name) root.removeChild(el);
   }
 }
