@@ -163,9 +163,3 @@ export function findNonXmlCharacter(text: string): number | undefined {
   }
   return undefined;
 }
-
-/**
- * @deprecated The earlier name of `parseForEdit`, kept for callers not yet moved. Code that only reads uses
- * xml-read.ts's `parseRoot`, which is several times faster and builds no DOM.
- */
-export const parseRoot = parseForEdit;
