@@ -159,6 +159,8 @@ export interface LibvirtApi {
   connectGetCapabilities(options?: CallOptions): Promise<string>;
   connectGetHostname(options?: CallOptions): Promise<string>;
 
+  /** Active and inactive domains; `flags` 0 lists all (virConnectListAllDomainsFlags filter them). */
+  connectListAllDomains(flags: number, options?: CallOptions): Promise<DomainRef[]>;
   domainLookupByName(name: string, options?: CallOptions): Promise<DomainRef>;
   domainLookupByUUID(uuid: string, options?: CallOptions): Promise<DomainRef>;
   domainGetXMLDesc(domain: DomainRef, flags: number, options?: CallOptions): Promise<string>;

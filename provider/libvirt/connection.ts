@@ -158,6 +158,9 @@ export class LibvirtConnection implements LibvirtApi {
     return this.rpc.call(P.CONNECT_GET_HOSTNAME, undefined, options);
   }
 
+  connectListAllDomains(flags: number, options?: CallOptions): Promise<DomainRef[]> {
+    return this.rpc.call(P.CONNECT_LIST_ALL_DOMAINS, flags, options);
+  }
   domainLookupByName(name: string, options?: CallOptions): Promise<DomainRef> {
     return this.rpc.call(D.DOMAIN_LOOKUP_BY_NAME, name, options);
   }

@@ -1,6 +1,8 @@
 import type { DomainRef, StoragePoolRef, StorageVolInfo, StorageVolRef } from "./api";
 import {
+  MIN_DOMAIN_BYTES,
   MIN_POOL_BYTES,
+  readDomain,
   readPool,
   readVolume,
   writeOptionalDomain,
@@ -84,6 +86,19 @@ export const CONNECT_GET_LIB_VERSION = procedure(157, "CONNECT_GET_LIB_VERSION",
 export const CONNECT_GET_VERSION = procedure(4, "CONNECT_GET_VERSION", noArgs, readVersion);
 export const CONNECT_GET_CAPABILITIES = procedure(7, "CONNECT_GET_CAPABILITIES", noArgs, readString);
 export const CONNECT_GET_HOSTNAME = procedure(59, "CONNECT_GET_HOSTNAME", noArgs, readString);
+export const CONNECT_LIST_ALL_DOMAINS = procedure(
+  273,
+  "CONNECT_LIST_ALL_DOMAINS",
+  (w, flags: number) => {
+    w.int(1); // need_results
+    w.uint(flags);
+  },
+  (r) => {
+    const domains = r.array(readDomain, MIN_DOMAIN_BYTES);
+    r.uint(); // the count again
+    return domains;
+  },
+);
 
 // Storage.
 export const STORAGE_POOL_LOOKUP_BY_NAME = procedure(84, "STORAGE_POOL_LOOKUP_BY_NAME", writeName, readPool);
