@@ -282,7 +282,7 @@ async function refuseForeignJob(
     message:
       `domain ${domain.name}: a block job this delete did not start (type ${job.type}) runs on disk ` +
       `${disk.target}; end it first (virsh blockjob ${domain.name} ${disk.target}, --abort or --pivot as its ` +
-      "owner intends), then delete again; nothing was changed",
+      "owner intends), then delete again",
   });
 }
 

@@ -11,12 +11,20 @@
 import type { DomainRef, LibvirtApi } from "../libvirt/api";
 import { DomainState } from "../libvirt/api";
 import { ErrorCode } from "../libvirt/flags";
-import { type DomainModel, parseDomainXml } from "../model/domain";
-import type { ConsistencyProblem } from "../model/snapshot-tree";
-import { BlockJobErrorKind, isBlockJobError } from "./block-job";
+import { parseDomainXml } from "../model/domain";
 import { executeDelete, journalForSteps, type MergeOptions } from "./delete-execute";
 import { removeHostFile } from "./delete-files";
-import { type DeletePlan, type PlanDomainState, planDelete, RefusalReason } from "./delete-plan";
+import {
+  commitNotes,
+  type DeleteView,
+  type FoundBlockJob,
+  failureError,
+  foreignJobError,
+  refusalError,
+  verifyFindings,
+} from "./delete-outcome";
+import { type DeleteStep, type PlanDomainState, planDelete } from "./delete-plan";
+import { keepReferencedFiles, type ReferencePort, referencesOutside } from "./delete-references";
 import { rollBackStart, startPausedForDelete, whileStartedPaused } from "./delete-start";
 import { withDomainLock } from "./domain-lock";
 import { resolveDomain } from "./domain-ref";
@@ -36,7 +44,10 @@ export interface DeleteOptions extends MergeOptions {
 }
 
 /** Every call `deleteSnapshot` makes. */
-export type DeleteSnapshotPort = RecoveryPort & DomainReadPort & Pick<LibvirtApi, "connectGetLibVersion">;
+export type DeleteSnapshotPort = RecoveryPort &
+  DomainReadPort &
+  ReferencePort &
+  Pick<LibvirtApi, "connectGetLibVersion">;
 
 export interface DeleteResult {
   readonly domain: string;
@@ -47,6 +58,8 @@ export interface DeleteResult {
   readonly recovered?: RecoveryReport;
   /** Sentences for the user: what was merged where, what was noticed. */
   readonly notes: readonly string[];
+  /** Sentences the user should act on: files kept because another domain still uses them. */
+  readonly warnings: readonly string[];
 }
 
 /** The libvirt version (major * 1e6 + minor * 1e3 + micro) from which `native` can delete external snapshots. */
@@ -60,6 +73,8 @@ export const NATIVE_DELETE_MIN_VERSION = 9_000_000;
  *
  * Idempotent: a snapshot that does not exist resolves `absent`, a domain that does not exist `domain-absent`.
  * First finishes any unfinished operation (delete, revert) recorded on the domain. Throws EngineError:
+ * - BLOCK_JOB_ACTIVE when a block job runs on one of the snapshot's disks (someone else's: a fresh delete has
+ *   none of its own); nothing done.
  * - INVALID_REQUEST / DOMAIN_STATE when the delete is refused (another branch depends on the images, the
  *   snapshot is not on the live branch, a paused-domain memory snapshot with the domain paused, the state
  *   saved by an open preview: commit or undo the preview first); nothing done.
@@ -67,6 +82,8 @@ export const NATIVE_DELETE_MIN_VERSION = 9_000_000;
  *   the job was cancelled, the chain is consistent, and the message says whether the delete was rolled back
  *   or stays recorded for the next operation to finish.
  * - VERIFY_FAILED when the chains or libvirt's tree disagree afterwards.
+ * A merged overlay or memory file that another domain on the host uses is kept, with a warning (see
+ * delete-references.ts).
  */
 export async function deleteSnapshot(
   port: DeleteSnapshotPort,
@@ -85,6 +102,7 @@ export async function deleteSnapshot(
         snapshot: name,
         outcome: "domain-absent",
         notes: [`domain ${domain} no longer exists`],
+        warnings: [],
       };
     }
     throw e;
@@ -95,16 +113,23 @@ export async function deleteSnapshot(
     const base = { domain: ref.name, snapshot: name, ...(recovered ? { recovered } : {}) };
     const notes = recovered ? [...recovered.messages] : [];
     const before = await readForest(port, ref);
-    if (!before.forest.snapshots.some((s) => s.name === name)) {
-      return { ...base, outcome: "absent", notes: [...notes, `domain ${ref.name} has no snapshot ${name}`] };
+    const snapshot = before.forest.snapshots.find((s) => s.name === name);
+    if (snapshot === undefined) {
+      const absent = `domain ${ref.name} has no snapshot ${name}`;
+      return { ...base, outcome: "absent", notes: [...notes, absent], warnings: [] };
     }
-    if (options.strategy === DeleteStrategy.NATIVE) {
-      await deleteNatively(port, ref, before.forest, name);
-    } else {
-      notes.push(...(await deleteByCommit(port, ref, before, name, options)));
-    }
-    await verifyAfter(port, ref, before.forest, name);
-    return { ...base, outcome: "deleted", notes };
+    const jobs = await blockJobsOn(
+      port,
+      ref,
+      snapshot.disks.map((d) => d.target),
+    );
+    if (jobs.length > 0) throw foreignJobError(ref.name, name, jobs);
+    const done =
+      options.strategy === DeleteStrategy.NATIVE
+        ? await deleteNatively(port, ref, before.forest, name)
+        : await deleteByCommit(port, ref, before, name, options);
+    await verifyAfter(port, ref, before, name);
+    return { ...base, outcome: "deleted", notes: [...notes, ...done.notes], warnings: done.warnings };
   });
 }
 
@@ -128,13 +153,28 @@ async function refuseSavedStateOfPreview(port: DeleteSnapshotPort, ref: DomainRe
   });
 }
 
-interface DomainView {
-  readonly model: DomainModel;
-  readonly forest: DomainSnapshots;
+/**
+ * The block jobs running on the disks `targets` of a running or paused domain (a shut-off one runs none).
+ * Called after recovery, under the domain lock: every job found is someone else's.
+ */
+async function blockJobsOn(port: DeleteSnapshotPort, ref: DomainRef, targets: readonly string[]) {
+  if ((await planState(port, ref)) === "shutoff") return [];
+  const found: FoundBlockJob[] = [];
+  for (const disk of targets) {
+    const job = await port.domainGetBlockJobInfo(ref, disk);
+    if (job !== null) found.push({ disk, type: job.type });
+  }
+  return found;
+}
+
+/** What a delete did, for the result. */
+interface Done {
+  readonly notes: string[];
+  readonly warnings: string[];
 }
 
 /** The live domain model and the snapshot forest joined with its chains. */
-async function readForest(port: DeleteSnapshotPort, ref: DomainRef): Promise<DomainView> {
+async function readForest(port: DeleteSnapshotPort, ref: DomainRef): Promise<DeleteView> {
   const [xml, snapshots] = await Promise.all([port.domainGetXMLDesc(ref, 0), readAllSnapshots(port, ref)]);
   const model = parseDomainXml(xml);
   return { model, forest: forestOf(model, snapshots) };
@@ -149,10 +189,10 @@ async function planState(port: DeleteSnapshotPort, ref: DomainRef): Promise<Plan
 async function deleteByCommit(
   port: DeleteSnapshotPort,
   ref: DomainRef,
-  before: DomainView,
+  before: DeleteView,
   name: string,
   options: MergeOptions,
-): Promise<string[]> {
+): Promise<Done> {
   let state = await planState(port, ref);
   let view = before;
   const id = newOperationId();
@@ -176,71 +216,25 @@ async function deleteByCommit(
   const plan = planDelete({ domain: view.model, state, forest: view.forest, snapshot: name });
   if (plan.kind !== "steps") {
     if (state === "started-paused") await finishInterruptedOperations(port, ref);
-    if (plan.kind === "nothing-to-do") return [`domain ${ref.name} has no snapshot ${name}`];
-    throw refusalError(ref, plan);
+    if (plan.kind === "nothing-to-do")
+      return { notes: [`domain ${ref.name} has no snapshot ${name}`], warnings: [] };
+    throw refusalError(ref.name, plan);
   }
+  const { steps, warnings } = await keepFilesInUse(port, ref, plan.steps);
   // The executor records the journal before the first irreversible step.
-  const journal = journalForSteps(name, plan.steps, id, startedAt);
+  const journal = journalForSteps(name, steps, id, startedAt);
   try {
     await executeDelete(port, ref, journal, options);
   } catch (e) {
-    throw failureError(ref, name, e, state === "paused");
+    throw failureError(ref.name, name, e, state === "paused");
   }
-  return plan.steps.flatMap((step) =>
-    step.kind === "commit"
-      ? [
-          `disk ${step.disk}: merged ${step.top} into ${step.base}${step.active ? " (active commit, pivoted)" : ""}`,
-        ]
-      : [],
-  );
+  return { notes: commitNotes(steps), warnings };
 }
 
-function refusalError(ref: DomainRef, plan: Extract<DeletePlan, { kind: "refused" }>): EngineError {
-  return new EngineError({
-    kind:
-      plan.reason === RefusalReason.PAUSED_MEMORY
-        ? EngineErrorKind.DOMAIN_STATE
-        : EngineErrorKind.INVALID_REQUEST,
-    domain: ref.name,
-    snapshot: plan.snapshot,
-    message: plan.message,
-  });
-}
-
-function failureError(ref: DomainRef, name: string, e: unknown, paused: boolean): EngineError {
-  const state = (e as { deleteState?: string }).deleteState;
-  // A memory snapshot taken while paused leaves QEMU's disks read-only until the domain runs again.
-  const readOnly = paused && /read-only/i.test((e as Error).message);
-  const hint = readOnly ? "; resume the domain (virsh resume) and delete again" : "";
-  const what =
-    state === "rolled-back"
-      ? `the merge was cancelled and nothing was merged: snapshot ${name} still exists (its point-in-time ` +
-        "image may hold part of the newer data, so revert to it only after checking); delete it again"
-      : `the delete stays recorded on the domain and the next operation on it finishes it`;
-  const kind = readOnly ? EngineErrorKind.DOMAIN_STATE : stoppedKind(e);
-  const ended =
-    kind === EngineErrorKind.TIMEOUT
-      ? "timed out"
-      : kind === EngineErrorKind.ABORTED
-        ? "was aborted"
-        : "failed";
-  return new EngineError({
-    kind,
-    domain: ref.name,
-    snapshot: name,
-    ...(isBlockJobError(e) ? { disk: e.disk } : {}),
-    message:
-      `deleting snapshot ${name} of domain ${ref.name} ${ended}: ` +
-      `${(e as Error).message}; the chains are consistent; ${what}${hint}`,
-    cause: e,
-  });
-}
-
-/** TIMEOUT or ABORTED when the merge was stopped by its time limit or the caller's signal, else LIBVIRT. */
-function stoppedKind(e: unknown): EngineErrorKind {
-  if (isBlockJobError(e) && e.kind === BlockJobErrorKind.TIMEOUT) return EngineErrorKind.TIMEOUT;
-  if (isBlockJobError(e) && e.kind === BlockJobErrorKind.ABORTED) return EngineErrorKind.ABORTED;
-  return EngineErrorKind.LIBVIRT;
+/** The steps without the removal of files another domain uses, and a warning per kept file. */
+async function keepFilesInUse(port: DeleteSnapshotPort, ref: DomainRef, steps: readonly DeleteStep[]) {
+  if (!steps.some((s) => s.kind === "remove-file")) return { steps: [...steps], warnings: [] };
+  return keepReferencedFiles(steps, await referencesOutside(port, ref));
 }
 
 /**
@@ -252,7 +246,7 @@ async function deleteNatively(
   ref: DomainRef,
   before: DomainSnapshots,
   name: string,
-): Promise<void> {
+): Promise<Done> {
   const version = await port.connectGetLibVersion();
   if (version < NATIVE_DELETE_MIN_VERSION) {
     throw new EngineError({
@@ -287,38 +281,25 @@ async function deleteNatively(
   } else {
     await deleteInLibvirt();
   }
-  if (view?.memory.mode === "external" && view.memory.file !== undefined) {
-    await removeHostFile(port, view.memory.file);
-  }
-}
-
-/** What a consistency problem is about (kind, snapshot, disk): the same problem before and after an operation. */
-function problemKey(problem: ConsistencyProblem): string {
-  return JSON.stringify([problem.kind, problem.snapshot, problem.disk ?? null]);
+  if (view?.memory.mode !== "external" || view.memory.file === undefined) return { notes: [], warnings: [] };
+  const memory: DeleteStep = { kind: "remove-file", path: view.memory.file, role: "memory" };
+  const { steps, warnings } = await keepFilesInUse(port, ref, [memory]);
+  for (const step of steps) if (step.kind === "remove-file") await removeHostFile(port, step.path);
+  return { notes: [], warnings };
 }
 
 /**
- * After a delete: no block job remains on any disk, and the join of libvirt's tree with the live chains has no
- * problem it did not have before (children re-parented, their overlays where the tree says).
+ * After a delete: no block job remains on any disk that had none before, and the join of libvirt's tree with
+ * the live chains has no problem it did not have before (children re-parented, their overlays where the tree
+ * says).
  */
-async function verifyAfter(port: DeleteSnapshotPort, ref: DomainRef, before: DomainSnapshots, name: string) {
-  const after = await readForest(port, ref);
-  // By identity, never by message: a message may quote the live chain, which every merge changes.
-  const known = new Set(before.problems.map(problemKey));
-  const fresh = after.forest.problems.filter((p) => !known.has(problemKey(p)));
-  const jobs = after.model.disks.filter((d) => d.mirror !== undefined).map((d) => d.target);
-  const stillThere = after.forest.snapshots.some((s) => s.name === name);
-  if (fresh.length === 0 && jobs.length === 0 && !stillThere) return;
+async function verifyAfter(port: DeleteSnapshotPort, ref: DomainRef, before: DeleteView, name: string) {
+  const findings = verifyFindings(before, await readForest(port, ref), name);
+  if (findings.length === 0) return;
   throw new EngineError({
     kind: EngineErrorKind.VERIFY_FAILED,
     domain: ref.name,
     snapshot: name,
-    message:
-      `after deleting snapshot ${name} of domain ${ref.name}: ` +
-      [
-        ...(stillThere ? ["the snapshot still exists"] : []),
-        ...(jobs.length > 0 ? [`block jobs remain on ${jobs.join(", ")}`] : []),
-        ...fresh.map((p) => p.message),
-      ].join("; "),
+    message: `after deleting snapshot ${name} of domain ${ref.name}: ${findings.join("; ")}`,
   });
 }

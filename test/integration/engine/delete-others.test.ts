@@ -1,0 +1,131 @@
+/**
+ * Deletes that meet what others own on the host: a block job someone else started on the domain, and a
+ * merged overlay that another domain uses as its backing file.
+ */
+import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { type DeleteStrategy, deleteSnapshot } from "../../../provider/engine/delete";
+import { type EngineError, isEngineError } from "../../../provider/engine/errors";
+import { readJournal } from "../../../provider/engine/journal";
+import type { LibvirtConnection } from "../../../provider/libvirt/connection";
+import { lab } from "../../support/lab";
+import { run } from "../../support/run";
+import { virsh } from "../../support/virsh";
+import { dataMismatches, LayeredDomain, observe, openLabConnection } from "./delete-support";
+
+let conn: LibvirtConnection;
+beforeAll(async () => {
+  conn = await openLabConnection();
+});
+afterAll(async () => {
+  await conn?.close();
+});
+
+/** A running lab domain with one disk and snapshots s1, s2: vda.s2 (active) <- vda.s1 <- base. */
+async function layered() {
+  const domain = new LayeredDomain(await lab.domain({ disks: [{ sizeMiB: 64 }], state: "shutoff" }), {
+    disks: 1,
+    snapshots: 2,
+    kind: "disk-only",
+  });
+  await domain.build();
+  await domain.enter("running");
+  return domain;
+}
+
+/** Everything a delete could change: chains, files, data, tree, both definitions, snapshot XML, the journal. */
+async function hostState(domain: LayeredDomain) {
+  const { lab: dom } = domain;
+  return {
+    observed: await observe(domain),
+    live: await dom.xml(),
+    persistent: await dom.xml(true),
+    snapshots: await Promise.all(domain.names.map((n) => virsh("snapshot-dumpxml", dom.name, n))),
+    journal: await readJournal(conn, await conn.domainLookupByName(dom.name)),
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<EngineError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isEngineError(error)) throw new Error(`expected an EngineError, got ${String(error)}`);
+  return error;
+}
+
+describe("deleteSnapshot and what others own", () => {
+  test("a block job someone else parked READY: refused as block-job-active by both strategies, nothing changed", async () => {
+    const domain = await layered();
+    const name = domain.lab.name;
+    // An active commit without pivot stays READY until someone pivots or aborts it.
+    await virsh("blockcommit", name, "vda", "--active", "--shallow", "--wait");
+    try {
+      const before = await hostState(domain);
+      expect(before.observed.jobs, "the job runs").toBe(true);
+      for (const strategy of ["blockcommit", "native"] satisfies DeleteStrategy[]) {
+        for (const snapshot of ["s1", "s2"]) {
+          const error = await rejection(deleteSnapshot(conn, name, snapshot, { strategy }));
+          expect([error.kind, error.domain, error.snapshot, error.disk, error.message]).toEqual([
+            "block-job-active",
+            name,
+            snapshot,
+            "vda",
+            `cannot delete snapshot ${snapshot} of domain ${name}: a block job this delete did not start runs ` +
+              "(active commit job (type 4) on disk vda); wait until its owner ends it, or cancel it " +
+              `(virsh blockjob ${name} vda --abort), then delete again; nothing was changed`,
+          ]);
+          expect(await hostState(domain), `${strategy} ${snapshot}`).toEqual(before);
+        }
+      }
+    } finally {
+      await virsh("blockjob", name, "vda", "--abort").catch(() => undefined);
+    }
+    // Once the job is gone the same delete goes through.
+    expect((await deleteSnapshot(conn, name, "s1")).outcome).toBe("deleted");
+    expect(await domain.lab.liveChain("vda")).toEqual([domain.overlay("vda", "s2"), domain.lab.base("vda")]);
+  });
+
+  test("a merged overlay another domain uses as backing file is kept, with a warning; the merge happens", async () => {
+    const domain = await layered();
+    const s1 = domain.overlay("vda", "s1");
+    const base = domain.lab.base("vda");
+    // Another domain, shut off, whose disk is a new overlay on top of s1's overlay (a linked clone of s2's point
+    // in time), defined with its backing chain. A running one would hold QEMU's lock on the base image, and
+    // QEMU would then refuse the merge into it ("Failed to get write lock").
+    const other = await lab.domain({ disks: [{ sizeMiB: 64 }], state: "shutoff" });
+    const clone = other.path("clone.qcow2");
+    await run("qemu-img", ["create", "-f", "qcow2", "-F", "qcow2", "-b", s1, clone]);
+    const definition = await other.xml(true);
+    const chain =
+      `<source file='${clone}'/><backingStore type='file'><format type='qcow2'/><source file='${s1}'/>` +
+      `<backingStore type='file'><format type='qcow2'/><source file='${base}'/><backingStore/></backingStore>` +
+      "</backingStore>";
+    const redefined = definition
+      .replace(/<backingStore\/>/g, "")
+      .replace(`<source file='${other.base("vda")}'/>`, chain);
+    expect(redefined).not.toEqual(definition);
+    await writeFile(other.path("clone.xml"), redefined);
+    await virsh("define", other.path("clone.xml"));
+    expect(await other.liveChain("vda", true)).toEqual([clone, s1, base]);
+
+    const result = await deleteSnapshot(conn, domain.lab.name, "s1");
+    expect(result).toEqual({
+      domain: domain.lab.name,
+      snapshot: "s1",
+      outcome: "deleted",
+      notes: [`disk vda: merged ${s1} into ${base}`],
+      warnings: [
+        `kept merged overlay ${s1}: domain ${other.name} still uses it; remove it once nothing uses it any more`,
+      ],
+    });
+    expect(existsSync(s1), "the other domain's backing file stays").toBe(true);
+    expect(await domain.lab.liveChain("vda")).toEqual([domain.overlay("vda", "s2"), base]);
+    expect(await domain.lab.snapshotParents()).toEqual({ s2: null });
+    // The other domain still reads s2's point in time (layers 0 and 1), and the domain its own data.
+    expect(await other.state()).toBe("shutoff");
+    expect(await dataMismatches(clone, 0, 1, 2)).toEqual([]);
+    expect(await dataMismatches(domain.overlay("vda", "s2"), 0, 2, 2)).toEqual([]);
+  });
+});
