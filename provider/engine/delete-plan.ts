@@ -8,11 +8,22 @@
  * O leaves the chain; O is the file removed afterwards. When O is the active layer the commit is an active
  * commit (READY, then pivot onto B).
  */
+import { DomainState } from "../libvirt/api";
 import { type DomainModel, describeChain, describeImage, type ImageSource } from "../model/domain";
 import { type SnapshotForest, type SnapshotView, sameImage } from "../model/snapshot-tree";
 
 /** The domain's state as the delete sees it. `started-paused`: it was shut off and the delete started it. */
 export type PlanDomainState = "running" | "paused" | "started-paused";
+
+/**
+ * How a delete sees libvirt's domain state (DomainState): `shutoff` when no QEMU process runs (shut off or
+ * crashed: the delete must start it paused), `paused`, else `running` (every other state has a QEMU process
+ * that runs block jobs). Pure.
+ */
+export function planStateOf(state: number): PlanDomainState | "shutoff" {
+  if (state === DomainState.SHUTOFF || state === DomainState.CRASHED) return "shutoff";
+  return state === DomainState.PAUSED ? "paused" : "running";
+}
 
 export type DeleteStep =
   /** Commit `top` into `base` on `disk`; `active`: top is the active layer (READY, pivot). */

@@ -9,7 +9,6 @@
  *   libvirt 9.0 leaves behind. Used as the oracle of differential tests; no journal, progress or timeout.
  */
 import type { DomainRef, LibvirtApi } from "../libvirt/api";
-import { DomainState } from "../libvirt/api";
 import { ErrorCode } from "../libvirt/flags";
 import { parseDomainXml } from "../model/domain";
 import { executeDelete, journalForSteps, type MergeOptions } from "./delete-execute";
@@ -23,7 +22,7 @@ import {
   refusalError,
   verifyFindings,
 } from "./delete-outcome";
-import { type DeleteStep, type PlanDomainState, planDelete } from "./delete-plan";
+import { type DeleteStep, type PlanDomainState, planDelete, planStateOf } from "./delete-plan";
 import { keepReferencedFiles, type ReferencePort, referencesOutside } from "./delete-references";
 import { rollBackStart, startPausedForDelete, whileStartedPaused } from "./delete-start";
 import { withDomainLock } from "./domain-lock";
@@ -181,9 +180,7 @@ async function readForest(port: DeleteSnapshotPort, ref: DomainRef): Promise<Del
 }
 
 async function planState(port: DeleteSnapshotPort, ref: DomainRef): Promise<PlanDomainState | "shutoff"> {
-  const { state } = await port.domainGetState(ref);
-  if (state === DomainState.SHUTOFF || state === DomainState.CRASHED) return "shutoff";
-  return state === DomainState.PAUSED ? "paused" : "running";
+  return planStateOf((await port.domainGetState(ref)).state);
 }
 
 async function deleteByCommit(

@@ -1,5 +1,11 @@
 import { describe, expect, test } from "vitest";
-import { type DeleteStep, type PlanDomainState, planDelete } from "../../../provider/engine/delete-plan";
+import {
+  type DeleteStep,
+  type PlanDomainState,
+  planDelete,
+  planStateOf,
+} from "../../../provider/engine/delete-plan";
+import { DomainState } from "../../../provider/libvirt/api";
 import type { DomainModel, ImageSource } from "../../../provider/model/domain";
 import type { SnapshotModel } from "../../../provider/model/snapshot";
 import { joinSnapshots } from "../../../provider/model/snapshot-tree";
@@ -219,5 +225,20 @@ describe("planDelete: memory, absence and refusals", () => {
     const forest = joinSnapshots(domain, [snap("s1", undefined, { vda: "vda.s1.qcow2" })]);
     const plan = planDelete({ domain, state: "running", forest, snapshot: "s1" });
     expect(plan.kind === "refused" && plan.reason).toBe("not-a-file");
+  });
+});
+
+describe("planStateOf", () => {
+  test.each([
+    [DomainState.NOSTATE, "running"],
+    [DomainState.RUNNING, "running"],
+    [DomainState.BLOCKED, "running"],
+    [DomainState.PAUSED, "paused"],
+    [DomainState.SHUTDOWN, "running"],
+    [DomainState.SHUTOFF, "shutoff"],
+    [DomainState.CRASHED, "shutoff"],
+    [DomainState.PMSUSPENDED, "running"],
+  ])("libvirt state %i is %s", (state, expected) => {
+    expect(planStateOf(state)).toBe(expected);
   });
 });
