@@ -1,11 +1,11 @@
-import { canonicalJson, sameConnection, sameCoveredDisks, sameDiskSet, timeoutsOf } from "./diff";
+import { canonicalJson, type DiffRules, diffResource, type ResourceDiff } from "./diff-rules";
 import { isUnknown } from "./inputs";
 import type { RestorePointInputs } from "./restore-point-inputs";
 import type { RestorePointOutputs } from "./restore-point-outputs";
 
 /**
- * The pure decisions of a `RestorePoint`: which generations to take and merge, and Pulumi's `diff`. No I/O;
- * tested as tables.
+ * The pure decisions of a `RestorePoint`: which generations to take and merge, and Pulumi's `diff` (the RestorePoint's
+ * rules for the shared skeleton in diff-rules.ts). No I/O; tested as tables.
  */
 
 /** What an update or a create does with the generations, in this order. */
@@ -64,11 +64,7 @@ function hasSurplus(outputs: Pick<RestorePointOutputs, "keep" | "generations">):
 }
 
 /** Pulumi's answer to `diff`. */
-export interface RestorePointDiff {
-  readonly changes: boolean;
-  readonly replaces: string[];
-  readonly deleteBeforeReplace: boolean;
-}
+export type RestorePointDiff = ResourceDiff;
 
 /**
  * Changes that need new snapshots from scratch: facts of every generation on the host. As for a Snapshot,
@@ -139,28 +135,6 @@ function sharesDomain(old: RestorePointOutputs, next: unknown): boolean {
   return next.some((value) => isUnknown(value) || matchDomain(known, value) !== -1);
 }
 
-function orNull(value: unknown): unknown {
-  return value === undefined ? null : value;
-}
-
-function changed(old: RestorePointOutputs, news: Record<string, unknown>, property: string): boolean {
-  const next = news[property];
-  if (isUnknown(next)) return true;
-  switch (property) {
-    case "domains":
-      return !sameDomains(old, next);
-    case "disks":
-    case "excludeDisks":
-      return !sameDiskSet(old[property], next);
-    case "timeouts":
-      return canonicalJson(old.timeouts) !== canonicalJson(timeoutsOf(next));
-    default:
-      return (
-        canonicalJson(orNull(old[property as keyof RestorePointOutputs])) !== canonicalJson(orNull(next))
-      );
-  }
-}
-
 /** The disk targets every snapshot of every generation covers, or null when they differ (or there is none). */
 function coveredDisks(old: RestorePointOutputs): readonly string[] | null {
   const targets = old.generations.flatMap((g) => g.snapshots.map((s) => s.disks.map((d) => d.target).sort()));
@@ -169,17 +143,9 @@ function coveredDisks(old: RestorePointOutputs): readonly string[] | null {
   return first;
 }
 
-/** A changed replace property whose new value means what the restore point already is. */
-function sameEffect(
-  old: RestorePointOutputs,
-  news: Record<string, unknown>,
-  property: string,
-  defaultUri: string,
-): boolean {
-  if (property === "uri") return sameConnection(old.connectionUri, news.uri, defaultUri);
-  if (property === "disks") return sameCoveredDisks(old.disks, news.disks, coveredDisks(old));
-  return false;
-}
+type RestorePointProperty =
+  | (typeof RESTORE_POINT_REPLACE_PROPERTIES)[number]
+  | (typeof RESTORE_POINT_UPDATE_PROPERTIES)[number];
 
 /**
  * Compares the stored outputs with the checked new inputs (unknowns during a preview count as changed).
@@ -194,16 +160,15 @@ export function diffRestorePoint(
   defaultUri: string,
 ): RestorePointDiff {
   const record = news as Record<string, unknown>;
-  const differing = RESTORE_POINT_REPLACE_PROPERTIES.filter((property) => changed(old, record, property));
-  const replaces = differing.filter((property) => !sameEffect(old, record, property, defaultUri));
-  const updates = [
-    ...RESTORE_POINT_UPDATE_PROPERTIES.filter((property) => changed(old, record, property)),
-    ...differing.filter((property) => sameEffect(old, record, property, defaultUri)),
-  ];
-  const sameName = isUnknown(record.name) || record.name === old.name;
-  return {
-    changes: replaces.length > 0 || updates.length > 0 || newestIncomplete(old) || hasSurplus(old),
-    replaces: [...replaces],
-    deleteBeforeReplace: replaces.length > 0 && sameName && sharesDomain(old, record.domains),
+  const rules: DiffRules<RestorePointProperty> = {
+    replaceProperties: RESTORE_POINT_REPLACE_PROPERTIES,
+    updateProperties: RESTORE_POINT_UPDATE_PROPERTIES,
+    sameAs: { domains: (next) => sameDomains(old, next) },
+    coveredDisks: () => coveredDisks(old),
+    mayCollide: () =>
+      (isUnknown(record.name) || record.name === old.name) && sharesDomain(old, record.domains),
+    unfinished: newestIncomplete(old) || hasSurplus(old),
+    defaultUri,
   };
+  return diffResource(old, record, rules);
 }

@@ -1,4 +1,4 @@
-import { canonicalJson } from "./diff";
+import { canonicalJson } from "./diff-rules";
 import { DEFAULT_TIMEOUTS_SECONDS } from "./inputs";
 import { type SnapshotFacts, toPlainJson } from "./outputs";
 import type { RestorePointHost, RestorePointHostFactory } from "./restore-point-host";

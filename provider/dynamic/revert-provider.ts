@@ -4,7 +4,7 @@ import { EngineErrorKind, isEngineError } from "../engine/errors";
 import { type RevertResult, revertSnapshot } from "../engine/revert";
 import type { RevertTargetState } from "../engine/revert-plan";
 import type { ConnectionCache } from "./connections";
-import { canonicalJson } from "./diff";
+import { canonicalJson } from "./diff-rules";
 import { containsUnknown, propertyPath } from "./inputs";
 import { toPlainJson } from "./outputs";
 import { effectiveUri, providerDefaultUri, redactUri, URI_CONFIG_KEY, uriProblem } from "./uri";
