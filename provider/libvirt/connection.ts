@@ -17,7 +17,8 @@ import type {
 } from "./api";
 import * as D from "./domain-procedures";
 import { type LibvirtError, localError } from "./errors";
-import { DEFAULT_EVENT_BUFFER, EventHub, Subscription } from "./events";
+import { EventRegistrar } from "./event-registrations";
+import { DEFAULT_EVENT_BUFFER, EventHub } from "./events";
 import { ErrorCode } from "./flags";
 import { DEFAULT_KEEPALIVE, type KeepaliveSettings } from "./keepalive";
 import * as P from "./procedures";
@@ -61,7 +62,7 @@ const AUTH_NAMES: Readonly<Record<number, string>> = { 0: "none", 1: "sasl", 2: 
 export class LibvirtConnection implements LibvirtApi {
   private readonly rpc: RpcClient;
   private readonly events = new EventHub();
-  private readonly eventBufferSize: number;
+  private readonly registrar: EventRegistrar;
   /** The close under way or done, once `close()` was called. */
   private closing: Promise<void> | null = null;
   private resolveClosed!: (reason: LibvirtError) => void;
@@ -69,18 +70,20 @@ export class LibvirtConnection implements LibvirtApi {
   readonly whenClosed: Promise<LibvirtError>;
 
   private constructor(stream: Duplex, options: OpenOptions) {
-    this.eventBufferSize = options.eventBufferSize ?? DEFAULT_EVENT_BUFFER;
     this.whenClosed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
+    const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.rpc = new RpcClient(stream, {
-      callTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+      callTimeoutMs,
       onEvent: (procedure, reader) => this.events.dispatch(procedure, reader),
       onClose: (reason) => {
         this.events.endAll(reason);
         this.resolveClosed(reason);
       },
     });
+    const eventBufferSize = options.eventBufferSize ?? DEFAULT_EVENT_BUFFER;
+    this.registrar = new EventRegistrar(this.rpc, this.events, eventBufferSize, callTimeoutMs);
   }
 
   /**
@@ -341,14 +344,14 @@ export class LibvirtConnection implements LibvirtApi {
     listener: (event: BlockJobEvent) => void,
     options?: SubscribeOptions,
   ): Promise<EventSubscription> {
-    return this.subscribe(P.DomainEventId.BLOCK_JOB_2, domain, listener, options);
+    return this.registrar.subscribe(P.DomainEventId.BLOCK_JOB_2, domain, listener, options);
   }
   subscribeLifecycleEvents(
     domain: DomainRef | null,
     listener: (event: LifecycleEvent) => void,
     options?: SubscribeOptions,
   ): Promise<EventSubscription> {
-    return this.subscribe(P.DomainEventId.LIFECYCLE, domain, listener, options);
+    return this.registrar.subscribe(P.DomainEventId.LIFECYCLE, domain, listener, options);
   }
 
   /**
@@ -364,36 +367,5 @@ export class LibvirtConnection implements LibvirtApi {
       localError("closed", ErrorCode.INVALID_CONN, "libvirt connection closed by the client"),
     );
     return this.closing;
-  }
-
-  private async subscribe<E>(
-    eventId: number,
-    domain: DomainRef | null,
-    listener: (event: E) => void,
-    options: SubscribeOptions | undefined,
-  ): Promise<EventSubscription> {
-    const subscription = new Subscription<E>(
-      listener,
-      this.eventBufferSize,
-      (s, o) => this.unsubscribe(s as Subscription<unknown>, o),
-      options?.onEnd,
-    );
-    // The binding happens while the reply is decoded, before any event that follows it is routed.
-    const register: P.Procedure<{ eventId: number; domain: DomainRef | null }, number> = {
-      ...P.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY,
-      decode: (reader) => {
-        const callbackId = reader.int();
-        this.events.add(callbackId, subscription as Subscription<unknown>);
-        return callbackId;
-      },
-    };
-    await this.rpc.call(register, { eventId, domain }, options);
-    return subscription;
-  }
-
-  private async unsubscribe(subscription: Subscription<unknown>, options?: CallOptions): Promise<void> {
-    const callbackId = this.events.remove(subscription);
-    if (callbackId === undefined || this.rpc.refusing !== null) return;
-    await this.rpc.call(P.CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, callbackId, options);
   }
 }
