@@ -1,5 +1,6 @@
 import type { Duplex } from "node:stream";
 import { LibvirtConnection } from "./connection";
+import { type GiveUpReason, underDeadline } from "./deadline";
 import type { KeepaliveSettings } from "./keepalive";
 import { dial } from "./transports";
 import { isLibvirtTransportError, LibvirtTransportError } from "./transports/errors";
@@ -71,35 +72,6 @@ async function handshake(
     if (isLibvirtTransportError(error)) transportError = error;
   };
   stream.on("error", onStreamError);
-  let giveUp: (error: Error) => void = () => undefined;
-  const gaveUp = new Promise<never>((_, reject) => {
-    giveUp = reject;
-  });
-  const fail = (failure: "timeout" | "aborted", message: string, cause?: unknown): void => {
-    giveUp(
-      new LibvirtTransportError({
-        transport: uri.transport,
-        target: redactUri(uri.uri),
-        failure,
-        message,
-        cause,
-      }),
-    );
-    stream.destroy();
-  };
-  const timer = setTimeout(
-    () =>
-      fail(
-        "timeout",
-        `the peer accepted the connection but did not complete libvirt's handshake within ` +
-          `${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms: is it a libvirt daemon?`,
-      ),
-    remainingMs,
-  );
-  timer.unref();
-  const onAbort = (): void => fail("aborted", "aborted by the caller", options.signal?.reason);
-  options.signal?.addEventListener("abort", onAbort, { once: true });
-  if (options.signal?.aborted) onAbort();
   const opening = LibvirtConnection.open(stream, {
     name: uri.daemonName,
     ...(options.readonly === undefined ? {} : { readonly: options.readonly }),
@@ -107,14 +79,27 @@ async function handshake(
     ...(options.keepalive === undefined ? {} : { keepalive: options.keepalive }),
     ...(options.eventBufferSize === undefined ? {} : { eventBufferSize: options.eventBufferSize }),
   });
-  opening.catch(() => undefined); // when we gave up first, its rejection is expected and not news
+  const limits = { timeoutMs: remainingMs, signal: options.signal };
+  const giveUp = (reason: GiveUpReason, cause: unknown): LibvirtTransportError => {
+    stream.destroy();
+    const message =
+      reason === "aborted"
+        ? "aborted by the caller"
+        : `the peer accepted the connection but did not complete libvirt's handshake within ` +
+          `${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms: is it a libvirt daemon?`;
+    return new LibvirtTransportError({
+      transport: uri.transport,
+      target: redactUri(uri.uri),
+      failure: reason,
+      message,
+      cause,
+    });
+  };
   try {
-    return await Promise.race([opening, gaveUp]);
+    return await underDeadline(opening, limits, giveUp);
   } catch (error) {
     throw transportError ?? error;
   } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener("abort", onAbort);
     stream.off("error", onStreamError);
   }
 }

@@ -1,4 +1,5 @@
 import net from "node:net";
+import { underDeadline } from "../deadline";
 import type { Transport } from "../uri";
 import { fromSocketError, LibvirtTransportError } from "./errors";
 
@@ -16,11 +17,12 @@ export interface DialOptions {
 }
 
 /**
- * Runs one dial step under the dial's deadline and signal. `release` undoes whatever the step holds (destroy a
- * socket, kill a child) when the deadline passes or the signal fires; the step's own rejection is passed on.
- * The timer is unref'd: a pending dial never keeps the process alive by itself.
+ * Runs one dial step under the dial's deadline and signal (deadline.ts). `release` undoes whatever the step
+ * holds (destroy a socket, kill a child) when the step fails, the deadline passes or the signal fires; the
+ * step's own rejection is passed on, giving up rejects with a LibvirtTransportError of failure `timeout` (whose
+ * message ends with `timeoutHint`) or `aborted`.
  */
-export function underDeadline<T>(
+export function dialStep<T>(
   transport: Transport,
   target: string,
   options: DialOptions,
@@ -28,57 +30,27 @@ export function underDeadline<T>(
   release: () => void,
   timeoutHint: string,
 ): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const finish = (action: () => void): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onAbort);
-      action();
-    };
-    const giveUp = (error: LibvirtTransportError): void =>
-      finish(() => {
-        release();
-        reject(error);
-      });
-    const onAbort = (): void =>
-      giveUp(
-        new LibvirtTransportError({
-          transport,
-          target,
-          failure: "aborted",
-          message: "aborted by the caller",
-          cause: options.signal?.reason,
-        }),
-      );
-    const timer = setTimeout(
-      () =>
-        giveUp(
-          new LibvirtTransportError({
-            transport,
-            target,
-            failure: "timeout",
-            message: `not ready within ${options.connectTimeoutMs} ms: ${timeoutHint}`,
-          }),
-        ),
-      options.connectTimeoutMs,
-    );
-    timer.unref();
-    if (options.signal?.aborted) {
-      onAbort();
-      return;
-    }
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    step.then(
-      (value) => finish(() => resolve(value)),
-      (error: unknown) =>
-        finish(() => {
-          release();
-          reject(error);
-        }),
-    );
+  const released = step.catch((error: unknown) => {
+    release();
+    throw error;
   });
+  return underDeadline(
+    released,
+    { timeoutMs: options.connectTimeoutMs, signal: options.signal },
+    (reason, cause) => {
+      release();
+      return new LibvirtTransportError({
+        transport,
+        target,
+        failure: reason,
+        message:
+          reason === "aborted"
+            ? "aborted by the caller"
+            : `not ready within ${options.connectTimeoutMs} ms: ${timeoutHint}`,
+        cause,
+      });
+    },
+  );
 }
 
 /** Opens a stream socket under the dial deadline; the socket is destroyed if the deadline passes first. */
@@ -98,5 +70,5 @@ export function connectSocket(
       resolve(socket);
     });
   });
-  return underDeadline(transport, target, options, connected, () => socket.destroy(), hint);
+  return dialStep(transport, target, options, connected, () => socket.destroy(), hint);
 }

@@ -2,7 +2,7 @@ import { type ChildProcessByStdio, type SpawnOptions, spawn } from "node:child_p
 import { Duplex, type Readable, type Writable } from "node:stream";
 import type { LibvirtUri } from "../uri";
 import { LibvirtTransportError, type TransportFailure } from "./errors";
-import { type DialOptions, underDeadline } from "./socket";
+import { type DialOptions, dialStep } from "./socket";
 import { SYSTEM_SOCKET_DIR, socketNames } from "./unix";
 
 /**
@@ -284,7 +284,7 @@ export async function dialSsh(
   );
   killOnExit(child);
   const tunnel = new SshTunnel(child, target);
-  await underDeadline(
+  await dialStep(
     "ssh",
     target,
     options,

@@ -6,7 +6,7 @@ import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { LibvirtUri } from "../uri";
 import { fromSocketError, LibvirtTransportError, type TransportFailure } from "./errors";
-import { type DialOptions, underDeadline } from "./socket";
+import { type DialOptions, dialStep } from "./socket";
 import { hostPort } from "./tcp";
 import { RecordPerMessageStream } from "./tls-records";
 
@@ -170,7 +170,7 @@ export async function dialTls(
       secure.on("readable", onReadable);
     });
   });
-  await underDeadline(
+  await dialStep(
     "tls",
     target,
     options,
