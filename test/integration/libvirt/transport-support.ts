@@ -75,11 +75,12 @@ export function authList(stream: Duplex, serial = 1): Promise<AuthListReply> {
 }
 
 /**
- * Sends two AUTH_LIST calls in a single write and resolves with the serials of the replies in ascending order
+ * Sends two AUTH_LIST calls written in one tick with the stream corked (as the RPC client batches the calls of
+ * one tick) and resolves with the serials of the replies in ascending order
  * (libvirtd's worker threads may answer in either order), or rejects when
  * they do not both arrive within `patienceMs` (a stalled daemon: see the TLS record quirk).
  */
-export function twoAuthListsInOneWrite(stream: Duplex, patienceMs = 5000): Promise<number[]> {
+export function twoAuthListsInOneTick(stream: Duplex, patienceMs = 5000): Promise<number[]> {
   const call = (serial: number): Buffer => {
     const bytes = Buffer.alloc(28);
     [28, PROGRAM, 1, PROC_AUTH_LIST, 0, serial, 0].forEach((word, i) => {
@@ -98,7 +99,10 @@ export function twoAuthListsInOneWrite(stream: Duplex, patienceMs = 5000): Promi
       clearTimeout(timer);
       resolve([received.readUInt32BE(20), received.readUInt32BE(second + 20)].sort((x, y) => x - y));
     });
-    stream.write(Buffer.concat([call(1), call(2)]));
+    stream.cork();
+    stream.write(call(1));
+    stream.write(call(2));
+    stream.uncork();
   });
 }
 

@@ -21,7 +21,7 @@ import {
   requireLab,
   silentServer,
   sshUri,
-  twoAuthListsInOneWrite,
+  twoAuthListsInOneTick,
   wrongNameTlsServer,
 } from "./transport-support";
 
@@ -107,8 +107,8 @@ describe("Quirk: libvirtd stalls on the second of two RPC messages in one TLS re
   it.each([
     ["tls", "qemu+tls://127.0.0.1/system"],
     ["tcp (never affected)", "qemu+tcp://127.0.0.1/system"],
-  ])("%s: two calls in one write are both answered", async (_label, uri) => {
-    expect(await twoAuthListsInOneWrite(await dialUri(uri))).toEqual([1, 2]);
+  ])("%s: two calls written in one tick are both answered", async (_label, uri) => {
+    expect(await twoAuthListsInOneTick(await dialUri(uri))).toEqual([1, 2]);
   });
 });
 

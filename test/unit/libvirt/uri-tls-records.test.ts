@@ -3,13 +3,23 @@ import type { TLSSocket } from "node:tls";
 import { describe, expect, it } from "vitest";
 import { RecordPerMessageStream } from "../../../provider/libvirt/transports/tls-records";
 
-/** Records each write the stream makes on the "TLS socket": each write is one TLS record. */
+/**
+ * Stands in for the TLS socket: each write is one TLS record. Writes complete only when `complete()` says so,
+ * so a test can see what the stream hands over while an earlier write is still in flight.
+ */
 class RecordingSocket extends EventEmitter {
   readonly writes: number[][] = [];
+  private readonly inFlight: (() => void)[] = [];
   write(piece: Buffer, callback?: (error?: Error | null) => void): boolean {
     this.writes.push([...piece]);
-    if (callback) setImmediate(callback);
+    this.inFlight.push(() => callback?.());
     return true;
+  }
+  /** Completes the oldest write still in flight; false when none is. */
+  complete(): boolean {
+    const next = this.inFlight.shift();
+    next?.();
+    return next !== undefined;
   }
   end(callback?: () => void): void {
     if (callback) setImmediate(callback);
@@ -26,40 +36,40 @@ function message(length: number, fill: number): number[] {
   return [...bytes];
 }
 
-async function recordsFor(chunks: number[][]): Promise<number[][]> {
-  const socket = new RecordingSocket();
-  const stream = new RecordPerMessageStream(socket as unknown as TLSSocket);
-  for (const chunk of chunks) {
-    await new Promise<void>((resolve, reject) =>
-      stream.write(Buffer.from(chunk), (error) => (error ? reject(error) : resolve())),
-    );
-  }
-  return socket.writes;
-}
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe("Quirk: libvirtd stalls on the second of two RPC messages in one TLS record", () => {
   const a = message(8, 0xaa);
   const b = message(6, 0xbb);
   const c = message(4, 0xcc);
 
-  it("writes two messages batched into one chunk as two records", async () => {
-    expect(await recordsFor([[...a, ...b]])).toEqual([a, b]);
+  it("messages written in one tick (corked, as the RPC client batches them) become one record each", async () => {
+    const socket = new RecordingSocket();
+    const stream = new RecordPerMessageStream(socket as unknown as TLSSocket);
+    const written = new Promise<void>((resolve) => {
+      stream.cork();
+      stream.write(Buffer.from(a));
+      stream.write(Buffer.from(b));
+      stream.write(Buffer.from(c), () => resolve());
+      stream.uncork();
+    });
+    while (socket.complete() || socket.writes.length < 3) await tick();
+    await written;
+    expect(socket.writes).toEqual([a, b, c]);
   });
 
-  it("never lets a record hold the end of one message and the start of the next", async () => {
-    // a's tail and b's split length prefix in one chunk; b's rest, an empty-body message c, in the next.
-    const stream = [...a, ...b, ...c];
-    expect(await recordsFor([stream.slice(0, 5), stream.slice(5, 10), stream.slice(10)])).toEqual([
-      a.slice(0, 5),
-      a.slice(5, 8),
-      b.slice(0, 2),
-      b.slice(2, 6),
-      c,
-    ]);
-  });
-
-  it("writes byte by byte unchanged", async () => {
-    const stream = [...a, ...b];
-    expect((await recordsFor(stream.map((byte) => [byte]))).flat()).toEqual(stream);
+  it("hands a message to the socket only once the previous write completed, so none are gathered", async () => {
+    const socket = new RecordingSocket();
+    const stream = new RecordPerMessageStream(socket as unknown as TLSSocket);
+    stream.write(Buffer.from(a));
+    stream.write(Buffer.from(b));
+    await tick();
+    const whileFirstInFlight = socket.writes.map((record) => [...record]);
+    socket.complete();
+    await tick();
+    expect({ whileFirstInFlight, afterItCompleted: socket.writes }).toEqual({
+      whileFirstInFlight: [a],
+      afterItCompleted: [a, b],
+    });
   });
 });
