@@ -1,4 +1,4 @@
-import type { DeleteStrategy, QuiesceMode } from "./inputs";
+import type { SnapshotInputs, SnapshotOptions } from "./inputs";
 import type { SnapshotFacts } from "./outputs";
 
 /**
@@ -34,30 +34,53 @@ export interface SnapshotHost {
   delete(request: DeleteSnapshotRequest, signal: AbortSignal): Promise<void>;
 }
 
-export interface CreateSnapshotRequest {
-  readonly domain: string;
-  readonly name: string;
-  readonly description?: string;
-  readonly memory: boolean;
-  readonly live: boolean;
-  readonly quiesce: QuiesceMode;
-  readonly disks?: readonly string[];
-  readonly excludeDisks?: readonly string[];
-  readonly overlayDir?: string;
-  readonly adopt: boolean;
+/** The options that steer a create, as `check` leaves them (absent when not set). */
+export type SnapshotCreateOptions = Pick<
+  SnapshotOptions,
+  "description" | "memory" | "live" | "quiesce" | "disks" | "excludeDisks" | "overlayDir"
+>;
+
+/** Which snapshot a create makes, by the names of the Snapshot's inputs. */
+type SnapshotTarget = Pick<SnapshotInputs, "domain" | "name">;
+
+export interface CreateSnapshotRequest
+  extends SnapshotTarget,
+    SnapshotCreateOptions,
+    Pick<SnapshotInputs, "adopt"> {
   /** Human-readable lines about waits and fallbacks (another operation on the domain, no guest agent). */
   readonly onProgress: (line: string) => void;
 }
 
-export interface DeleteSnapshotRequest {
-  readonly domain: string;
-  readonly name: string;
-  readonly strategy: DeleteStrategy;
-  /** Bytes per second; absent means unlimited. */
-  readonly bandwidth?: number;
+export interface DeleteSnapshotRequest extends SnapshotTarget, Pick<SnapshotOptions, "bandwidth"> {
+  /** The `deleteStrategy` option. */
+  readonly strategy: SnapshotOptions["deleteStrategy"];
   /** Budget of the merge in milliseconds; the engine cancels a block job that exceeds it. */
   readonly timeoutMs: number;
   readonly onProgress: (line: string) => void;
+}
+
+/**
+ * The create request for `target` with the create options taken from `options` (which may hold more, such as
+ * a resource's whole inputs); options absent there stay absent. Pure.
+ */
+export function createSnapshotRequest(
+  options: SnapshotCreateOptions,
+  target: Omit<CreateSnapshotRequest, keyof SnapshotCreateOptions>,
+): CreateSnapshotRequest {
+  const { description, disks, excludeDisks, overlayDir } = options;
+  return {
+    domain: target.domain,
+    name: target.name,
+    ...(description === undefined ? {} : { description }),
+    memory: options.memory,
+    live: options.live,
+    quiesce: options.quiesce,
+    ...(disks === undefined ? {} : { disks }),
+    ...(excludeDisks === undefined ? {} : { excludeDisks }),
+    ...(overlayDir === undefined ? {} : { overlayDir }),
+    adopt: target.adopt,
+    onProgress: target.onProgress,
+  };
 }
 
 /** Gives the host behind a libvirt URI; the connection behind it is opened lazily and cached per URI. */

@@ -1,4 +1,5 @@
 import { canonicalJson } from "./diff-rules";
+import { createSnapshotRequest } from "./host";
 import { DEFAULT_TIMEOUTS_SECONDS } from "./inputs";
 import { type SnapshotFacts, toPlainJson } from "./outputs";
 import type { RestorePointHost, RestorePointHostFactory } from "./restore-point-host";
@@ -100,19 +101,12 @@ export function createRestorePointProvider(options: RestorePointProviderOptions)
       Promise.allSettled(
         inputs.domains.map((domain) =>
           host.create(
-            {
+            createSnapshotRequest(inputs, {
               domain,
               name,
-              ...(inputs.description === undefined ? {} : { description: inputs.description }),
-              memory: inputs.memory,
-              live: inputs.live,
-              quiesce: inputs.quiesce,
-              ...(inputs.disks === undefined ? {} : { disks: inputs.disks }),
-              ...(inputs.excludeDisks === undefined ? {} : { excludeDisks: inputs.excludeDisks }),
-              ...(inputs.overlayDir === undefined ? {} : { overlayDir: inputs.overlayDir }),
               adopt: false,
               onProgress: (line) => log(`${domain}/${name}: ${line}`),
-            },
+            }),
             signal,
           ),
         ),

@@ -1,5 +1,5 @@
 import { diffSnapshot } from "./diff";
-import type { SnapshotHostFactory } from "./host";
+import { createSnapshotRequest, type SnapshotHostFactory } from "./host";
 import { checkSnapshotInputs, DEFAULT_TIMEOUTS_SECONDS, type SnapshotInputs } from "./inputs";
 import {
   buildSnapshotOutputs,
@@ -121,22 +121,13 @@ export function createSnapshotProvider(options: SnapshotProviderOptions): Snapsh
     const seconds = inputs.timeouts?.create ?? DEFAULT_TIMEOUTS_SECONDS.create;
     const signal = timeoutSignal(seconds);
     try {
-      const facts = await host.create(
-        {
-          domain: inputs.domain,
-          name: inputs.name,
-          ...(inputs.description === undefined ? {} : { description: inputs.description }),
-          memory: inputs.memory,
-          live: inputs.live,
-          quiesce: inputs.quiesce,
-          ...(inputs.disks === undefined ? {} : { disks: inputs.disks }),
-          ...(inputs.excludeDisks === undefined ? {} : { excludeDisks: inputs.excludeDisks }),
-          ...(inputs.overlayDir === undefined ? {} : { overlayDir: inputs.overlayDir }),
-          adopt: inputs.adopt,
-          onProgress: (line) => log(`${inputs.domain}/${inputs.name}: ${line}`),
-        },
-        signal,
-      );
+      const request = createSnapshotRequest(inputs, {
+        domain: inputs.domain,
+        name: inputs.name,
+        adopt: inputs.adopt,
+        onProgress: (line) => log(`${inputs.domain}/${inputs.name}: ${line}`),
+      });
+      const facts = await host.create(request, signal);
       return { id: snapshotId(facts), outs: buildSnapshotOutputs(inputs, facts, redactUri(uri)) };
     } catch (error) {
       const explained = explainTimeout(
