@@ -33,6 +33,8 @@ export interface TransportErrorInit {
   readonly target: string;
   readonly failure: TransportFailure;
   readonly message: string;
+  /** The libvirt URI being opened, already redacted (uri.ts redactUri), when the transport knows it. */
+  readonly uri?: string;
   /** The last lines ssh wrote to stderr, if any. */
   readonly stderr?: string;
   readonly cause?: unknown;
@@ -49,15 +51,21 @@ export class LibvirtTransportError extends Error {
   readonly transport: Transport;
   readonly target: string;
   readonly failure: TransportFailure;
+  /** The (redacted) libvirt URI being opened, or null when the transport was not told. */
+  readonly uri: string | null;
   readonly stderr: string | null;
 
   constructor(init: TransportErrorInit) {
-    super(`${init.transport} connection to ${init.target} failed: ${init.message}`, { cause: init.cause });
+    const opening = init.uri === undefined ? "" : ` for ${init.uri}`;
+    super(`${init.transport} connection to ${init.target}${opening} failed: ${init.message}`, {
+      cause: init.cause,
+    });
     Object.defineProperty(this, BRAND, { value: true });
     this.name = "LibvirtTransportError";
     this.transport = init.transport;
     this.target = init.target;
     this.failure = init.failure;
+    this.uri = init.uri ?? null;
     this.stderr = init.stderr ?? null;
   }
 }
@@ -68,7 +76,12 @@ export function isLibvirtTransportError(error: unknown): error is LibvirtTranspo
 }
 
 /** Maps a Node.js socket error to a transport failure with a message that says what to check. */
-export function fromSocketError(transport: Transport, target: string, error: unknown): LibvirtTransportError {
+export function fromSocketError(
+  transport: Transport,
+  target: string,
+  error: unknown,
+  uri?: string,
+): LibvirtTransportError {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const text = error instanceof Error ? error.message : String(error);
   const known: Record<string, [TransportFailure, string]> = {
@@ -89,6 +102,7 @@ export function fromSocketError(transport: Transport, target: string, error: unk
     target,
     failure,
     message: `${message} (${text})`,
+    ...(uri === undefined ? {} : { uri }),
     cause: error,
   });
 }

@@ -4,10 +4,14 @@ import net from "node:net";
 import os from "node:os";
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
-import type { LibvirtUri } from "../uri";
+import { type LibvirtUri, redactUri } from "../uri";
 import { fromSocketError, LibvirtTransportError, type TransportFailure } from "./errors";
 import { type DialOptions, dialStep } from "./socket";
 import { hostPort } from "./tcp";
+import { describeTlsFailure, type TlsCredentialPaths, type TlsStage } from "./tls-failures";
+
+export type { TlsCredentialPaths } from "./tls-failures";
+
 import { RecordPerMessageStream } from "./tls-records";
 
 /** libvirtd's default TLS port (LIBVIRTD_TLS_PORT). */
@@ -20,14 +24,6 @@ export const SYSTEM_PKI = {
   cert: "/etc/pki/libvirt/clientcert.pem",
   key: "/etc/pki/libvirt/private/clientkey.pem",
 } as const;
-
-export interface TlsCredentialPaths {
-  readonly ca: string;
-  /** Loaded only if the file exists, as libvirt does. */
-  readonly crl: string;
-  readonly cert: string;
-  readonly key: string;
-}
 
 /**
  * Where the client's CA, CRL, certificate and key are, by libvirt's rules
@@ -60,20 +56,6 @@ export function locateTlsCredentials(
   };
 }
 
-// Node's verification codes for a server certificate we do not trust or that names another host.
-const SERVER_CERT_CODES = new Set([
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "CERT_SIGNATURE_FAILURE",
-  "CERT_REVOKED",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
 /**
  * Connects to libvirtd's TLS listener with libvirt's PKI layout, verifies the server certificate (chain and
  * host name) unless `no_verify=1`, and waits for libvirtd's confirmation byte. Resolves with a stream over the
@@ -94,15 +76,26 @@ export async function dialTls(
   const host = uri.host ?? "localhost";
   const port = uri.port ?? DEFAULT_TLS_PORT;
   const target = hostPort(host, port);
-  const fail = (failure: TransportFailure, message: string, cause?: unknown): LibvirtTransportError =>
-    new LibvirtTransportError({ transport: "tls", target, failure, message, cause });
+  const redacted = redactUri(uri.uri);
   const paths = locateTlsCredentials(uri.params.pkipath, euid, homedir);
+  const fail = (failure: TransportFailure, message: string, cause?: unknown): LibvirtTransportError =>
+    new LibvirtTransportError({ transport: "tls", target, uri: redacted, failure, message, cause });
+  const failed = (
+    stage: TlsStage,
+    error: NodeJS.ErrnoException | null,
+    detail?: string,
+  ): LibvirtTransportError => {
+    const text = describeTlsFailure(stage, error?.code, detail ?? error?.message ?? "", paths, host);
+    return fail(text.failure, text.message, error ?? undefined);
+  };
   const load = async (path: string, what: string, optional: boolean): Promise<Buffer | undefined> => {
     try {
       return await readFile(path);
     } catch (error) {
       if (optional) return undefined;
-      throw fail("credentials", `cannot read the ${what} ${path}: ${(error as Error).message}`, error);
+      const where = uri.params.pkipath === undefined ? "" : " (the URI's pkipath names its directory)";
+      const message = `cannot read the ${what} ${path}${where}: ${(error as Error).message}`;
+      throw fail("credentials", message, error);
     }
   };
   const [ca, crl, cert, key] = await Promise.all([
@@ -113,18 +106,24 @@ export async function dialTls(
   ]);
 
   // One deadline for TCP connect, handshake and confirmation: tls.connect opens the TCP connection itself.
-  const secure = tls.connect({
-    host,
-    port,
-    // SNI carries names only; Node still checks an IP against the certificate's IP SANs through `host`.
-    ...(net.isIP(host) === 0 ? { servername: host } : {}),
-    ...(ca === undefined ? {} : { ca }),
-    ...(crl === undefined ? {} : { crl }),
-    cert,
-    key,
-    rejectUnauthorized: !uri.params.noVerify,
-    ...(uri.params.noVerify ? { checkServerIdentity: () => undefined } : {}),
-  });
+  let secure: tls.TLSSocket;
+  try {
+    secure = tls.connect({
+      host,
+      port,
+      // SNI carries names only; Node still checks an IP against the certificate's IP SANs through `host`.
+      ...(net.isIP(host) === 0 ? { servername: host } : {}),
+      ...(ca === undefined ? {} : { ca }),
+      ...(crl === undefined ? {} : { crl }),
+      cert,
+      key,
+      rejectUnauthorized: !uri.params.noVerify,
+      ...(uri.params.noVerify ? { checkServerIdentity: () => undefined } : {}),
+    });
+  } catch (error) {
+    // A PEM file that does not parse, or a key that does not belong to the certificate.
+    throw failed("credentials", error as NodeJS.ErrnoException);
+  }
   secure.setNoDelay(true);
   const ready = new Promise<tls.TLSSocket>((resolve, reject) => {
     let connected = false;
@@ -136,29 +135,19 @@ export async function dialTls(
     };
     const onError = (error: NodeJS.ErrnoException): void => {
       cleanup();
-      const code = error.code ?? "";
-      if (!connected) {
-        reject(fromSocketError("tls", target, error));
-      } else if (!handshaken && SERVER_CERT_CODES.has(code)) {
-        reject(
-          fail("server-certificate", `the server certificate was refused: ${error.message} (${code})`, error),
-        );
-      } else if (!handshaken && !code.startsWith("ERR_SSL_TLSV1_ALERT")) {
-        reject(fail("closed", `TLS handshake failed: ${error.message}`, error));
-      } else {
-        reject(fail("client-certificate", clientRefused, error));
-      }
+      if (!connected) reject(fromSocketError("tls", target, error, redacted));
+      else reject(failed(handshaken ? "confirmation" : "handshake", error));
     };
     const onEnd = (): void => {
       cleanup();
-      reject(fail("client-certificate", clientRefused));
+      reject(failed("confirmation", null, "libvirtd closed the connection instead of confirming it"));
     };
     const onReadable = (): void => {
       const confirmation = secure.read(1) as Buffer | null;
       if (confirmation === null) return;
       cleanup();
       if (confirmation[0] === 1) resolve(secure);
-      else reject(fail("client-certificate", `${clientRefused} (confirmation byte ${confirmation[0]})`));
+      else reject(failed("confirmation", null, `libvirtd sent confirmation byte ${confirmation[0]}`));
     };
     secure.on("error", onError);
     secure.once("connect", () => {
@@ -180,7 +169,3 @@ export async function dialTls(
   );
   return new RecordPerMessageStream(secure);
 }
-
-const clientRefused =
-  "server verification (of our certificate or IP address) failed: libvirtd refused our client certificate " +
-  "(signed by a CA it does not trust, or not in its tls_allowed_dn_list)";
