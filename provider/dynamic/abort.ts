@@ -1,6 +1,7 @@
 /**
- * How the Pulumi layer stops waiting for a host operation when its timeout signal aborts. One helper for every
- * host method, so each says only how long it waits for the call in flight to settle.
+ * How the Pulumi layer bounds host operations: the timeout signals of the resources' `timeouts`, how a method
+ * stops waiting when its signal aborts (one helper for every host method, so each says only how long it waits
+ * for the call in flight to settle), and the message that says which timeout fired.
  */
 
 /**
@@ -34,3 +35,30 @@ export async function givenUpOnAbort<T>(
 }
 
 function noop(): void {}
+
+/** Budget of the existence checks around a create, which are not part of the create's own timeout. */
+export const PROBE_TIMEOUT_SECONDS = 60;
+
+/** A signal that aborts after `seconds` (rounded up to whole milliseconds). */
+export function timeoutSignal(seconds: number): AbortSignal {
+  return AbortSignal.timeout(Math.ceil(seconds * 1000));
+}
+
+/** Replaces a timeout rejection with one that says which timeout fired and how to raise it. */
+export function explainTimeout(
+  error: unknown,
+  signal: AbortSignal,
+  what: string,
+  key: string,
+  seconds: number,
+): unknown {
+  if (!signal.aborted) return error;
+  return new Error(`${what} did not finish within ${seconds} s; raise timeouts.${key} if the host is slow`, {
+    cause: error,
+  });
+}
+
+/** The message of a rejection, whatever was thrown. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

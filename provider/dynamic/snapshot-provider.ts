@@ -1,3 +1,4 @@
+import { explainTimeout, messageOf, PROBE_TIMEOUT_SECONDS, timeoutSignal } from "./abort";
 import { diffSnapshot } from "./diff";
 import { createSnapshotRequest, type SnapshotHostFactory } from "./host";
 import { checkSnapshotInputs, DEFAULT_TIMEOUTS_SECONDS, type SnapshotInputs } from "./inputs";
@@ -76,32 +77,6 @@ export interface SnapshotProviderOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Progress lines; the plugin's console output is shown to the user. */
   readonly log?: (line: string) => void;
-}
-
-/** Budget of the existence checks around a create, which are not part of the create's own timeout. */
-export const PROBE_TIMEOUT_SECONDS = 60;
-
-/** A signal that aborts after `seconds` (rounded up to whole milliseconds). */
-export function timeoutSignal(seconds: number): AbortSignal {
-  return AbortSignal.timeout(Math.ceil(seconds * 1000));
-}
-
-/** Replaces a timeout rejection with one that says which timeout fired and how to raise it. */
-export function explainTimeout(
-  error: unknown,
-  signal: AbortSignal,
-  what: string,
-  key: string,
-  seconds: number,
-): unknown {
-  if (!signal.aborted) return error;
-  return new Error(`${what} did not finish within ${seconds} s; raise timeouts.${key} if the host is slow`, {
-    cause: error,
-  });
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Builds the implementation around a host factory; `snapshotProvider` in index.ts is the one the plugin uses. */
