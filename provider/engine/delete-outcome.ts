@@ -82,6 +82,14 @@ export function mergeFailureKind(error: unknown): EngineErrorKind {
 }
 
 /**
+ * Quirk: QEMU locks image files (OFD locks) for every process that opens them; a commit needs to write the
+ * base image, and QEMU refuses it ("Failed to get \"write\" lock") while another QEMU, typically another
+ * running domain whose chain includes that image, holds it. Verified on QEMU 7.2 with a second domain backed
+ * by the overlay being merged.
+ */
+const LOCKED = /Failed to get "write" lock/;
+
+/**
  * The EngineError for a merge that failed, from the executor's error (which carries `deleteState`,
  * "rolled-back" or "journaled"). Kind: DOMAIN_STATE for QEMU's read-only disks of a paused memory snapshot,
  * else `mergeFailureKind`. The message says what is left behind and what to do; the executor's error is the
@@ -113,12 +121,16 @@ export function failureError(domain: string, snapshot: string, error: unknown, p
         : "failed";
   // A chain that changed outside the delete is exactly what is not known to be consistent.
   const consistent = kind === EngineErrorKind.VERIFY_FAILED ? "" : "the chains are consistent; ";
+  const hint = readOnly
+    ? "; resume the domain (virsh resume) and delete again"
+    : LOCKED.test(message)
+      ? "; another QEMU process has an image of the merge open (often another running domain that uses it " +
+        "as its disk or backing file): shut that domain off, or leave this snapshot until it no longer does"
+      : "";
   return new EngineError({
     ...base,
     kind,
-    message:
-      `deleting snapshot ${snapshot} of domain ${domain} ${ended}: ${message}; ${consistent}` +
-      `${what}${readOnly ? "; resume the domain (virsh resume) and delete again" : ""}`,
+    message: `deleting snapshot ${snapshot} of domain ${domain} ${ended}: ${message}; ${consistent}${what}${hint}`,
   });
 }
 

@@ -190,6 +190,8 @@ async function deleteByCommit(
   name: string,
   options: MergeOptions,
 ): Promise<Done> {
+  // Read before anything changes: a failure then leaves nothing to undo.
+  const references = await referencesOutside(port, ref);
   let state = await planState(port, ref);
   let view = before;
   const id = newOperationId();
@@ -217,7 +219,7 @@ async function deleteByCommit(
       return { notes: [`domain ${ref.name} has no snapshot ${name}`], warnings: [] };
     throw refusalError(ref.name, plan);
   }
-  const { steps, warnings } = await keepFilesInUse(port, ref, plan.steps);
+  const { steps, warnings } = keepReferencedFiles(plan.steps, references);
   // The executor records the journal before the first irreversible step.
   const journal = journalForSteps(name, steps, id, startedAt);
   try {
@@ -226,12 +228,6 @@ async function deleteByCommit(
     throw failureError(ref.name, name, e, state === "paused");
   }
   return { notes: commitNotes(steps), warnings };
-}
-
-/** The steps without the removal of files another domain uses, and a warning per kept file. */
-async function keepFilesInUse(port: DeleteSnapshotPort, ref: DomainRef, steps: readonly DeleteStep[]) {
-  if (!steps.some((s) => s.kind === "remove-file")) return { steps: [...steps], warnings: [] };
-  return keepReferencedFiles(steps, await referencesOutside(port, ref));
 }
 
 /**
@@ -254,6 +250,15 @@ async function deleteNatively(
     });
   }
   const view = before.snapshots.find((s) => s.name === name);
+  // libvirt removes the overlays itself; only the memory file it leaves behind is this delete's to remove.
+  const memory: DeleteStep[] =
+    view?.memory.mode === "external" && view.memory.file !== undefined
+      ? [{ kind: "remove-file", path: view.memory.file, role: "memory" }]
+      : [];
+  const kept =
+    memory.length === 0
+      ? { steps: [], warnings: [] }
+      : keepReferencedFiles(memory, await referencesOutside(port, ref));
   // Quirk: libvirt 9.0 deletes an external snapshot of a shut-off domain only when the persistent definition
   // lists the backing chain, which it does not for snapshots created offline ("could not find base disk
   // source in disk source chain", INVALID_ARG). Started paused, libvirt reads the chain from QEMU.
@@ -278,11 +283,8 @@ async function deleteNatively(
   } else {
     await deleteInLibvirt();
   }
-  if (view?.memory.mode !== "external" || view.memory.file === undefined) return { notes: [], warnings: [] };
-  const memory: DeleteStep = { kind: "remove-file", path: view.memory.file, role: "memory" };
-  const { steps, warnings } = await keepFilesInUse(port, ref, [memory]);
-  for (const step of steps) if (step.kind === "remove-file") await removeHostFile(port, step.path);
-  return { notes: [], warnings };
+  for (const step of kept.steps) if (step.kind === "remove-file") await removeHostFile(port, step.path);
+  return { notes: [], warnings: kept.warnings };
 }
 
 /**

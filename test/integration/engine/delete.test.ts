@@ -209,6 +209,7 @@ describe("deleteSnapshot edge cases", () => {
       snapshot: "s1",
       outcome: "domain-absent",
       notes: ["domain lvsnap-tmp-e-no-such-domain no longer exists"],
+      warnings: [],
     });
   });
 });

@@ -179,6 +179,21 @@ describe("failureError", () => {
       disk: "vdb",
       message: `deleting snapshot s1 of domain web failed: stuck; the chains are consistent; ${JOURNALED}`,
     },
+    {
+      name: "Quirk: QEMU's image lock held by another domain",
+      error: failed(
+        new BlockJobError(BlockJobErrorKind.FAILED, "vda", 'block-commit: Failed to get "write" lock'),
+        "rolled-back",
+      ),
+      paused: false,
+      kind: EngineErrorKind.LIBVIRT,
+      disk: "vda",
+      message:
+        'deleting snapshot s1 of domain web failed: block-commit: Failed to get "write" lock; the chains are ' +
+        `consistent; ${ROLLED_BACK}; another QEMU process has an image of the merge open (often another running ` +
+        "domain that uses it as its disk or backing file): shut that domain off, or leave this snapshot until it " +
+        "no longer does",
+    },
   ])("$name", ({ error, paused, kind, disk, message }) => {
     const result = failureError("web", "s1", error, paused);
     expect(summary(result)).toEqual({ kind, domain: "web", snapshot: "s1", disk, message });
