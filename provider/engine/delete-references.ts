@@ -1,9 +1,11 @@
 /**
  * Keeps the files of a delete that another domain on the host still uses. A merged overlay (or a memory file)
- * belongs to this domain's chains only as far as this domain knows: another domain may have been defined over a
- * copy-less clone whose backing file is that overlay, or may name it as a disk. Removing it would break that
- * domain, so before a delete plans its file removals it reads every other domain's definitions (live and
- * persistent) and its snapshots' XML, and keeps every file one of them names, with a warning.
+ * belongs to this domain's chains only as far as this domain knows: another domain may run on a linked clone
+ * whose backing file is that overlay, or name it as a disk. Removing it would break that domain, so before a
+ * delete changes anything it reads every other domain's definitions (live and persistent) and its snapshots'
+ * XML, and keeps every file one of them names, with a warning. (The merge itself keeps such a clone's data:
+ * the overlay's own content does not change, and the image below it gains only what the overlay already
+ * shadows.)
  *
  * What is seen: every file image in those documents (disk sources, the backing chains libvirt lists, snapshot
  * overlays and memory files). The live XML of a running domain lists its whole chains; a persistent definition
