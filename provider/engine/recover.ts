@@ -1,7 +1,8 @@
 /**
  * Finishing whatever a killed or failed operation left on a domain: the one recovery entry of the engine.
  * Every operation (create, delete, revert, preview, commit, undo) calls `finishInterruptedOperations` under the
- * domain lock before it acts, and so does `verify --repair`.
+ * domain lock before it acts, and so does `verify --repair`; create first checks the domain XML it reads anyway
+ * with `hasInterruptedOperation` and calls it only when that finds something to finish.
  *
  * - A delete journal says which snapshot, which disks and how far it got; the live chains and block jobs say
  *   what actually happened. The delete executor runs again from the journal: it skips what is done,
@@ -9,9 +10,6 @@
  *   deletes the metadata and the files. A delete that had only started a shut-off domain to look at its chains
  *   is rolled back (the domain is stopped again if it is still paused as the delete left it).
  * - A revert record is rolled back or completed by `finishUnfinishedRevert` (revert-recipe.ts).
- *
- * An operation that has just read the domain XML can skip recovery's own reads: `hasInterruptedOperation`
- * tells from the project metadata in that XML whether there is anything to finish.
  */
 import type { DomainRef } from "../libvirt/api";
 import { type DeletePort, executeDelete, type MergeOptions } from "./delete-execute";
