@@ -1,0 +1,178 @@
+/**
+ * The parallelism rounds of bench/plugin.ts: the same work (every create issued at once, then every delete at
+ * once, on D domains x N disk-only snapshots) done three ways, so a ratio D x N over 1 x N can be told apart by
+ * layer:
+ * - through the Pulumi dynamic-provider plugin (one connection per URI in the plugin process),
+ * - by the engine called directly (`createSnapshot` / `deleteSnapshot` under Promise.all, one connection),
+ * - by the libvirt C library (python3-libvirt, bench/parallel-baseline.py: a thread and a connection per domain,
+ *   snapshotCreateXML DISK_ONLY|ATOMIC, then libvirt's own delete of each snapshot), the floor of what libvirtd
+ *   on this host allows.
+ * In the first two the per-domain lock serializes one domain's operations in call order; the C library's
+ * threads do one domain's operations one after the other in that same order.
+ */
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { createSnapshot } from "../provider/engine/create";
+import { deleteSnapshot } from "../provider/engine/delete";
+import type { LibvirtConnection } from "../provider/libvirt/connection";
+import type { LabDomain } from "../test/support/lab-create";
+import { type PulumiPlugin, snapshotUrn } from "../test/support/pulumi-plugin";
+import { labUri } from "../test/support/virsh";
+
+const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3";
+const CHILD_TIMEOUT_MS = 10 * 60_000;
+
+/** Wall clock of one round, ms: both phases, the creates, the deletes. */
+export interface RoundTimes {
+  readonly wallMs: number;
+  readonly createMs: number;
+  readonly deleteMs: number;
+}
+
+/** One way of doing a round: `tag` makes the snapshot names of the round unique (letters and digits). */
+export type RoundRunner = (
+  domains: readonly LabDomain[],
+  perDomain: number,
+  tag: string,
+) => Promise<RoundTimes>;
+
+function now(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** Times `create` then `remove`, each phase as a whole. */
+async function twoPhases(create: () => Promise<void>, remove: () => Promise<void>): Promise<RoundTimes> {
+  const start = now();
+  await create();
+  const middle = now();
+  await remove();
+  const end = now();
+  return { wallMs: end - start, createMs: middle - start, deleteMs: end - middle };
+}
+
+/** Snapshot names of a round, per domain in creation order. */
+function snapshotNames(perDomain: number, tag: string): string[] {
+  return Array.from({ length: perDomain }, (_, i) => `${tag}s${i}`);
+}
+
+/** Through the plugin: Create and Delete requests, all of a phase in flight at once (as `pulumi up` issues). */
+export function pluginRunner(plugin: PulumiPlugin, provider: string): RoundRunner {
+  return async (domains, perDomain, tag) => {
+    const resources: { urn: string; inputs: Record<string, unknown> }[] = [];
+    for (const domain of domains) {
+      for (const name of snapshotNames(perDomain, tag)) {
+        const urn = snapshotUrn(`${domain.name}-${name}`);
+        const news = { domain: domain.name, name, quiesce: "off", __provider: provider };
+        resources.push({ urn, inputs: (await plugin.check(urn, {}, news)).inputs });
+      }
+    }
+    let created: { urn: string; id: string; properties: Record<string, unknown> }[] = [];
+    return twoPhases(
+      async () => {
+        created = await Promise.all(
+          resources.map(async (r) => ({ urn: r.urn, ...(await plugin.create(r.urn, r.inputs)) })),
+        );
+      },
+      async () => {
+        await Promise.all(created.map((c) => plugin.delete(c.urn, c.id, c.properties)));
+      },
+    );
+  };
+}
+
+/** The engine without the plugin: the same calls the plugin makes, on one connection. */
+export function engineRunner(connection: LibvirtConnection): RoundRunner {
+  return (domains, perDomain, tag) => {
+    const pairs = domains.flatMap((domain) =>
+      snapshotNames(perDomain, tag).map((name) => ({ domain: domain.name, name })),
+    );
+    return twoPhases(
+      async () => {
+        await Promise.all(pairs.map((p) => createSnapshot(connection, { ...p, quiesce: "off" })));
+      },
+      async () => {
+        await Promise.all(pairs.map((p) => deleteSnapshot(connection, p.domain, p.name)));
+      },
+    );
+  };
+}
+
+/** The libvirt C library through bench/parallel-baseline.py; every lab domain's first disk. */
+export const cLibraryRunner: RoundRunner = async (domains, perDomain, tag) => {
+  const spec = domains.map((d) => ({ name: d.name, target: d.disks[0]?.target ?? "vda", dir: d.dir }));
+  const script = join(__dirname, "parallel-baseline.py");
+  const args = [script, labUri, JSON.stringify(spec), String(perDomain), `${tag}s`];
+  const stdout = await new Promise<string>((resolve, reject) => {
+    execFile(PYTHON, args, { encoding: "utf8", timeout: CHILD_TIMEOUT_MS }, (error, out, err) => {
+      if (error) reject(new Error(`bench/parallel-baseline.py failed: ${err || error.message}`));
+      else resolve(out);
+    });
+  });
+  const times = JSON.parse(stdout.trim().split("\n").at(-1) ?? "null") as RoundTimes | null;
+  if (times === null || typeof times.wallMs !== "number") {
+    throw new Error(`bench/parallel-baseline.py printed no figures: ${stdout}`);
+  }
+  return times;
+};
+
+/** 1 x N and D x N wall times of one way, and their ratio. */
+export interface ParallelFigures {
+  readonly single: RoundTimes;
+  readonly many: RoundTimes;
+  /** many.wallMs / single.wallMs. */
+  readonly ratio: number;
+}
+
+/**
+ * Runs 1 x N on the first domain, then D x N on all of them, with one runner; `tag` keeps the names of this
+ * call's snapshots apart from every other call's.
+ */
+export async function measureParallelism(
+  runner: RoundRunner,
+  domains: readonly LabDomain[],
+  perDomain: number,
+  tag: string,
+): Promise<ParallelFigures> {
+  const first = domains[0];
+  if (first === undefined) throw new Error("measureParallelism needs at least one domain");
+  const single = await runner([first], perDomain, `${tag}a`);
+  const many = await runner(domains, perDomain, `${tag}b`);
+  return { single, many, ratio: many.wallMs / single.wallMs };
+}
+
+/** One way's figures over the repeats, rounded for the report: medians of the repeats, ms. */
+export interface ParallelSummary {
+  readonly ratio: number;
+  /** The ratio of each repeat, in order. */
+  readonly ratios: number[];
+  readonly single: RoundTimes;
+  readonly many: RoundTimes;
+}
+
+function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[Math.floor(middle)] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+function medianTimes(times: readonly RoundTimes[]): RoundTimes {
+  return {
+    wallMs: Math.round(medianOf(times.map((t) => t.wallMs))),
+    createMs: Math.round(medianOf(times.map((t) => t.createMs))),
+    deleteMs: Math.round(medianOf(times.map((t) => t.deleteMs))),
+  };
+}
+
+/** Medians over the repeats of one way (at least one). */
+export function summarize(repeats: readonly ParallelFigures[]): ParallelSummary {
+  if (repeats.length === 0) throw new Error("summarize needs at least one repeat");
+  const round3 = (value: number) => Number(value.toFixed(3));
+  return {
+    ratio: round3(medianOf(repeats.map((r) => r.ratio))),
+    ratios: repeats.map((r) => round3(r.ratio)),
+    single: medianTimes(repeats.map((r) => r.single)),
+    many: medianTimes(repeats.map((r) => r.many)),
+  };
+}
