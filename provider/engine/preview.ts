@@ -12,8 +12,9 @@ import { resolveDomain } from "./domain-ref";
 import { EngineError, EngineErrorKind, isEngineError } from "./errors";
 import type { DomainIdentity } from "./inspect";
 import { finishInterruptedOperations } from "./recover";
-import { type RevertPort, type RevertResult, revertSnapshot } from "./revert";
-import { type DropResult, dropSnapshotsAndFiles, readHostView, settleSnapshot } from "./revert-branch";
+import { type RevertPort, type RevertResult, revertSnapshot, revertWhileLocked } from "./revert";
+import { type HostView, readHostView } from "./revert-branch";
+import { finishBranch, finishingRecord } from "./revert-finish";
 import { descendantsLeavesFirst, type RevertTargetState } from "./revert-plan";
 import { type PreviewRecord, readPreviewRecord, writePreviewRecord } from "./revert-state";
 
@@ -76,19 +77,29 @@ export interface PreviewEndResult {
 
 /**
  * Keeps the previewed state: deletes the automatic snapshot (and any descendant of it) with the files only it
- * needed, then clears the preview record. Refused with INVALID_REQUEST when no preview is open. Idempotent
- * once started: a run killed half-way is completed by calling it again.
+ * needed, makes the previewed snapshot current, then clears the preview record. The drop is one finishing
+ * phase recorded on the domain (revert-finish.ts): files to remove are recorded before any metadata goes.
+ * Refused with INVALID_REQUEST when no preview is open, and with DOMAIN_STATE when an undo already returned
+ * to the saved state (run undo again to finish it). Idempotent once started: a run killed half-way is
+ * completed by the next operation on the domain (the finishing phase) and by calling it again (the record).
  */
 export async function commitPreview(port: RevertPort, domain: string): Promise<PreviewEndResult> {
   const ref = await resolveDomain(port, domain);
   return withDomainLock(ref.uuid, async () => {
     const notes = [...((await finishInterruptedOperations(port, ref))?.messages ?? [])];
     const preview = await openPreview(port, ref, "commit");
+    if (preview.returned === true) {
+      throw new EngineError({
+        kind: EngineErrorKind.DOMAIN_STATE,
+        domain: ref.name,
+        snapshot: preview.snapshot,
+        message: `domain ${ref.name} was already returned to the state saved before the preview of snapshot ${preview.snapshot}; undo the preview again to finish it`,
+      });
+    }
     const view = await readHostView(port, ref);
     const names = [...descendantsLeavesFirst(view.forest, preview.saved), preview.saved];
-    const dropped = await dropSnapshotsAndFiles(port, ref, names, []);
     // Without the saved state the previewed snapshot may have no child left: its new branch becomes its own.
-    await settleSnapshot(port, ref, preview.snapshot);
+    const dropped = await finishBranch(port, ref, finishingRecord(preview.snapshot, names, true));
     await writePreviewRecord(port, ref, null);
     return { domain: identity(ref), preview, ...dropped, notes };
   });
@@ -101,7 +112,12 @@ export async function commitPreview(port: RevertPort, domain: string): Promise<P
  * merged into the layer the domain wrote to before the preview, so the chains and the tree are as they were
  * before it. (A memory state saved while paused cannot be merged while the domain is paused; its metadata is
  * then dropped instead and the overlay stays as a layer, which a note says.) Finally the record is cleared.
- * Refused with INVALID_REQUEST when no preview is open. Killed half-way, calling it again completes it.
+ *
+ * Reading the record, the revert and the drop of the branch run under one hold of the domain lock (the drop is
+ * the revert's finishing phase), and the record is then marked `returned`; the merge goes through
+ * `deleteSnapshot`, which takes the lock itself, so another operation may run between the two, but a second
+ * undo then only merges and a commit is refused. Refused with INVALID_REQUEST when no preview is open. Killed
+ * half-way, the next operation finishes the recorded phase and calling it again completes the undo.
  */
 export async function undoPreview(
   port: RevertPort,
@@ -109,34 +125,15 @@ export async function undoPreview(
   options: { readonly targetState?: RevertTargetState } = {},
 ): Promise<PreviewEndResult> {
   const ref = await resolveDomain(port, domain);
-  const { preview, savedExists } = await withDomainLock(ref.uuid, async () => {
-    await finishInterruptedOperations(port, ref);
-    const open = await openPreview(port, ref, "undo");
-    const view = await readHostView(port, ref);
-    return { preview: open, savedExists: view.snapshotXml.has(open.saved) };
-  });
-  const notes: string[] = [];
-  let revert: RevertResult | undefined;
-  let dropped: DropResult = { dropped: [], removedFiles: [] };
-  if (savedExists) {
-    revert = await revertSnapshot(port, ref.uuid, preview.saved, options, { duringPreview: true });
-    notes.push(...revert.notes);
-    dropped = await withDomainLock(ref.uuid, async () => {
-      const view = await readHostView(port, ref);
-      // Creation times are whole seconds: one from the second the preview started counts as older (kept).
-      const startedAt = Date.parse(preview.started) / 1000;
-      const createdDuring = (name: string) =>
-        (view.forest.snapshots.find((s) => s.name === name)?.creationTime ?? 0) > startedAt;
-      const branch = descendantsLeavesFirst(view.forest, preview.snapshot).filter(
-        (name) => name !== preview.saved && createdDuring(name),
-      );
-      return dropSnapshotsAndFiles(port, ref, branch, []);
-    });
+  const back = await withDomainLock(ref.uuid, () => returnToSaved(port, ref, options));
+  const { preview, revert } = back;
+  const notes = [...back.notes];
+  let removedFiles = [...(revert?.removedFiles ?? [])];
+  let dropped = [...(revert?.discarded ?? [])];
+  if (back.savedExists) {
     const merged = await mergeSavedAway(port, ref, preview.saved);
-    dropped = {
-      dropped: [...dropped.dropped, preview.saved],
-      removedFiles: [...dropped.removedFiles, ...merged.removedFiles],
-    };
+    dropped = [...dropped, preview.saved];
+    removedFiles = [...removedFiles, ...merged.removedFiles];
     notes.push(...merged.notes);
   } else {
     notes.push(
@@ -144,7 +141,38 @@ export async function undoPreview(
     );
   }
   await withDomainLock(ref.uuid, () => writePreviewRecord(port, ref, null));
-  return { domain: identity(ref), preview, ...(revert ? { revert } : {}), ...dropped, notes };
+  return { domain: identity(ref), preview, ...(revert ? { revert } : {}), dropped, removedFiles, notes };
+}
+
+/**
+ * The locked part of an undo: finishes interrupted operations, reads the preview, and (unless an earlier undo
+ * already did) reverts to the saved snapshot, discarding the snapshots taken of the preview branch during the
+ * preview, then marks the record `returned`. Caller holds the domain lock.
+ */
+async function returnToSaved(
+  port: RevertPort,
+  ref: DomainRef,
+  options: { readonly targetState?: RevertTargetState },
+): Promise<{ preview: PreviewRecord; savedExists: boolean; revert?: RevertResult; notes: string[] }> {
+  const notes = [...((await finishInterruptedOperations(port, ref))?.messages ?? [])];
+  const preview = await openPreview(port, ref, "undo");
+  const view = await readHostView(port, ref);
+  const savedExists = view.snapshotXml.has(preview.saved);
+  if (preview.returned === true || !savedExists) return { preview, savedExists, notes };
+  const result = await revertWhileLocked(port, ref, preview.saved, options, previewBranch(view, preview));
+  await writePreviewRecord(port, ref, { ...preview, returned: true });
+  return { preview, savedExists, revert: result, notes: [...notes, ...result.notes] };
+}
+
+/** The snapshots taken of the previewed branch during the preview, leaves first. Pure. */
+function previewBranch(view: HostView, preview: PreviewRecord): string[] {
+  // Creation times are whole seconds: one from the second the preview started counts as older (kept).
+  const startedAt = Date.parse(preview.started) / 1000;
+  const createdDuring = (name: string) =>
+    (view.forest.snapshots.find((s) => s.name === name)?.creationTime ?? 0) > startedAt;
+  return descendantsLeavesFirst(view.forest, preview.snapshot).filter(
+    (name) => name !== preview.saved && createdDuring(name),
+  );
 }
 
 /** Deletes the automatic snapshot by merging; drops only its metadata when a paused memory state forbids it. */
@@ -158,7 +186,9 @@ async function mergeSavedAway(
     return { removedFiles: [], notes: [...result.notes] };
   } catch (e) {
     if (!(isEngineError(e) && e.kind === EngineErrorKind.DOMAIN_STATE)) throw e;
-    const result = await withDomainLock(ref.uuid, () => dropSnapshotsAndFiles(port, ref, [saved], []));
+    const result = await withDomainLock(ref.uuid, () =>
+      finishBranch(port, ref, finishingRecord(saved, [saved], false)),
+    );
     return {
       removedFiles: [...result.removedFiles],
       notes: [

@@ -169,32 +169,36 @@ export interface DropResult {
 }
 
 /**
+ * How a drop records the files it is about to remove, so that a run killed after deleting metadata (which is
+ * what made those files recognisable) still knows them. revert-finish.ts keeps them in the revert record.
+ */
+export interface DropRecorder {
+  /** Files an earlier, interrupted run of the same drop recorded: removed unless something needs them now. */
+  readonly recorded: readonly string[];
+  /** Records every file the drop may remove (`recorded` included), before any snapshot's metadata goes. */
+  record(files: readonly string[]): Promise<void>;
+}
+
+/**
  * Deletes the metadata of `names` (in the order given: pass leaves first, so no snapshot is re-parented),
  * then removes the files only they needed: their overlays, their point-in-time images when nothing else needs
  * them, their memory files, and the `abandoned` images (the layers the disks wrote to before a revert) under
- * the same rule. `earlier` (the view before a revert) helps to recognise abandoned layers as overlays. Nothing is merged. Idempotent: absent snapshots and files are skipped. A failure leaves the
- * snapshots dropped so far dropped and the remaining files in place (they can be removed by running again).
+ * the same rule. The candidates are computed and handed to `recorder.record` first, then the metadata goes,
+ * then each candidate that the domain's chains and remaining snapshots (read again) do not need is removed.
+ * `earlier` (the view before a revert) helps to recognise abandoned layers as overlays. Nothing is merged.
+ * Idempotent: absent snapshots and files are skipped. A failure leaves the snapshots dropped so far dropped
+ * and the remaining files in place; running again with the recorded files as `recorder.recorded` removes them.
  */
 export async function dropSnapshotsAndFiles(
   port: BranchPort,
   ref: DomainRef,
   names: readonly string[],
   abandoned: readonly string[],
+  recorder: DropRecorder,
   earlier?: HostView,
 ): Promise<DropResult> {
   const before = await readHostView(port, ref);
   const dropped = names.filter((n) => before.snapshotXml.has(n));
-  for (const name of dropped) {
-    try {
-      await port.domainSnapshotDelete(
-        await port.domainSnapshotLookupByName(ref, name),
-        SnapshotDeleteFlags.METADATA_ONLY,
-      );
-    } catch (e) {
-      if (!(isLibvirtError(e) && e.code === ErrorCode.NO_DOMAIN_SNAPSHOT)) throw e;
-    }
-  }
-  const after = await readHostView(port, ref);
   const candidates: string[] = [...abandoned];
   const memoryFiles: string[] = [];
   for (const name of dropped) {
@@ -206,12 +210,33 @@ export async function dropSnapshotsAndFiles(
     }
     if (snap?.memory.mode === "external" && snap.memory.file) memoryFiles.push(snap.memory.file);
   }
-  const views = earlier === undefined ? [before, after] : [earlier, before, after];
-  const needed = neededImages(after, new Set(), backingLinks(views));
-  const removable = [...new Set(candidates)].filter((p) => !needed.has(p) && isKnownOverlay(p, views));
+  const seen = earlier === undefined ? [before] : [earlier, before];
+  const neededBefore = neededImages(before, new Set(dropped), backingLinks(seen));
+  const files = [
+    ...new Set([
+      ...recorder.recorded,
+      ...candidates.filter((p) => !neededBefore.has(p) && isKnownOverlay(p, seen)),
+      ...memoryFiles,
+    ]),
+  ];
+  await recorder.record(files);
+  for (const name of dropped) {
+    try {
+      await port.domainSnapshotDelete(
+        await port.domainSnapshotLookupByName(ref, name),
+        SnapshotDeleteFlags.METADATA_ONLY,
+      );
+    } catch (e) {
+      if (!(isLibvirtError(e) && e.code === ErrorCode.NO_DOMAIN_SNAPSHOT)) throw e;
+    }
+  }
+  // libvirt may rewrite the remaining snapshots when metadata goes: what is needed is decided on what is left.
+  const after = await readHostView(port, ref);
+  const needed = neededImages(after, new Set(), backingLinks([...seen, after]));
+  for (const snap of after.forest.snapshots) if (snap.memory.file) needed.add(snap.memory.file);
   const removedFiles: string[] = [];
-  for (const path of [...removable, ...memoryFiles]) {
-    if ((await removeHostFile(port, path)) === "removed") removedFiles.push(path);
+  for (const path of files) {
+    if (!needed.has(path) && (await removeHostFile(port, path)) === "removed") removedFiles.push(path);
   }
   return { dropped, removedFiles };
 }

@@ -26,7 +26,8 @@ import {
 import { parseDomainXml } from "../model/domain";
 import { removeHostFile } from "./delete-files";
 import { EngineError, EngineErrorKind, libvirtCodeOf } from "./errors";
-import { type BranchPort, dropSnapshotsAndFiles, settleSnapshot } from "./revert-branch";
+import type { BranchPort } from "./revert-branch";
+import { finishBranch } from "./revert-finish";
 import type { RevertDiskPlan, RevertPlan } from "./revert-plan";
 import {
   RevertPhase as Phase,
@@ -60,30 +61,41 @@ export const HELPER_DOMAIN_PREFIX = "lvsnap-revert-";
 /** Most overlay names tried when libvirt finds the planned files already exist (left by others). */
 const MAX_NAME_ATTEMPTS = 10;
 
+/** What the recipe did: the disks as reverted, and the record it left in phase `finishing`. */
+export interface RecipeOutcome {
+  readonly disks: readonly RevertDiskPlan[];
+  readonly record: RevertRecord;
+}
+
 /**
  * Runs `plan` on the domain. `replan(taken)` plans again with overlay paths found to exist on the host.
- * Resolves the disks as reverted (with their final overlay paths). On failure throws an EngineError LIBVIRT
- * that names the step and what it left behind; the record stays on the domain for `finishUnfinishedRevert`
- * unless the failure was cleaned up on the spot.
+ * `discard` (leaves first) is recorded from the start for the finishing phase, which only happens once the
+ * disks are reverted. Resolves the disks as reverted (with their final overlay paths) and leaves the record
+ * in phase `finishing`: the caller finishes with revert-finish.ts `finishBranch`, which clears it. On failure
+ * throws an EngineError LIBVIRT that names the step and what it left behind; the record stays on the domain
+ * for `finishUnfinishedRevert` unless the failure was cleaned up on the spot.
  */
 export async function runRecipe(
   port: RecipePort,
   ref: DomainRef,
   plan: RevertPlan,
   replan: (taken: ReadonlySet<string>) => RevertPlan,
-): Promise<readonly RevertDiskPlan[]> {
+  discard: readonly string[],
+): Promise<RecipeOutcome> {
+  const helper = `${HELPER_DOMAIN_PREFIX}${randomUUID().slice(0, 8)}`;
   let record: RevertRecord = {
     id: randomUUID(),
     snapshot: plan.snapshot,
     started: new Date().toISOString(),
     phase: Phase.STOPPING,
-    helper: `${HELPER_DOMAIN_PREFIX}${randomUUID().slice(0, 8)}`,
+    helper,
     // Only overlays known to be created by this revert are recorded (from DEFINING on): recovery removes
     // the recorded ones, and a planned path may turn out to be someone else's file.
     overlays: [],
     previous: plan.disks.flatMap((d) =>
       d.previousActive?.path === undefined ? [] : [{ target: d.target, path: d.previousActive.path }],
     ),
+    ...(discard.length === 0 ? {} : { discard }),
   };
   const step = async (phase: RevertPhase, changes: Partial<RevertRecord> = {}) => {
     record = { ...record, ...changes, phase };
@@ -99,7 +111,7 @@ export async function runRecipe(
     const { state } = await port.domainGetState(ref);
     if (state !== DomainState.SHUTOFF) await destroyIfRunning(port, ref);
     await step(Phase.OVERLAYS);
-    disks = await createOverlays(port, ref, record.helper, plan, replan, (made) => {
+    disks = await createOverlays(port, ref, helper, plan, replan, (made) => {
       created = made;
     });
     await step(Phase.DEFINING, { overlays: disks.map((d) => ({ target: d.target, path: d.overlayPath })) });
@@ -116,8 +128,8 @@ export async function runRecipe(
     } else if (plan.state !== "shutoff") {
       await port.domainCreateWithFlags(ref, plan.state === "paused" ? DomainCreateFlags.START_PAUSED : 0);
     }
-    await writeRevertRecord(port, ref, null);
-    return disks;
+    await step(Phase.FINISHING);
+    return { disks, record };
   } catch (e) {
     if (switched) throw recipeFailure(ref, plan, record.phase, false, e);
     // Nothing of the user's definition changed yet: undo at once rather than leave it for later.
@@ -150,6 +162,7 @@ function recipeFailure(
     overlays: "the domain is shut off with its previous disks and definition",
     defining: "the domain is shut off; its definition may already use the new overlays",
     starting: `the domain's definition uses the new overlays (the disks are reverted) but it could not be ${plan.memoryFile === undefined ? "started" : "restored from the memory state"}; it is shut off`,
+    finishing: "the disks are reverted and the domain is in its target state",
   };
   const next = cleaned
     ? "the partial work was cleaned up"
@@ -169,6 +182,7 @@ const phaseWords: Record<RevertPhase, string> = {
   overlays: "creating the new overlays",
   defining: "switching the definition to the new overlays",
   starting: "starting the domain",
+  finishing: "recording that the revert is finishing",
 };
 
 /**
@@ -241,13 +255,14 @@ export interface RevertRecoveryReport {
 }
 
 /**
- * Cleans up after a recipe revert that did not finish, if the domain has a revert record; resolves null when
- * it has none. The helper domain is undefined. If the definition does not use the new overlays yet, the
- * overlay files are removed and the domain keeps its previous disks (shut off if the revert had stopped it);
- * otherwise the revert stands and is completed (snapshot made current, abandoned layers removed unless
- * needed) and the domain is left as it is (shut off). The record is then cleared. A run
- * killed between libvirt creating the overlays and recording them leaves those files behind, unused (later
- * reverts choose other names).
+ * Cleans up after a recipe revert (or the finishing phase of any revert or preview end) that did not finish,
+ * if the domain has a revert record; resolves null when it has none. The helper domain is undefined. In phase
+ * `finishing`, the finishing phase is completed (revert-finish.ts). Otherwise, if the definition does not use
+ * the new overlays yet, the overlay files are removed and the domain keeps its previous disks (shut off if
+ * the revert had stopped it); if it does, the revert stands and is completed like a finishing phase
+ * (discarded snapshots dropped, abandoned layers removed unless needed, the snapshot made current) and the
+ * domain is left as it is (shut off). The record is cleared last. A run killed between libvirt creating the
+ * overlays and recording them leaves those files behind, unused (later reverts choose other names).
  * Idempotent; the caller holds the domain lock. Throws (record kept) when libvirt fails. Operations reach it
  * only through recover.ts's `finishInterruptedOperations`, the engine's one recovery entry.
  */
@@ -257,29 +272,33 @@ export async function finishUnfinishedRevert(
 ): Promise<RevertRecoveryReport | null> {
   const record = await readRevertRecord(port, ref);
   if (record === null) return null;
-  try {
-    await port.domainUndefineFlags(await port.domainLookupByName(record.helper), 0);
-  } catch (e) {
-    if (libvirtCodeOf(e) !== ErrorCode.NO_DOMAIN) throw e;
+  if (record.helper !== undefined) {
+    try {
+      await port.domainUndefineFlags(await port.domainLookupByName(record.helper), 0);
+    } catch (e) {
+      if (libvirtCodeOf(e) !== ErrorCode.NO_DOMAIN) throw e;
+    }
+  }
+  const where = `an interrupted revert of domain ${ref.name} to snapshot ${record.snapshot} (started ${record.started}, phase ${record.phase})`;
+  if (record.phase === Phase.FINISHING) {
+    await finishBranch(port, ref, record);
+    return {
+      record,
+      action: "finished",
+      message: `${where} had already brought the domain to its final state: its cleanup was completed (discarded snapshots dropped, files nothing needs removed${record.settle === false ? "" : ", the snapshot made current"})`,
+    };
   }
   const persistent = parseDomainXml(await port.domainGetXMLDesc(ref, DomainXMLFlags.INACTIVE));
   const inUse = new Set(persistent.disks.map((d) => d.chain[0]?.path));
   const switched = record.overlays.length > 0 && record.overlays.every((o) => inUse.has(o.path));
   if (switched) {
-    // Finish what the killed run had left: the snapshot becomes current, the abandoned layers go.
-    await settleSnapshot(port, ref, record.snapshot);
-    await dropSnapshotsAndFiles(
-      port,
-      ref,
-      [],
-      record.previous.map((p) => p.path),
-    );
+    // Finish what the killed run had left: the abandoned layers go, the snapshot becomes current.
+    await finishBranch(port, ref, { ...record, phase: Phase.FINISHING });
   } else {
     for (const overlay of record.overlays)
       if (!inUse.has(overlay.path)) await removeHostFile(port, overlay.path);
+    await writeRevertRecord(port, ref, null);
   }
-  await writeRevertRecord(port, ref, null);
-  const where = `an interrupted revert of domain ${ref.name} to snapshot ${record.snapshot} (started ${record.started}, phase ${record.phase})`;
   return switched
     ? {
         record,

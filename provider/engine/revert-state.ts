@@ -6,12 +6,17 @@
  *   <revert id="..." snapshot="s1" started="2026-11-22T02:40:00.000Z" phase="overlays" helper="lvsnap-revert-...">
  *     <previous target="vda" path="/images/vda.s2.qcow2"/>
  *     <overlay target="vda" path="/images/vda.s1.revert-1.qcow2"/>
+ *     <discard snapshot="s2"/>
+ *     <remove path="/images/vda.s2.qcow2"/>
  *   </revert>
  *   <preview snapshot="s1" saved="auto-before-preview-20261122T024000000Z" started="2026-11-22T02:40:00.000Z"/>
  * </state>
  * ```
- * `<revert>` is the intent of a revert in progress (written before the first change, cleared at the end), so a
- * killed revert can be cleaned up by the next operation; `<preview>` says that the domain runs a preview and
+ * `<revert>` is the intent of a revert in progress (written before the first change, cleared only when
+ * everything is done, including the finishing phase: snapshots discarded, abandoned files removed), so a killed
+ * revert can be cleaned up by the next operation. The end of a preview records its finishing phase the same
+ * way (no helper then). `<remove>` lists the files a drop is about to remove, written before the first
+ * snapshot's metadata goes, so a run killed in between still knows which files it meant to remove; `<preview>` says that the domain runs a preview and
  * which automatic snapshot holds the state to return to. Both survive restarts of this process and of libvirt.
  */
 import type { Element } from "@xmldom/xmldom";
@@ -32,6 +37,12 @@ export const RevertPhase = {
   DEFINING: "defining",
   /** The definition uses the new overlays; the domain is (about to be) started or restored. */
   STARTING: "starting",
+  /**
+   * The disks are reverted and the domain is in its final state (or there was no recipe revert: a native
+   * revert or the end of a preview); left to do: drop the `discard` snapshots, remove the files that nothing
+   * needs any more (`previous`, `remove`, the dropped snapshots' files), make `snapshot` current if `settle`.
+   */
+  FINISHING: "finishing",
 } as const;
 export type RevertPhase = (typeof RevertPhase)[keyof typeof RevertPhase];
 
@@ -41,11 +52,20 @@ export interface RevertRecord {
   /** ISO 8601. */
   readonly started: string;
   readonly phase: RevertPhase;
-  /** Name of the throwaway domain that creates the overlays. */
-  readonly helper: string;
+  /** Name of the throwaway domain that creates the overlays; absent for a record that only finishes. */
+  readonly helper?: string;
   readonly overlays: readonly { readonly target: string; readonly path: string }[];
   /** The images the disks wrote to before the revert: abandoned once it completes (unless still needed). */
   readonly previous: readonly { readonly target: string; readonly path: string }[];
+  /** Snapshots to drop (metadata only, leaves first) in the finishing phase; absent: none. */
+  readonly discard?: readonly string[];
+  /** Files a drop recorded for removal before deleting any metadata (each rechecked before removal). */
+  readonly remove?: readonly string[];
+  /**
+   * false: the finishing phase leaves libvirt's current snapshot as it is; absent: it makes `snapshot` the
+   * current one (revert-branch.ts settleSnapshot), as every recipe revert does.
+   */
+  readonly settle?: false;
 }
 
 export interface PreviewRecord {
@@ -55,6 +75,11 @@ export interface PreviewRecord {
   readonly saved: string;
   /** ISO 8601. */
   readonly started: string;
+  /**
+   * Set by an undo once the domain is back in the saved state and the preview's branch is dropped: what is
+   * left is merging the saved snapshot away and clearing the record, so the undo is never reverted twice.
+   */
+  readonly returned?: true;
 }
 
 const REVERT = "revert";
@@ -70,19 +95,24 @@ export function withRevertRecord(xml: string | undefined, record: RevertRecord |
       snapshot: record.snapshot,
       started: record.started,
       phase: record.phase,
-      helper: record.helper,
+      ...(record.helper === undefined ? {} : { helper: record.helper }),
+      ...(record.settle === false ? { settle: "no" } : {}),
     });
     for (const previous of record.previous)
       appendElement(el, "previous", { target: previous.target, path: previous.path });
     for (const overlay of record.overlays)
       appendElement(el, "overlay", { target: overlay.target, path: overlay.path });
+    for (const snapshot of record.discard ?? []) appendElement(el, "discard", { snapshot });
+    for (const path of record.remove ?? []) appendElement(el, "remove", { path });
   });
 }
 
 /** The metadata document with the preview record replaced (null removes it); null when nothing is left. Pure. */
 export function withPreviewRecord(xml: string | undefined, record: PreviewRecord | null): string | null {
   return replaceSection(xml, PREVIEW, (root) => {
-    if (record !== null) appendElement(root, PREVIEW, { ...record });
+    if (record === null) return;
+    const { returned, ...attrs } = record;
+    appendElement(root, PREVIEW, { ...attrs, ...(returned === true ? { returned: "yes" } : {}) });
   });
 }
 
@@ -102,17 +132,23 @@ export function parseRevertRecord(xml: string | undefined): RevertRecord | null 
   if (el === undefined) return null;
   const phase = need(el, "phase");
   if (!PHASES.has(phase)) throw new Error(`revert record: unknown phase ${phase}`);
+  const helper = attr(el, "helper");
+  const discard = childElements(el, "discard").map((d) => need(d, "snapshot"));
+  const remove = childElements(el, "remove").map((r) => need(r, "path"));
   return {
     id: need(el, "id"),
     snapshot: need(el, "snapshot"),
     started: need(el, "started"),
     phase: phase as RevertPhase,
-    helper: need(el, "helper"),
+    ...(helper === undefined ? {} : { helper }),
     overlays: childElements(el, "overlay").map((o) => ({ target: need(o, "target"), path: need(o, "path") })),
     previous: childElements(el, "previous").map((o) => ({
       target: need(o, "target"),
       path: need(o, "path"),
     })),
+    ...(discard.length === 0 ? {} : { discard }),
+    ...(remove.length === 0 ? {} : { remove }),
+    ...(attr(el, "settle") === "no" ? { settle: false as const } : {}),
   };
 }
 
@@ -120,7 +156,12 @@ export function parseRevertRecord(xml: string | undefined): RevertRecord | null 
 export function parsePreviewRecord(xml: string | undefined): PreviewRecord | null {
   const el = section(xml, PREVIEW);
   if (el === undefined) return null;
-  return { snapshot: need(el, "snapshot"), saved: need(el, "saved"), started: need(el, "started") };
+  return {
+    snapshot: need(el, "snapshot"),
+    saved: need(el, "saved"),
+    started: need(el, "started"),
+    ...(attr(el, "returned") === "yes" ? { returned: true as const } : {}),
+  };
 }
 
 function section(xml: string | undefined, name: string): XmlElement | undefined {

@@ -25,13 +25,8 @@ import { EngineError, EngineErrorKind, isEngineError } from "./errors";
 import type { DomainIdentity } from "./inspect";
 import type { CreatePort } from "./libvirt-port";
 import { finishInterruptedOperations } from "./recover";
-import {
-  dropSnapshotsAndFiles,
-  type HostView,
-  knownImagePaths,
-  readHostView,
-  settleSnapshot,
-} from "./revert-branch";
+import { type HostView, knownImagePaths, readHostView } from "./revert-branch";
+import { finishBranch, finishingRecord } from "./revert-finish";
 import {
   automaticSnapshotName,
   chooseStrategy,
@@ -122,7 +117,7 @@ export async function revertSnapshot(
     notes.push(...(await recoverAndCheck(port, ref, snapshot, context)));
     await context.beforeRevert?.(ref, savedAs);
     try {
-      const result = await revertLocked(port, ref, snapshot, options);
+      const result = await revertWhileLocked(port, ref, snapshot, options);
       return { ...result, ...(savedAs === undefined ? {} : { savedAs }), notes: [...notes, ...result.notes] };
     } catch (e) {
       if (savedAs === undefined || !isEngineError(e)) throw e;
@@ -207,11 +202,19 @@ async function keepCurrentState(
   return name;
 }
 
-async function revertLocked(
+/**
+ * The revert itself, for callers that already hold the domain lock, finished the interrupted operations and
+ * checked the preview state (revertSnapshot, preview.ts). `discard` (leaves first) overrides the snapshots
+ * `options.discardNewer` would discard. Everything after the domain reached its final state (dropping,
+ * removing abandoned layers, settling) is one finishing phase recorded on the domain until it is done: a
+ * failure or kill there leaves it for the next operation to finish. Errors as `revertSnapshot`.
+ */
+export async function revertWhileLocked(
   port: RevertPort,
   ref: DomainRef,
   snapshot: string,
   options: RevertOptions,
+  discardOverride?: readonly string[],
 ): Promise<Omit<RevertResult, "savedAs">> {
   const before = await readHostView(port, ref);
   const plan = planFrom(before, snapshot, options);
@@ -221,34 +224,39 @@ async function revertLocked(
     ref.name,
     snapshot,
   );
+  const discard =
+    discardOverride ?? (options.discardNewer === true ? descendantsLeavesFirst(before.forest, snapshot) : []);
   const notes: string[] = [];
   let overlays: RevertResult["overlays"] = [];
+  let finishing = finishingRecord(snapshot, discard, false);
   if (strategy === "native") {
     await revertNatively(port, ref, plan);
   } else {
-    const disks = await runRecipe(port, ref, plan, (taken) => planFrom(before, snapshot, options, taken));
-    overlays = disks.map((d) => ({
+    const done = await runRecipe(
+      port,
+      ref,
+      plan,
+      (taken) => planFrom(before, snapshot, options, taken),
+      discard,
+    );
+    finishing = done.record;
+    overlays = done.disks.map((d) => ({
       target: d.target,
       path: d.overlayPath,
       backing: d.pointInTime.path ?? "",
     }));
     await verifyReverted(port, ref, plan, overlays);
   }
-  const discard = options.discardNewer === true ? descendantsLeavesFirst(before.forest, snapshot) : [];
-  const abandoned =
-    strategy === "recipe"
-      ? plan.disks.flatMap((d) => (d.previousActive?.path ? [d.previousActive.path] : []))
-      : [];
-  const dropped = await dropSnapshotsAndFiles(port, ref, discard, abandoned, before).catch((e: unknown) => {
+  const abandoned = finishing.previous.map((p) => p.path);
+  const dropped = await finishBranch(port, ref, finishing, before).catch((e: unknown) => {
     throw new EngineError({
       kind: EngineErrorKind.LIBVIRT,
       domain: ref.name,
       snapshot,
-      message: `domain ${ref.name} was reverted to snapshot ${snapshot}, but removing what the revert abandoned failed; some files or snapshots remain`,
+      message: `domain ${ref.name} was reverted to snapshot ${snapshot}, but finishing the revert (dropping the discarded snapshots, removing what it abandoned, making the snapshot current) failed; it stays recorded on the domain and the next operation on it finishes it`,
       cause: e,
     });
   });
-  if (strategy === "recipe") await settle(port, ref, snapshot);
   const kept = abandoned.filter((p) => !dropped.removedFiles.includes(p));
   if (kept.length > 0) notes.push(`kept ${kept.join(", ")}: a snapshot still needs it`);
   return {
@@ -283,21 +291,6 @@ async function revertNatively(port: RevertPort, ref: DomainRef, plan: RevertPlan
       domain: ref.name,
       snapshot: plan.snapshot,
       message: `libvirt could not revert domain ${ref.name} to snapshot ${plan.snapshot}; libvirt's revert changes nothing when it fails before starting the domain`,
-      cause: e,
-    });
-  }
-}
-
-/** `settleSnapshot` with an error that says what it means for the user. */
-async function settle(port: RevertPort, ref: DomainRef, snapshot: string): Promise<void> {
-  try {
-    await settleSnapshot(port, ref, snapshot);
-  } catch (e) {
-    throw new EngineError({
-      kind: EngineErrorKind.LIBVIRT,
-      domain: ref.name,
-      snapshot,
-      message: `domain ${ref.name} was reverted to snapshot ${snapshot}, but it could not be made the current snapshot; the next snapshot would get another parent`,
       cause: e,
     });
   }

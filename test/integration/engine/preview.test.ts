@@ -1,14 +1,24 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, onTestFinished, test } from "vitest";
+import { createSnapshot } from "../../../provider/engine/create";
 import { deleteSnapshot } from "../../../provider/engine/delete";
 import { commitPreview, getPreview, previewSnapshot, undoPreview } from "../../../provider/engine/preview";
 import { revertSnapshot } from "../../../provider/engine/revert";
+import { readRevertRecord } from "../../../provider/engine/revert-state";
+import type { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { lab } from "../../support/lab";
 import { engineRejection } from "../../support/rejections";
 import { currentSnapshot } from "../../support/virsh";
 import { labConnectionPerFile } from "./lab-connection";
-import { diskOnlyLayers, files, persistentSources, stateWithReason, visibleLayer } from "./revert-support";
+import {
+  diskOnlyLayers,
+  files,
+  persistentSources,
+  runKilledChild,
+  stateWithReason,
+  visibleLayer,
+} from "./revert-support";
 
 const conn = labConnectionPerFile();
 
@@ -94,6 +104,64 @@ describe("preview", () => {
     expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1" });
     expect(await files(dom)).toEqual(["domain.xml", "vda.qcow2", "vda.s1.qcow2", "vda.s2.qcow2"]);
     expect(await persistentSources(dom)).toEqual([dom.path("vda.s2.qcow2")]);
+    expect(await getPreview(conn(), dom.name)).toBeNull();
+  });
+});
+
+describe("ending a preview safely", () => {
+  test("a commit killed after dropping the saved snapshot's metadata: its files stay recorded, and committing again removes them", async () => {
+    const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
+    await diskOnlyLayers(conn(), dom, ["s1", "s2"]);
+    await runKilledChild(["revert-child.ts", dom.name, "s1", "snapshot-delete", "preview-commit"]);
+    const preview = await getPreview(conn(), dom.name);
+    const record = await readRevertRecord(conn(), await conn().domainLookupByName(dom.name));
+    // Recorded: the saved snapshot's overlay (already removed by the preview's revert: nothing to do) and the
+    // layer written before the preview, which only the saved snapshot kept.
+    expect([record?.phase, record?.discard, record?.remove]).toEqual([
+      "finishing",
+      [preview?.saved],
+      [dom.path(`vda.${preview?.saved}.qcow2`), dom.path("vda.s2.qcow2")],
+    ]);
+    expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1" });
+
+    const committed = await commitPreview(conn(), dom.name);
+    expect([committed.dropped, committed.removedFiles, committed.notes.length]).toEqual([[], [], 1]);
+    expect(await readRevertRecord(conn(), await conn().domainLookupByName(dom.name))).toBeNull();
+    expect(await getPreview(conn(), dom.name)).toBeNull();
+    expect(await files(dom)).toEqual(["domain.xml", "vda.qcow2", "vda.s1.qcow2", "vda.s1.revert-1.qcow2"]);
+    expect(await currentSnapshot(dom.name)).toBe("s1");
+    expect(await visibleLayer(dom)).toBe(0);
+  });
+
+  test("a snapshot taken while an undo runs is not dropped with the preview branch", async () => {
+    const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
+    await diskOnlyLayers(conn(), dom, ["s1", "s2"]);
+    const started = await previewSnapshot(conn(), dom.name, "s1");
+    // Snapshots from the second the preview started count as older than it: make "during" clearly newer.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    let during: Promise<unknown> | undefined;
+    const port = new Proxy(conn(), {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (typeof value !== "function") return value;
+        return async (...args: unknown[]) => {
+          const result = await value.apply(target, args);
+          // The undo reads the preview record under the domain lock: a create asked for now queues for it.
+          if (key === "domainGetMetadata" && during === undefined) {
+            during = createSnapshot(conn(), { domain: dom.name, name: "during" });
+            await new Promise((resolve) => setTimeout(resolve, 300));
+          }
+          return result;
+        };
+      },
+    }) as LibvirtConnection;
+
+    const undone = await undoPreview(port, dom.name);
+    await during;
+    expect(undone.dropped).toEqual([started.preview.saved]);
+    // The create ran once the domain was back in the saved state: "during" is a snapshot of that state.
+    expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1", during: "s2" });
+    expect(await visibleLayer(dom)).toBe(2);
     expect(await getPreview(conn(), dom.name)).toBeNull();
   });
 });

@@ -3,7 +3,10 @@
  * qemu-io pattern written while the domain is off), and checks of the guest-visible data, chains and files
  * against independent oracles (virsh for libvirt's view, qemu-io and qemu-img for the files).
  */
+import { spawn } from "node:child_process";
 import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { onTestFinished } from "vitest";
 import { createSnapshot } from "../../../provider/engine/create";
 import type { LibvirtConnection } from "../../../provider/libvirt/connection";
 import type { LabDomain } from "../../support/lab";
@@ -74,4 +77,27 @@ export async function files(dom: LabDomain): Promise<string[]> {
 /** The source file of each disk in the persistent definition. */
 export async function persistentSources(dom: LabDomain): Promise<string[]> {
   return (await dom.blockList(true)).filter((e) => e.device === "disk").map((e) => e.source ?? "");
+}
+
+/** Runs a child script with `npx tsx` in its own process group; resolves once it died by SIGKILL. */
+export async function runKilledChild(args: string[]): Promise<void> {
+  const child = spawn("npx", ["tsx", join(__dirname, args[0] ?? ""), ...args.slice(1)], {
+    detached: true,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  onTestFinished(() => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  // npx reports the SIGKILL of its child as a failure; the child itself printed nothing on stderr then.
+  if (stderr.includes("finished before the chosen point") || /Error/.test(stderr))
+    throw new Error(`child failed (${code}): ${stderr}`);
 }

@@ -82,6 +82,10 @@ class RecipeHost implements Partial<RecipePort> {
   async domainListAllSnapshots(domain: DomainRef): Promise<SnapshotRef[]> {
     return ["s2", "s3"].map((name) => ({ name, domain }));
   }
+  async domainSnapshotLookupByName(domain: DomainRef, name: string): Promise<SnapshotRef> {
+    if (name !== "s2" && name !== "s3") throw daemonError(ErrorCode.NO_DOMAIN_SNAPSHOT, "no snapshot");
+    return { name, domain };
+  }
   async domainSnapshotGetXMLDesc(snapshot: SnapshotRef): Promise<string> {
     const below = snapshot.name === "s2" ? "/i/vda.s1.qcow2" : "/i/vda.s2.qcow2";
     return `<domainsnapshot><name>${snapshot.name}</name><state>shutoff</state><creationTime>1</creationTime><memory snapshot='no'/><disks><disk name='vda' snapshot='external' type='file'><driver type='qcow2'/><source file='/i/vda.${snapshot.name}.qcow2'/></disk></disks>${domainXml("d", { vda: below })}</domainsnapshot>`;
@@ -162,7 +166,7 @@ const plan = (overlayPath = "/i/vda.s2.revert-1.qcow2", memory = true): RevertPl
 });
 
 const run = (host: RecipeHost, p = plan()) =>
-  runRecipe(host.port(), host.ref, p, () => plan("/i/vda.s2.revert-2.qcow2"));
+  runRecipe(host.port(), host.ref, p, () => plan("/i/vda.s2.revert-2.qcow2"), []).then((done) => done.disks);
 
 describe("the recipe", () => {
   test("stops, creates the overlay through a helper, switches the definition, restores the memory state", async () => {
@@ -177,11 +181,12 @@ describe("the recipe", () => {
       "domainDefineXMLFlags(user)",
       "domainRestoreFlags",
     ]);
-    expect([host.sources, host.helpers.size, host.state, host.metadata]).toEqual([
+    // The record stays, in phase finishing, until the caller has finished (revert-finish.ts).
+    expect([host.sources, host.helpers.size, host.state, parseRevertRecord(host.metadata)?.phase]).toEqual([
       { vda: "/i/vda.s2.revert-1.qcow2" },
       0,
       DomainState.RUNNING,
-      undefined,
+      "finishing",
     ]);
     expect(parseDomainXml(host.restoredWith ?? "").disks[0]?.chain[0]?.path).toBe("/i/vda.s2.revert-1.qcow2");
   });
@@ -204,7 +209,7 @@ describe("the recipe", () => {
           if (!isEngineError(e)) throw e;
           expect([e.kind, e.domain, e.snapshot]).toEqual(["libvirt", "d", "s2"]);
           expect(e.message).toMatch(
-            /^reverting domain d to snapshot s2 failed while (stopping the domain|creating the new overlays|switching the definition to the new overlays|starting the domain): /,
+            /^reverting domain d to snapshot s2 failed while (stopping the domain|creating the new overlays|switching the definition to the new overlays|starting the domain|recording that the revert is finishing): /,
           );
           return "failed";
         },

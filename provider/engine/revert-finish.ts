@@ -1,0 +1,100 @@
+/**
+ * The finishing phase of a revert and of the end of a preview: dropping the snapshots the operation discards,
+ * removing the files nothing needs any more, and making the reverted-to snapshot libvirt's current one. It runs
+ * after the domain reached its final state, and it is recorded on the domain (a revert record in phase
+ * `finishing`, revert-state.ts) until every step is done, so that a run killed half-way leaves a record that
+ * the next operation finishes (revert-recipe.ts `finishUnfinishedRevert`) rather than files nobody knows about.
+ *
+ * Order inside the phase, each step safe to repeat: the files to remove are added to the record (`remove`),
+ * then the snapshots' metadata is deleted, then the files are removed, then the snapshot is settled, and only
+ * then is the record cleared.
+ */
+import { randomUUID } from "node:crypto";
+import type { DomainRef } from "../libvirt/api";
+import { ErrorCode } from "../libvirt/flags";
+import { libvirtCodeOf } from "./errors";
+import type { ProjectMetadataPort } from "./libvirt-port";
+import {
+  type BranchPort,
+  type DropResult,
+  dropSnapshotsAndFiles,
+  type HostView,
+  settleSnapshot,
+} from "./revert-branch";
+import { RevertPhase, type RevertRecord, writeRevertRecord } from "./revert-state";
+
+/** The calls the finishing phase makes. */
+export type FinishPort = BranchPort & ProjectMetadataPort;
+
+/**
+ * A record of a finishing phase that follows no recipe revert (a native revert, the end of a preview):
+ * drop `discard` (leaves first) with the files only they needed, then make `snapshot` current when `settle`.
+ * Pure.
+ */
+export function finishingRecord(snapshot: string, discard: readonly string[], settle: boolean): RevertRecord {
+  return {
+    id: randomUUID(),
+    snapshot,
+    started: new Date().toISOString(),
+    phase: RevertPhase.FINISHING,
+    overlays: [],
+    previous: [],
+    ...(discard.length === 0 ? {} : { discard }),
+    ...(settle ? {} : { settle: false as const }),
+  };
+}
+
+/**
+ * Runs the finishing phase of `record` on the domain: records it (phase `finishing`), drops the snapshots in
+ * `record.discard` that still exist, removes the files only they needed, the `record.previous` layers and the
+ * files an earlier run recorded in `record.remove` (each only if nothing needs it now, and each recorded
+ * before any metadata is deleted), makes `record.snapshot` libvirt's current snapshot when `record.settle`
+ * and it still exists, then clears the record. `earlier` (the view before a revert) helps to recognise the
+ * abandoned layers as overlays. A record with nothing to do resolves at once without a call.
+ *
+ * Idempotent: running it again, also from another process after a kill, continues where the previous run
+ * stopped. A failure throws the libvirt error and leaves the record on the domain (with the files it meant to
+ * remove), so the next engine operation finishes the phase. The caller holds the domain lock.
+ */
+export async function finishBranch(
+  port: FinishPort,
+  ref: DomainRef,
+  record: RevertRecord,
+  earlier?: HostView,
+): Promise<DropResult> {
+  const discard = record.discard ?? [];
+  const settle = record.settle !== false;
+  const nothingToDo =
+    discard.length === 0 && record.previous.length === 0 && (record.remove ?? []).length === 0 && !settle;
+  if (nothingToDo) return { dropped: [], removedFiles: [] };
+  let current: RevertRecord = { ...record, phase: RevertPhase.FINISHING };
+  await writeRevertRecord(port, ref, current);
+  const dropped = await dropSnapshotsAndFiles(
+    port,
+    ref,
+    discard,
+    current.previous.map((p) => p.path),
+    {
+      recorded: current.remove ?? [],
+      record: async (files) => {
+        current = { ...current, remove: files };
+        await writeRevertRecord(port, ref, current);
+      },
+    },
+    earlier,
+  );
+  if (settle && (await snapshotExists(port, ref, current.snapshot)))
+    await settleSnapshot(port, ref, current.snapshot);
+  await writeRevertRecord(port, ref, null);
+  return dropped;
+}
+
+async function snapshotExists(port: FinishPort, ref: DomainRef, name: string): Promise<boolean> {
+  try {
+    await port.domainSnapshotLookupByName(ref, name);
+    return true;
+  } catch (e) {
+    if (libvirtCodeOf(e) === ErrorCode.NO_DOMAIN_SNAPSHOT) return false;
+    throw e;
+  }
+}
