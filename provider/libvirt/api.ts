@@ -155,7 +155,6 @@ export interface SubscribeOptions extends CallOptions {
 
 export interface LibvirtApi {
   connectGetLibVersion(options?: CallOptions): Promise<number>;
-  connectGetVersion(options?: CallOptions): Promise<number>;
   connectGetCapabilities(options?: CallOptions): Promise<string>;
   connectGetHostname(options?: CallOptions): Promise<string>;
 
@@ -199,13 +198,6 @@ export interface LibvirtApi {
   domainSnapshotLookupByName(domain: DomainRef, name: string, options?: CallOptions): Promise<SnapshotRef>;
   domainSnapshotGetXMLDesc(snapshot: SnapshotRef, flags: number, options?: CallOptions): Promise<string>;
   domainListAllSnapshots(domain: DomainRef, flags: number, options?: CallOptions): Promise<SnapshotRef[]>;
-  domainSnapshotListAllChildren(
-    snapshot: SnapshotRef,
-    flags: number,
-    options?: CallOptions,
-  ): Promise<SnapshotRef[]>;
-  /** Rejects with NO_DOMAIN_SNAPSHOT (72) for a root snapshot. */
-  domainSnapshotGetParent(snapshot: SnapshotRef, options?: CallOptions): Promise<SnapshotRef>;
   /** Rejects with NO_DOMAIN_SNAPSHOT (72) when there is no current snapshot. */
   domainSnapshotCurrent(domain: DomainRef, options?: CallOptions): Promise<SnapshotRef>;
   domainSnapshotDelete(snapshot: SnapshotRef, flags: number, options?: CallOptions): Promise<void>;
@@ -224,29 +216,10 @@ export interface LibvirtApi {
   /** null when no job runs on the disk. */
   domainGetBlockJobInfo(domain: DomainRef, disk: string, options?: CallOptions): Promise<BlockJobInfo | null>;
   domainBlockJobAbort(domain: DomainRef, disk: string, flags: number, options?: CallOptions): Promise<void>;
-  domainBlockJobSetSpeed(
-    domain: DomainRef,
-    disk: string,
-    bandwidth: bigint,
-    flags: number,
-    options?: CallOptions,
-  ): Promise<void>;
-  domainBlockRebase(
-    domain: DomainRef,
-    disk: string,
-    base: string | null,
-    bandwidth: bigint,
-    flags: number,
-    options?: CallOptions,
-  ): Promise<void>;
   domainGetBlockInfo(domain: DomainRef, disk: string, options?: CallOptions): Promise<BlockInfo>;
-  domainFSFreeze(domain: DomainRef, mountpoints: string[], options?: CallOptions): Promise<number>;
-  domainFSThaw(domain: DomainRef, mountpoints: string[], options?: CallOptions): Promise<number>;
   domainSaveImageGetXMLDesc(file: string, flags: number, options?: CallOptions): Promise<string>;
   domainRestoreFlags(file: string, xml: string | null, flags: number, options?: CallOptions): Promise<void>;
 
-  storagePoolLookupByName(name: string, options?: CallOptions): Promise<StoragePoolRef>;
-  storagePoolLookupByVolume(volume: StorageVolRef, options?: CallOptions): Promise<StoragePoolRef>;
   storagePoolCreateXML(xml: string, flags: number, options?: CallOptions): Promise<StoragePoolRef>;
   storagePoolDestroy(pool: StoragePoolRef, options?: CallOptions): Promise<void>;
   storagePoolRefresh(pool: StoragePoolRef, options?: CallOptions): Promise<void>;

@@ -151,9 +151,6 @@ export class LibvirtConnection implements LibvirtApi {
   connectGetLibVersion(options?: CallOptions): Promise<number> {
     return this.rpc.call(P.CONNECT_GET_LIB_VERSION, undefined, options);
   }
-  connectGetVersion(options?: CallOptions): Promise<number> {
-    return this.rpc.call(P.CONNECT_GET_VERSION, undefined, options);
-  }
   connectGetCapabilities(options?: CallOptions): Promise<string> {
     return this.rpc.call(P.CONNECT_GET_CAPABILITIES, undefined, options);
   }
@@ -232,16 +229,6 @@ export class LibvirtConnection implements LibvirtApi {
   domainListAllSnapshots(domain: DomainRef, flags: number, options?: CallOptions): Promise<SnapshotRef[]> {
     return this.rpc.call(D.DOMAIN_LIST_ALL_SNAPSHOTS, { domain, flags }, options);
   }
-  domainSnapshotListAllChildren(
-    snapshot: SnapshotRef,
-    flags: number,
-    options?: CallOptions,
-  ): Promise<SnapshotRef[]> {
-    return this.rpc.call(D.DOMAIN_SNAPSHOT_LIST_ALL_CHILDREN, { snapshot, flags }, options);
-  }
-  domainSnapshotGetParent(snapshot: SnapshotRef, options?: CallOptions): Promise<SnapshotRef> {
-    return this.rpc.call(D.DOMAIN_SNAPSHOT_GET_PARENT, { snapshot, flags: 0 }, options);
-  }
   domainSnapshotCurrent(domain: DomainRef, options?: CallOptions): Promise<SnapshotRef> {
     return this.rpc.call(D.DOMAIN_SNAPSHOT_CURRENT, { domain, flags: 0 }, options);
   }
@@ -273,33 +260,8 @@ export class LibvirtConnection implements LibvirtApi {
   domainBlockJobAbort(domain: DomainRef, disk: string, flags: number, options?: CallOptions): Promise<void> {
     return this.rpc.call(D.DOMAIN_BLOCK_JOB_ABORT, { domain, disk, flags }, options);
   }
-  domainBlockJobSetSpeed(
-    domain: DomainRef,
-    disk: string,
-    bandwidth: bigint,
-    flags: number,
-    options?: CallOptions,
-  ): Promise<void> {
-    return this.rpc.call(D.DOMAIN_BLOCK_JOB_SET_SPEED, { domain, disk, bandwidth, flags }, options);
-  }
-  domainBlockRebase(
-    domain: DomainRef,
-    disk: string,
-    base: string | null,
-    bandwidth: bigint,
-    flags: number,
-    options?: CallOptions,
-  ): Promise<void> {
-    return this.rpc.call(D.DOMAIN_BLOCK_REBASE, { domain, disk, base, bandwidth, flags }, options);
-  }
   domainGetBlockInfo(domain: DomainRef, disk: string, options?: CallOptions): Promise<BlockInfo> {
     return this.rpc.call(D.DOMAIN_GET_BLOCK_INFO, { domain, disk, flags: 0 }, options);
-  }
-  domainFSFreeze(domain: DomainRef, mountpoints: string[], options?: CallOptions): Promise<number> {
-    return this.rpc.call(D.DOMAIN_FSFREEZE, { domain, mountpoints }, options);
-  }
-  domainFSThaw(domain: DomainRef, mountpoints: string[], options?: CallOptions): Promise<number> {
-    return this.rpc.call(D.DOMAIN_FSTHAW, { domain, mountpoints }, options);
   }
   domainSaveImageGetXMLDesc(file: string, flags: number, options?: CallOptions): Promise<string> {
     return this.rpc.call(D.DOMAIN_SAVE_IMAGE_GET_XML_DESC, { file, flags }, options);
@@ -308,12 +270,6 @@ export class LibvirtConnection implements LibvirtApi {
     return this.rpc.call(D.DOMAIN_RESTORE_FLAGS, { file, xml, flags }, options);
   }
 
-  storagePoolLookupByName(name: string, options?: CallOptions): Promise<StoragePoolRef> {
-    return this.rpc.call(P.STORAGE_POOL_LOOKUP_BY_NAME, name, options);
-  }
-  storagePoolLookupByVolume(volume: StorageVolRef, options?: CallOptions): Promise<StoragePoolRef> {
-    return this.rpc.call(P.STORAGE_POOL_LOOKUP_BY_VOLUME, volume, options);
-  }
   storagePoolCreateXML(xml: string, flags: number, options?: CallOptions): Promise<StoragePoolRef> {
     return this.rpc.call(P.STORAGE_POOL_CREATE_XML, { xml, flags }, options);
   }

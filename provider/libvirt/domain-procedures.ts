@@ -1,13 +1,5 @@
 import type { BlockInfo, BlockJobType, DomainRef, DomainState, DomainStateInfo, SnapshotRef } from "./api";
-import {
-  LONG_RUNNING,
-  noReply,
-  procedure,
-  readInt,
-  readString,
-  writeName,
-  writeXmlFlags,
-} from "./procedures";
+import { LONG_RUNNING, noReply, procedure, readString, writeName, writeXmlFlags } from "./procedures";
 import {
   MIN_SNAPSHOT_BYTES,
   readDomain,
@@ -56,14 +48,6 @@ const readSnapshotList = (r: XdrReader): SnapshotRef[] => {
   const snapshots = r.array(readSnapshot, MIN_SNAPSHOT_BYTES);
   r.int(); // the count again, as the C API's return value
   return snapshots;
-};
-const writeFreezeArgs = (
-  w: XdrWriter,
-  a: { readonly domain: DomainRef; readonly mountpoints: string[] },
-): void => {
-  writeDomain(w, a.domain);
-  w.stringArray(a.mountpoints);
-  w.uint(0);
 };
 
 // Domains.
@@ -174,22 +158,6 @@ export const DOMAIN_LIST_ALL_SNAPSHOTS = procedure(
   },
   readSnapshotList,
 );
-export const DOMAIN_SNAPSHOT_LIST_ALL_CHILDREN = procedure(
-  275,
-  "DOMAIN_SNAPSHOT_LIST_ALL_CHILDREN",
-  (w, a: SnapshotFlags) => {
-    writeSnapshot(w, a.snapshot);
-    w.int(1); // need_results
-    w.uint(a.flags);
-  },
-  readSnapshotList,
-);
-export const DOMAIN_SNAPSHOT_GET_PARENT = procedure(
-  244,
-  "DOMAIN_SNAPSHOT_GET_PARENT",
-  writeSnapshotFlags,
-  readSnapshot,
-);
 export const DOMAIN_SNAPSHOT_CURRENT = procedure(
   191,
   "DOMAIN_SNAPSHOT_CURRENT",
@@ -252,29 +220,6 @@ export const DOMAIN_BLOCK_JOB_ABORT = procedure(
   noReply,
   LONG_RUNNING,
 );
-export const DOMAIN_BLOCK_JOB_SET_SPEED = procedure(
-  239,
-  "DOMAIN_BLOCK_JOB_SET_SPEED",
-  (w, a: DiskArgs & { readonly bandwidth: bigint }) => {
-    writeDomain(w, a.domain);
-    w.string(a.disk);
-    w.uhyper(a.bandwidth);
-    w.uint(a.flags);
-  },
-  noReply,
-);
-export const DOMAIN_BLOCK_REBASE = procedure(
-  266,
-  "DOMAIN_BLOCK_REBASE",
-  (w, a: DiskArgs & { readonly base: string | null; readonly bandwidth: bigint }) => {
-    writeDomain(w, a.domain);
-    w.string(a.disk);
-    w.optionalString(a.base);
-    w.uhyper(a.bandwidth);
-    w.uint(a.flags);
-  },
-  noReply,
-);
 export const DOMAIN_GET_BLOCK_INFO = procedure(
   194,
   "DOMAIN_GET_BLOCK_INFO",
@@ -285,8 +230,6 @@ export const DOMAIN_GET_BLOCK_INFO = procedure(
     return { capacity, allocation, physical: r.uhyper() };
   },
 );
-export const DOMAIN_FSFREEZE = procedure(335, "DOMAIN_FSFREEZE", writeFreezeArgs, readInt);
-export const DOMAIN_FSTHAW = procedure(336, "DOMAIN_FSTHAW", writeFreezeArgs, readInt);
 export const DOMAIN_SAVE_IMAGE_GET_XML_DESC = procedure(
   235,
   "DOMAIN_SAVE_IMAGE_GET_XML_DESC",

@@ -44,8 +44,8 @@ export const SnapshotDeleteFlags = {
 export type SnapshotDeleteFlags = ValueOf<typeof SnapshotDeleteFlags>;
 
 /**
- * virDomainSnapshotListFlags, for `domainListAllSnapshots` and `domainSnapshotListAllChildren`. ROOTS and
- * DESCENDANTS share bit 0: ROOTS for a domain-wide list, DESCENDANTS for a children list.
+ * virDomainSnapshotListFlags, for `domainListAllSnapshots`. ROOTS and DESCENDANTS share bit 0: ROOTS for a
+ * domain-wide list, DESCENDANTS for a children list (virDomainSnapshotListAllChildren, not used here).
  */
 export const SnapshotListFlags = {
   ROOTS: 1 << 0,
@@ -89,22 +89,6 @@ export type BlockCommitFlags = ValueOf<typeof BlockCommitFlags>;
 /** virDomainBlockJobAbortFlags: PIVOT finishes a READY copy/active commit; without it the job is cancelled. */
 export const BlockJobAbortFlags = { ASYNC: 1 << 0, PIVOT: 1 << 1 } as const;
 export type BlockJobAbortFlags = ValueOf<typeof BlockJobAbortFlags>;
-
-/** virDomainBlockJobSetSpeedFlags (and virDomainBlockJobInfoFlags, same value). */
-export const BlockJobSetSpeedFlags = { BANDWIDTH_BYTES: 1 << 0 } as const;
-export type BlockJobSetSpeedFlags = ValueOf<typeof BlockJobSetSpeedFlags>;
-
-/** virDomainBlockRebaseFlags, for `domainBlockRebase`. */
-export const BlockRebaseFlags = {
-  SHALLOW: 1 << 0,
-  REUSE_EXT: 1 << 1,
-  COPY_RAW: 1 << 2,
-  COPY: 1 << 3,
-  RELATIVE: 1 << 4,
-  COPY_DEV: 1 << 5,
-  BANDWIDTH_BYTES: 1 << 6,
-} as const;
-export type BlockRebaseFlags = ValueOf<typeof BlockRebaseFlags>;
 
 /** virDomainUndefineFlagsValues: a domain with snapshot metadata needs SNAPSHOTS_METADATA to be undefined. */
 export const DomainUndefineFlags = {

@@ -83,7 +83,6 @@ export const CONNECT_SUPPORTS_FEATURE = procedure(
   (r) => r.int() !== 0,
 );
 export const CONNECT_GET_LIB_VERSION = procedure(157, "CONNECT_GET_LIB_VERSION", noArgs, readVersion);
-export const CONNECT_GET_VERSION = procedure(4, "CONNECT_GET_VERSION", noArgs, readVersion);
 export const CONNECT_GET_CAPABILITIES = procedure(7, "CONNECT_GET_CAPABILITIES", noArgs, readString);
 export const CONNECT_GET_HOSTNAME = procedure(59, "CONNECT_GET_HOSTNAME", noArgs, readString);
 export const CONNECT_LIST_ALL_DOMAINS = procedure(
@@ -101,13 +100,6 @@ export const CONNECT_LIST_ALL_DOMAINS = procedure(
 );
 
 // Storage.
-export const STORAGE_POOL_LOOKUP_BY_NAME = procedure(84, "STORAGE_POOL_LOOKUP_BY_NAME", writeName, readPool);
-export const STORAGE_POOL_LOOKUP_BY_VOLUME = procedure(
-  86,
-  "STORAGE_POOL_LOOKUP_BY_VOLUME",
-  writeVolume,
-  readPool,
-);
 export const STORAGE_POOL_CREATE_XML = procedure(76, "STORAGE_POOL_CREATE_XML", writeXmlFlags, readPool);
 export const STORAGE_POOL_DESTROY = procedure(80, "STORAGE_POOL_DESTROY", writePool, noReply);
 export const STORAGE_POOL_REFRESH = procedure(

@@ -109,15 +109,6 @@ export class XdrWriter {
     this.zeroPad(length);
   }
 
-  /** A variable-length opaque: length, bytes, zero padding. */
-  opaque(value: Uint8Array): void {
-    this.ensure(4 + value.length + 3);
-    this.offset = this.buffer.writeUInt32BE(value.length, this.offset);
-    this.buffer.set(value, this.offset);
-    this.offset += value.length;
-    this.zeroPad(value.length);
-  }
-
   /** A fixed-length opaque: bytes and padding, no length word. */
   fixedOpaque(value: Uint8Array, length: number): void {
     if (value.length !== length)
@@ -136,12 +127,6 @@ export class XdrWriter {
       this.int(1);
       this.string(value);
     }
-  }
-
-  /** A variable array of strings. */
-  stringArray(values: readonly string[]): void {
-    this.uint(values.length);
-    for (const value of values) this.string(value);
   }
 
   private zeroPad(length: number): void {
@@ -227,12 +212,6 @@ export class XdrReader {
     const value = this.buffer.toString("utf8", this.offset, this.offset + length);
     this.offset += length + padding(length);
     return value;
-  }
-
-  opaque(max = XDR_STRING_MAX): Buffer {
-    const length = this.uint();
-    if (length > max) throw protocolError(`opaque of ${length} bytes exceeds the limit of ${max}`);
-    return this.take(length, "opaque");
   }
 
   /** A fixed-length opaque, as a copy (it outlives the frame). */

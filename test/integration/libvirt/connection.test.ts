@@ -20,17 +20,16 @@ function versionNumber(text: string): number {
 }
 
 describe("connection-level calls agree with virsh", () => {
-  test("library and hypervisor versions, hostname, capabilities", async () => {
+  test("library version, hostname, capabilities", async () => {
     const connection = await openForTest();
     const version = await virsh("version");
     const library = /Using library: libvirt (\d+\.\d+\.\d+)/.exec(version)?.[1] ?? "";
-    const hypervisor = /Running hypervisor: \S+ (\d+\.\d+\.\d+)/.exec(version)?.[1] ?? "";
     const [ours, capabilities, hostname] = await Promise.all([
-      Promise.all([connection.connectGetLibVersion(), connection.connectGetVersion()]),
+      connection.connectGetLibVersion(),
       connection.connectGetCapabilities(),
       connection.connectGetHostname(),
     ]);
-    expect(ours).toEqual([versionNumber(library), versionNumber(hypervisor)]);
+    expect(ours).toBe(versionNumber(library));
     expect(hostname).toBe((await virsh("hostname")).trim());
     expect(capabilities.trimEnd()).toBe((await virsh("capabilities")).trimEnd());
   });
@@ -81,7 +80,7 @@ describe("handshake", () => {
 });
 
 describe("storage calls on a throwaway directory pool", () => {
-  test("create, refresh, look up, inspect and delete a volume; destroy the pool", async () => {
+  test("create, refresh, inspect and delete a volume; destroy the pool", async () => {
     const connection = await openForTest();
     const dir = await mkdtemp(join(tmpdir(), "lvsnap-tmp-b-pool-"));
     const name = `lvsnap-tmp-b-pool-${randomBytes(4).toString("hex")}`;
@@ -93,7 +92,6 @@ describe("storage calls on a throwaway directory pool", () => {
     const pool = await connection.storagePoolCreateXML(poolXml, 0);
     expect(pool.name).toBe(name);
     expect(pool.uuid).toBe((await virsh("pool-uuid", name)).trim());
-    expect(await connection.storagePoolLookupByName(name)).toEqual(pool);
     expect((await connection.storagePoolGetXMLDesc(pool, 0)).trimEnd()).toBe(
       (await virsh("pool-dumpxml", name)).trimEnd(),
     );
@@ -108,7 +106,6 @@ describe("storage calls on a throwaway directory pool", () => {
     await connection.storagePoolRefresh(pool);
     const volume = await connection.storageVolLookupByPath(file);
     expect(volume).toEqual({ pool: name, name: "disk.qcow2", key: file });
-    expect(await connection.storagePoolLookupByVolume(volume)).toEqual(pool);
     const info = await connection.storageVolGetInfo(volume);
     const virshInfo = await virsh("vol-info", "--bytes", file);
     const field = (label: string) =>
@@ -118,9 +115,8 @@ describe("storage calls on a throwaway directory pool", () => {
     await connection.storageVolDelete(volume, 0);
     await expect(stat(file)).rejects.toThrow(/ENOENT/);
     await connection.storagePoolDestroy(pool);
-    expect((await libvirtRejection(connection.storagePoolLookupByName(name))).codeName).toBe(
-      "NO_STORAGE_POOL",
-    );
+    const afterDestroy = await connection.connectListAllStoragePools(0);
+    expect(afterDestroy.filter((p) => p.name === name)).toEqual([]);
   });
 });
 

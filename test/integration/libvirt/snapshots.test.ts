@@ -26,7 +26,7 @@ function snapshotXml(dom: LabDomain, name: string): string {
 const DISK_ONLY_ATOMIC = SnapshotCreateFlags.DISK_ONLY | SnapshotCreateFlags.ATOMIC;
 
 describe("snapshot calls agree with virsh", () => {
-  test("create, list (topological), look up, XML, current, parent, children, revert (9.0: refused), delete", async () => {
+  test("create, list (topological), look up, XML, current, revert (9.0: refused), delete", async () => {
     const dom = await lab.domain({ state: "running" });
     const connection = await openForTest();
     const ref = await connection.domainLookupByName(dom.name);
@@ -50,14 +50,6 @@ describe("snapshot calls agree with virsh", () => {
     expect((await connection.domainSnapshotCurrent(ref)).name).toBe(
       (await virsh("snapshot-current", "--name", dom.name)).trim(),
     );
-    expect(await connection.domainSnapshotGetParent(s2)).toEqual(s1);
-    const noParent = await libvirtRejection(connection.domainSnapshotGetParent(s1));
-    expect({ code: noParent.code, codeName: noParent.codeName }).toEqual({
-      code: 72,
-      codeName: "NO_DOMAIN_SNAPSHOT",
-    });
-    expect(await connection.domainSnapshotListAllChildren(s1, 0)).toEqual([s2]);
-    expect(await connection.domainSnapshotListAllChildren(s2, 0)).toEqual([]);
 
     if ((await connection.connectGetLibVersion()) < 9_009_000) {
       // libvirt < 9.9 refuses to revert to an external snapshot (docs: notes/libvirt.md).
@@ -83,7 +75,7 @@ async function virshBlockJob(dom: LabDomain): Promise<Record<string, bigint>> {
 }
 
 describe("block jobs and events", () => {
-  test("active commit parks READY, block info and job info agree with virsh, pivot COMPLETES; pull; lifecycle; freeze", async () => {
+  test("active commit parks READY, block info and job info agree with virsh, pivot COMPLETES; lifecycle", async () => {
     const dom = await lab.domain({ state: "running" });
     const connection = await openForTest();
     const events = await openForTest();
@@ -114,7 +106,6 @@ describe("block jobs and events", () => {
       status: BlockJobStatus.READY,
     });
 
-    await connection.domainBlockJobSetSpeed(ref, "vda", 10n, 0);
     const info = await connection.domainGetBlockJobInfo(ref, "vda");
     const virshInfo = await virshBlockJob(dom);
     expect(info).toEqual({
@@ -123,26 +114,12 @@ describe("block jobs and events", () => {
       cur: virshInfo.cur,
       end: virshInfo.end,
     });
-    expect(info?.bandwidth).toBe(10n);
 
     await connection.domainBlockJobAbort(ref, "vda", BlockJobAbortFlags.PIVOT);
     const completed = await jobs.waitFor((e) => e.status === BlockJobStatus.COMPLETED);
     expect(completed).toEqual({ ...ready, status: BlockJobStatus.COMPLETED });
     expect(await connection.domainGetBlockJobInfo(ref, "vda")).toBe(null);
     expect(await dom.liveChain("vda")).toEqual([dom.base("vda")]);
-
-    // A pull (rebase onto nothing) flattens a fresh overlay and completes on its own.
-    await connection.domainSnapshotCreateXML(ref, snapshotXml(dom, "s2"), DISK_ONLY_ATOMIC);
-    await connection.domainBlockRebase(ref, "vda", null, 0n, 0);
-    expect(
-      await jobs.waitFor((e) => e.type === BlockJobType.PULL && e.status === BlockJobStatus.COMPLETED),
-    ).toEqual({
-      domain: ref,
-      disk: "vda",
-      type: BlockJobType.PULL,
-      status: BlockJobStatus.COMPLETED,
-    });
-    expect(await dom.liveChain("vda")).toEqual([dom.path("vda.s2.qcow2")]);
 
     await connection.domainSuspend(ref);
     await connection.domainResume(ref);
@@ -151,10 +128,5 @@ describe("block jobs and events", () => {
       [dom.name, DomainEventType.SUSPENDED],
       [dom.name, DomainEventType.RESUMED],
     ]);
-
-    // No guest-agent channel: freeze and thaw are refused with ARGUMENT_UNSUPPORTED (docs: notes/libvirt.md).
-    const freeze = await libvirtRejection(connection.domainFSFreeze(ref, []));
-    const thaw = await libvirtRejection(connection.domainFSThaw(ref, ["/"]));
-    expect([freeze.codeName, thaw.codeName]).toEqual(["ARGUMENT_UNSUPPORTED", "ARGUMENT_UNSUPPORTED"]);
   });
 });

@@ -161,10 +161,10 @@ describe("message size limits: 32 MiB read (current libvirt), 16 MiB sent (older
   test("a message over 16 MiB is refused before it is sent; one just under it is built", () => {
     const encoder = new MessageEncoder();
     const build = (payloadBytes: number): number => {
-      encoder.begin(REMOTE, 1, 1, CALL, 1, OK).opaque(new Uint8Array(payloadBytes));
+      encoder.begin(REMOTE, 1, 1, CALL, 1, OK).string("x".repeat(payloadBytes));
       return encoder.finish().length;
     };
-    // Body = 24-byte header + 4-byte opaque length + payload.
+    // Body = 24-byte header + 4-byte string length + payload.
     expect(build(16 * 1024 * 1024 - 28)).toBe(16 * 1024 * 1024 + 4);
     expect(() => build(16 * 1024 * 1024 - 24)).toThrow(RangeError);
   });

@@ -64,39 +64,27 @@ describe("XDR writer produces the bytes of an independent builder", () => {
     },
   );
 
-  test("optional strings, string arrays, opaques", () => {
+  test("optional strings, string arrays, fixed opaques", () => {
     const bytes = written((w) => {
       w.optionalString(null);
       w.optionalString("x");
-      w.stringArray(["vda", "", "/mnt/a b"]);
-      w.opaque(Uint8Array.from([1, 2, 3, 4, 5]));
+      w.uint(3);
+      for (const item of ["vda", "", "/mnt/a b"]) w.string(item);
       w.fixedOpaque(Uint8Array.from([9, 8, 7]), 3);
     });
     expect(bytes).toEqual(
-      cat(
-        optStr(null),
-        optStr("x"),
-        u32(3),
-        str("vda"),
-        str(""),
-        str("/mnt/a b"),
-        u32(5),
-        [1, 2, 3, 4, 5, 0, 0, 0],
-        [9, 8, 7, 0],
-      ),
+      cat(optStr(null), optStr("x"), u32(3), str("vda"), str(""), str("/mnt/a b"), [9, 8, 7, 0]),
     );
     const r = reader(bytes);
     expect({
       absent: r.optionalString(),
       present: r.optionalString(),
       list: r.array((x) => x.string(), 4),
-      opaque: [...r.opaque()],
       fixed: [...r.fixedOpaque(3)],
     }).toEqual({
       absent: null,
       present: "x",
       list: ["vda", "", "/mnt/a b"],
-      opaque: [1, 2, 3, 4, 5],
       fixed: [9, 8, 7],
     });
     r.expectEnd("test");
