@@ -90,6 +90,18 @@ const seconds = z
   .positive("must be positive")
   .max(7 * 24 * 3600, "must be at most a week");
 
+/** An absolute directory path without `.` or `..` parts (overlay directories). */
+export const absoluteDirectory = z
+  .string()
+  .refine((s) => s.startsWith("/"), "is not an absolute path")
+  .refine((s) => !s.split("/").some((part) => part === ".." || part === "."), "contains '.' or '..'");
+
+/** A libvirt URI the client can parse and that holds no credential (see uriProblem). */
+export const libvirtUri = z.string().superRefine((s, ctx) => {
+  const problem = uriProblem(s);
+  if (problem !== null) ctx.addIssue({ code: "custom", message: problem });
+});
+
 const snapshotInputSchema = z
   .object({
     domain: z
@@ -109,10 +121,7 @@ const snapshotInputSchema = z
     quiesce: z.enum(QUIESCE_MODES),
     disks: diskList.optional(),
     excludeDisks: diskList.optional(),
-    overlayDir: z
-      .string()
-      .refine((s) => s.startsWith("/"), "is not an absolute path")
-      .refine((s) => !s.split("/").some((part) => part === ".." || part === "."), "contains '.' or '..'")
+    overlayDir: absoluteDirectory
       .refine((s) => !CONTROL_CHARACTERS.test(s), "contains control characters")
       .optional(),
     deleteStrategy: z.enum(DELETE_STRATEGIES),
@@ -123,20 +132,14 @@ const snapshotInputSchema = z
       .max(Number.MAX_SAFE_INTEGER)
       .optional(),
     timeouts: z.object({ create: seconds.optional(), delete: seconds.optional() }).strict().optional(),
-    uri: z
-      .string()
-      .superRefine((s, ctx) => {
-        const problem = uriProblem(s);
-        if (problem !== null) ctx.addIssue({ code: "custom", message: problem });
-      })
-      .optional(),
+    uri: libvirtUri.optional(),
     triggers: z.unknown().optional(),
     adopt: z.boolean(),
   })
   .strict();
 
 /** How to fix a failing property, by top-level property name. */
-const FIXES: Record<string, string> = {
+export const INPUT_FIXES = {
   domain: "set it to the name or UUID of a libvirt domain",
   name: "use a name without '/' that does not start with '.'",
   description: "use a string",
@@ -151,7 +154,7 @@ const FIXES: Record<string, string> = {
   timeouts: "give { create, delete } in seconds",
   uri: "use a URI such as qemu+ssh://user@host/system; put credentials in the stack config (pulumi config set --secret libvirt-snapshot:uri ...)",
   adopt: "use a boolean",
-};
+} as const satisfies Record<string, string>;
 
 /** A validation failure as Pulumi shows it: `property` is a path such as `timeouts.create` or `disks[1]`. */
 export interface CheckFailure {
@@ -174,6 +177,7 @@ export function propertyPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
+/** The value at `path` in `root`, or undefined where the path leads nowhere. */
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let value = root;
   for (const part of path) {
@@ -189,6 +193,35 @@ function describeValue(path: readonly PropertyKey[], value: unknown): string {
   if (value === undefined) return "nothing";
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}
+
+/**
+ * The check failures for a schema's issues on `inputs`: each names the property path, the value it got (a URI
+ * redacted, a long value shortened) and the fix, from `fixes` by top-level property. An issue on a value that
+ * holds the preview's unknown sentinel is no failure. Pure.
+ */
+export function schemaFailures(
+  issues: z.ZodError["issues"],
+  inputs: Record<string, unknown>,
+  fixes: Readonly<Record<string, string>>,
+): CheckFailure[] {
+  const failures: CheckFailure[] = [];
+  for (const issue of issues) {
+    const unrecognized = issue.code === "unrecognized_keys";
+    const paths = unrecognized ? issue.keys.map((key) => [...issue.path, key]) : [issue.path];
+    for (const path of paths) {
+      const value = valueAt(inputs, path);
+      if (containsUnknown(value)) continue;
+      const top = String(path[0] ?? "");
+      const fix = unrecognized ? "remove it (no such input)" : (fixes[top] ?? "see the docs");
+      const problem = unrecognized ? "unknown property" : value === undefined ? "is required" : issue.message;
+      failures.push({
+        property: propertyPath(path),
+        reason: `${problem} (got ${describeValue(path, value)}); ${fix}`,
+      });
+    }
+  }
+  return failures;
 }
 
 /** Rules across properties; each is skipped while a value it needs is unknown. */
@@ -213,14 +246,16 @@ function crossPropertyFailures(inputs: Record<string, unknown>): CheckFailure[] 
   if (disks !== undefined && excludeDisks !== undefined && !isUnknown(disks) && !isUnknown(excludeDisks)) {
     failures.push({
       property: "excludeDisks",
-      reason: "disks and excludeDisks cannot both be set; keep one of them",
+      reason:
+        `disks and excludeDisks cannot both be set (got disks: ${describeValue(["disks"], disks)}, ` +
+        `excludeDisks: ${describeValue(["excludeDisks"], excludeDisks)}); keep one of them`,
     });
   }
   return failures;
 }
 
 /** Drops keys whose value is undefined, which the plugin cannot serialize. */
-function withoutUndefined(record: Record<string, unknown>): Record<string, unknown> {
+export function withoutUndefined(record: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined));
 }
 
@@ -233,31 +268,8 @@ function withoutUndefined(record: Record<string, unknown>): Record<string, unkno
 export function checkSnapshotInputs(news: Record<string, unknown>): CheckResult {
   const { __provider: _provider, ...given } = news;
   const inputs = { ...SNAPSHOT_INPUT_DEFAULTS, ...withoutUndefined(given) };
-  const failures: CheckFailure[] = [];
   const parsed = snapshotInputSchema.safeParse(inputs);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const keys =
-        issue.code === "unrecognized_keys" ? issue.keys.map((key) => [...issue.path, key]) : [issue.path];
-      for (const path of keys) {
-        const value = valueAt(inputs, path);
-        if (containsUnknown(value)) continue;
-        const top = String(path[0] ?? "");
-        const fix =
-          issue.code === "unrecognized_keys" ? "remove it (no such input)" : (FIXES[top] ?? "see the docs");
-        const problem =
-          issue.code === "unrecognized_keys"
-            ? "unknown property"
-            : value === undefined
-              ? "is required"
-              : issue.message;
-        failures.push({
-          property: propertyPath(path),
-          reason: `${problem} (got ${describeValue(path, value)}); ${fix}`,
-        });
-      }
-    }
-  }
+  const failures = parsed.success ? [] : schemaFailures(parsed.error.issues, inputs, INPUT_FIXES);
   failures.push(...crossPropertyFailures(inputs));
   return { inputs, failures };
 }

@@ -75,7 +75,11 @@ export async function takeGeneration(
           ? await createAll()
           : inputs.domains.map(() => ({
               status: "rejected" as const,
-              reason: new Error(`not taken: not every domain could be paused (${messageOf(refused.reason)})`),
+              reason: new Error(
+                `not taken: consistency "paused" needs every domain paused, and one could not be ` +
+                  `(${messageOf(refused.reason)}); make it pausable and run pulumi up again, or set ` +
+                  `consistency: "crash" to snapshot each domain on its own`,
+              ),
             }));
       if (paused.length > 0) log(`${name}: taken with ${paused.join(", ")} paused`);
     } finally {

@@ -3,12 +3,12 @@ import {
   type CheckFailure,
   type CheckResult,
   checkSnapshotInputs,
-  containsUnknown,
   isUnknown,
-  propertyPath,
   SNAPSHOT_INPUT_DEFAULTS,
   type SnapshotOptions,
+  schemaFailures,
   UNKNOWN,
+  withoutUndefined,
 } from "./inputs";
 
 /**
@@ -77,35 +77,13 @@ const OWN_FIXES: Record<string, string> = {
 
 function ownFailures(inputs: Record<string, unknown>): CheckFailure[] {
   const parsed = ownSchema.safeParse(inputs);
-  if (parsed.success) return [];
-  const failures: CheckFailure[] = [];
-  for (const issue of parsed.error.issues) {
-    const value = issue.path.reduce<unknown>(
-      (v, key) =>
-        v === null || typeof v !== "object" ? undefined : (v as Record<PropertyKey, unknown>)[key],
-      inputs,
-    );
-    if (containsUnknown(value)) continue;
-    const top = String(issue.path[0] ?? "");
-    const problem = value === undefined ? "is required" : issue.message;
-    const shown = value === undefined ? "nothing" : JSON.stringify(value);
-    failures.push({
-      property: propertyPath(issue.path),
-      reason: `${problem} (got ${shown}); ${OWN_FIXES[top] ?? "see the docs"}`,
-    });
-  }
-  return failures;
+  return parsed.success ? [] : schemaFailures(parsed.error.issues, inputs, OWN_FIXES);
 }
 
 /** Where a failure of the Snapshot check on domain `index` belongs among the RestorePoint's inputs. */
 function restorePointProperty(property: string, index: number): string {
   if (property === "domain") return `domains[${index}]`;
   return property;
-}
-
-/** Drops keys whose value is undefined, which the plugin cannot serialize. */
-function withoutUndefined(record: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined));
 }
 
 /**
@@ -142,7 +120,10 @@ export function checkRestorePointInputs(news: Record<string, unknown>): CheckRes
 
   if (given.adopt !== undefined) {
     // A generation's snapshot is adopted only when this package made it (a retry); never someone else's.
-    failures.push({ property: "adopt", reason: "unknown property; remove it (no such input)" });
+    failures.push({
+      property: "adopt",
+      reason: `unknown property (got ${JSON.stringify(given.adopt) ?? String(given.adopt)}); remove it (no such input)`,
+    });
   }
   if (inputs.consistency === "paused" && inputs.quiesce === "required") {
     failures.push({

@@ -66,7 +66,8 @@ export function createRestorePointProvider(options: RestorePointProviderOptions)
     errors: readonly string[],
   ) {
     return new PartialCreateError(
-      `${what} failed; the stack records the generations that exist: ${errors.join("; ")}`,
+      `${what} failed; the stack records the generations that exist, and the next pulumi up completes or ` +
+        `merges what is left once the cause is fixed: ${errors.join("; ")}`,
       id,
       { ...outs, __provider: provider },
       [...errors],

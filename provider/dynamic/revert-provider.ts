@@ -5,9 +5,16 @@ import { type RevertResult, revertSnapshot } from "../engine/revert";
 import type { RevertTargetState } from "../engine/revert-plan";
 import type { ConnectionCache } from "./connections";
 import { canonicalJson } from "./diff-rules";
-import { containsUnknown, propertyPath } from "./inputs";
+import {
+  absoluteDirectory,
+  type CheckResult,
+  INPUT_FIXES,
+  libvirtUri,
+  schemaFailures,
+  withoutUndefined,
+} from "./inputs";
 import { toPlainJson } from "./outputs";
-import { effectiveUri, providerDefaultUri, redactUri, URI_CONFIG_KEY, uriProblem } from "./uri";
+import { effectiveUri, providerDefaultUri, redactUri, URI_CONFIG_KEY } from "./uri";
 
 /**
  * The `Revert` resource's methods, in the shape of Pulumi's `dynamic.ResourceProvider`: creating the resource
@@ -46,11 +53,7 @@ const revertInputSchema = z
     targetState: z.enum(TARGET_STATES),
     keepCurrent: z.boolean(),
     discardNewer: z.boolean(),
-    overlayDir: z
-      .string()
-      .refine((s) => s.startsWith("/"), "is not an absolute path")
-      .refine((s) => !s.split("/").some((part) => part === ".." || part === "."), "contains '.' or '..'")
-      .optional(),
+    overlayDir: absoluteDirectory.optional(),
     timeouts: z
       .object({
         create: z
@@ -61,13 +64,7 @@ const revertInputSchema = z
       })
       .strict()
       .optional(),
-    uri: z
-      .string()
-      .superRefine((s, ctx) => {
-        const problem = uriProblem(s);
-        if (problem !== null) ctx.addIssue({ code: "custom", message: problem });
-      })
-      .optional(),
+    uri: libvirtUri.optional(),
     triggers: z.unknown().optional(),
   })
   .strict();
@@ -179,34 +176,34 @@ export function factsOf(result: RevertResult, at: Date): RevertFacts {
   };
 }
 
-/** Pulumi's `check` for a Revert: defaults, then validation; preview-unknown values never fail. Pure. */
-export function checkRevertInputs(news: Record<string, unknown>): {
-  inputs: Record<string, unknown>;
-  failures: { property: string; reason: string }[];
-} {
+/** How to fix a failing Revert input, by top-level property name. */
+const REVERT_FIXES: Record<string, string> = {
+  domain: INPUT_FIXES.domain,
+  snapshot:
+    "give the name of one of the domain's snapshots (libvirt snapshot names have no '/' and do not start with '.')",
+  targetState: `use one of ${TARGET_STATES.join(", ")}`,
+  keepCurrent: "use a boolean",
+  discardNewer: "use a boolean",
+  overlayDir: INPUT_FIXES.overlayDir,
+  timeouts: "give { create } in seconds",
+  uri: INPUT_FIXES.uri,
+};
+
+/**
+ * Pulumi's `check` for a Revert: defaults, then validation; every failure names the property path, the value
+ * and the fix, and preview-unknown values never fail. Pure.
+ */
+export function checkRevertInputs(news: Record<string, unknown>): CheckResult {
   const { __provider: _provider, ...given } = news;
-  const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
-  const inputs: Record<string, unknown> = { ...REVERT_INPUT_DEFAULTS, ...defined };
-  const failures: { property: string; reason: string }[] = [];
+  const inputs: Record<string, unknown> = { ...REVERT_INPUT_DEFAULTS, ...withoutUndefined(given) };
   const parsed = revertInputSchema.safeParse(inputs);
-  for (const issue of parsed.success ? [] : parsed.error.issues) {
-    const paths =
-      issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
-    for (const path of paths) {
-      const value = path.reduce<unknown>(
-        (v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k],
-        inputs,
-      );
-      if (containsUnknown(value)) continue;
-      const reason = issue.code === "unrecognized_keys" ? "unknown property; remove it" : issue.message;
-      failures.push({ property: propertyPath(path), reason });
-    }
-  }
+  const failures = parsed.success ? [] : schemaFailures(parsed.error.issues, inputs, REVERT_FIXES);
   if (inputs.keepCurrent === true && inputs.discardNewer === true) {
     failures.push({
       property: "discardNewer",
       reason:
-        "cannot be combined with keepCurrent: true; set keepCurrent: false to discard the newer snapshots",
+        "discardNewer: true cannot be combined with keepCurrent: true (the kept state would be one of the newer " +
+        "snapshots); set keepCurrent: false to discard the newer snapshots, or remove discardNewer",
     });
   }
   return { inputs, failures };

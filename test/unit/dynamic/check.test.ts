@@ -150,7 +150,13 @@ describe("checkSnapshotInputs", () => {
     [
       "disks and excludeDisks together",
       { ...minimal, disks: ["vda"], excludeDisks: ["vdb"] },
-      [{ property: "excludeDisks", reason: "disks and excludeDisks cannot both be set; keep one of them" }],
+      [
+        {
+          property: "excludeDisks",
+          reason:
+            'disks and excludeDisks cannot both be set (got disks: ["vda"], excludeDisks: ["vdb"]); keep one of them',
+        },
+      ],
     ],
     [
       "unknown property",

@@ -149,6 +149,40 @@ describe("RestorePoint provider", () => {
     expect(generations.map((g) => [g.number, g.snapshots.map((s) => s.domain)])).toEqual([[1, ["a"]]]);
   });
 
+  it("paused: a domain that cannot be paused fails the generation with the setting, its value and the fix", async () => {
+    const { host, provider, inputs } = setup();
+    host.pause = async (domain: string) => {
+      host.calls.push(`pause ${domain}`);
+      if (domain === "b") throw new Error("domain b is shut down by another operation");
+      return false;
+    };
+    const error = await provider.create(inputs({ consistency: "paused" })).then(
+      () => null,
+      (e: unknown) => (e as Error).message,
+    );
+    const notTaken =
+      'not taken: consistency "paused" needs every domain paused, and one could not be (domain b is shut ' +
+      'down by another operation); make it pausable and run pulumi up again, or set consistency: "crash" to ' +
+      "snapshot each domain on its own";
+    expect(error).toBe(
+      `restore point rp (generation 1): nothing was created: a: ${notTaken}; b: ${notTaken}`,
+    );
+    expect(host.calls).toEqual(["pause a", "pause b"]);
+  });
+
+  it("a partial failure says what the stack records and how to finish", async () => {
+    const { host, provider, inputs } = setup();
+    host.failCreate = (domain) => (domain === "b" ? "before" : null);
+    const error = await provider.create(inputs()).then(
+      () => null,
+      (e: unknown) => (e as Error).message,
+    );
+    expect(error).toBe(
+      "restore point rp (generation 1) failed; the stack records the generations that exist, and the next " +
+        "pulumi up completes or merges what is left once the cause is fixed: b: libvirt refused rp-1",
+    );
+  });
+
   it("a snapshot made by a create that then failed is recorded; nothing made rejects plainly", async () => {
     const { host, provider, inputs } = setup();
     host.failCreate = () => "after";

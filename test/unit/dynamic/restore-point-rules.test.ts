@@ -61,6 +61,12 @@ describe("check", () => {
     expect(JSON.stringify(failures)).not.toContain("pw");
   });
 
+  it("refuses adopt with its value and the fix", () => {
+    expect(checkRestorePointInputs({ ...valid, adopt: true }).failures).toEqual([
+      { property: "adopt", reason: "unknown property (got true); remove it (no such input)" },
+    ]);
+  });
+
   it("reports a failure of a shared option once, not once per domain", () => {
     const { failures } = checkRestorePointInputs({ ...valid, overlayDir: "relative" });
     expect(failures).toHaveLength(1);

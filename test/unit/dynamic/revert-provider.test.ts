@@ -71,17 +71,44 @@ describe("check", () => {
   });
 
   test.each([
-    [{ snapshot: "a/b" }, "snapshot", "is not a libvirt snapshot name"],
-    [{ targetState: "sideways" }, "targetState", expect.stringContaining("Invalid option")],
-    [{ discardNewer: true }, "discardNewer", expect.stringContaining("cannot be combined with keepCurrent")],
-    [{ overlayDir: "rel" }, "overlayDir", "is not an absolute path"],
+    [
+      { snapshot: "a/b" },
+      "snapshot",
+      'is not a libvirt snapshot name (got "a/b"); give the name of one of the domain\'s snapshots ' +
+        "(libvirt snapshot names have no '/' and do not start with '.')",
+    ],
+    [
+      { targetState: "sideways" },
+      "targetState",
+      'Invalid option: expected one of "snapshot"|"running"|"paused"|"shutoff" (got "sideways"); ' +
+        "use one of snapshot, running, paused, shutoff",
+    ],
+    [
+      { discardNewer: true },
+      "discardNewer",
+      "discardNewer: true cannot be combined with keepCurrent: true (the kept state would be one of the newer " +
+        "snapshots); set keepCurrent: false to discard the newer snapshots, or remove discardNewer",
+    ],
+    [
+      { overlayDir: "rel" },
+      "overlayDir",
+      'is not an absolute path (got "rel"); use an absolute directory path such as ' +
+        "/var/lib/libvirt/images/snapshots",
+    ],
     [
       { uri: "qemu+ssh://u:pw@h/system" },
       "uri",
-      "contains a credential, which would be stored in plain text",
+      'contains a credential, which would be stored in plain text (got "qemu+ssh://u:***@h/system"); use a URI ' +
+        "such as qemu+ssh://user@host/system; put credentials in the stack config " +
+        "(pulumi config set --secret libvirt-snapshot:uri ...)",
     ],
-    [{ timeouts: { create: -1 } }, "timeouts.create", "must be positive"],
-    [{ colour: "red" }, "colour", "unknown property; remove it"],
+    [
+      { timeouts: { create: -1 } },
+      "timeouts.create",
+      "must be positive (got -1); give { create } in seconds",
+    ],
+    [{ colour: "red" }, "colour", 'unknown property (got "red"); remove it (no such input)'],
+    [{ domain: "" }, "domain", 'must not be empty (got ""); set it to the name or UUID of a libvirt domain'],
   ])("%j fails on %s", (extra, property, reason) => {
     expect(checkRevertInputs({ domain: "web-1", snapshot: "s1", ...extra }).failures).toEqual([
       { property, reason },
