@@ -3,7 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isLibvirtTransportError } from "../../../provider/libvirt/transports/errors";
-import { dialSsh, TUNNEL_READY_MARKER } from "../../../provider/libvirt/transports/ssh";
+import { dialSsh } from "../../../provider/libvirt/transports/ssh";
+import { TUNNEL_READY_MARKER } from "../../../provider/libvirt/transports/ssh-command";
 import { parseLibvirtUri } from "../../../provider/libvirt/uri";
 
 // The tunnel against stand-ins for the ssh binary (the URI's `command` parameter): no network, no daemon.

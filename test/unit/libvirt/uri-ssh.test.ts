@@ -9,7 +9,7 @@ import {
   shellQuote,
   sshArgv,
   TUNNEL_READY_MARKER,
-} from "../../../provider/libvirt/transports/ssh";
+} from "../../../provider/libvirt/transports/ssh-command";
 import { parseLibvirtUri } from "../../../provider/libvirt/uri";
 
 describe("sshArgv", () => {
