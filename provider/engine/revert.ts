@@ -314,6 +314,6 @@ async function verifyReverted(
     kind: EngineErrorKind.VERIFY_FAILED,
     domain: ref.name,
     snapshot: plan.snapshot,
-    message: `domain ${ref.name} was reverted to snapshot ${plan.snapshot}, but its chains are not as planned: ${problems.join("; ")}`,
+    message: `domain ${ref.name} was reverted to snapshot ${plan.snapshot}, but its chains are not as planned: ${problems.join("; ")}; the rest of the revert stays recorded on the domain and the next operation on it finishes it`,
   });
 }
