@@ -19,3 +19,4 @@ export {
   type SnapshotArgs,
   type SnapshotDiskOutput,
 } from "./snapshot";
+export type { SnapshotOptionArgs } from "./snapshot-options";

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConsistencyMode } from "../provider/dynamic/restore-point-inputs";
 import type { Generation, GenerationSnapshot } from "../provider/dynamic/restore-point-outputs";
-import type { DeleteStrategy, QuiesceMode } from "./snapshot";
+import type { DeleteStrategy, QuiesceMode, SnapshotOptionArgs } from "./snapshot-options";
 
 export type { ConsistencyMode, Generation, GenerationSnapshot };
 
@@ -26,10 +26,11 @@ export const restorePointResourceProvider: pulumi.dynamic.ResourceProvider = {
 };
 
 /**
- * Arguments of a `RestorePoint`. "Replaces" marks inputs whose change takes a new restore point from scratch
- * (the old generations are merged away); every other change is applied in place.
+ * Arguments of a `RestorePoint`: its own, and the options it shares with a Snapshot (SnapshotOptionArgs),
+ * which apply to every domain's snapshot. "Replaces" marks inputs whose change takes a new restore point from
+ * scratch (the old generations are merged away); every other change is applied in place.
  */
-export interface RestorePointArgs {
+export interface RestorePointArgs extends SnapshotOptionArgs {
   /** The domains (VMs) to snapshot together, by name or UUID. Replaces (reordering, or name <-> UUID, does not). */
   readonly domains: pulumi.Input<pulumi.Input<string>[]>;
   /**
@@ -47,34 +48,6 @@ export interface RestorePointArgs {
   readonly consistency?: pulumi.Input<ConsistencyMode>;
   /** Base of the snapshot names, `<name>-<generation number>`; default the resource's name. Replaces. */
   readonly name?: pulumi.Input<string>;
-  /** Stored with each generation taken from now on; older generations keep theirs. */
-  readonly description?: pulumi.Input<string>;
-  /** Also save each guest's memory state. Default false. Replaces. */
-  readonly memory?: pulumi.Input<boolean>;
-  /** With memory: keep the guests running while memory is saved. Default false. For later generations. */
-  readonly live?: pulumi.Input<boolean>;
-  /** Freeze guest file systems through the guest agent (`auto`, `required`, `off`), as for a Snapshot. */
-  readonly quiesce?: pulumi.Input<QuiesceMode>;
-  /**
-   * Disk targets to include on every domain (default: every disk that can be snapshotted). Replaces, except
-   * when set where it was unset to exactly the disks every snapshot covers.
-   */
-  readonly disks?: pulumi.Input<pulumi.Input<string>[]>;
-  /** Disk targets to leave out on every domain; not together with `disks`. Replaces. */
-  readonly excludeDisks?: pulumi.Input<pulumi.Input<string>[]>;
-  /** Absolute directory for the overlays (default: beside each disk image). For generations taken later. */
-  readonly overlayDir?: pulumi.Input<string>;
-  /** How merges work: `blockcommit` (default) or `native` (libvirt >= 9.0). */
-  readonly deleteStrategy?: pulumi.Input<DeleteStrategy>;
-  /** Speed limit of each merge, in bytes per second. Default: unlimited. */
-  readonly bandwidth?: pulumi.Input<number>;
-  /** Seconds: `create` (default 300) bounds taking a generation, `delete` (default 3600) each merge. */
-  readonly timeouts?: pulumi.Input<{ create?: pulumi.Input<number>; delete?: pulumi.Input<number> }>;
-  /**
-   * libvirt URI of the host; default as for `Snapshot`. Must not hold a password. Replaces when the URI it
-   * resolves to changes.
-   */
-  readonly uri?: pulumi.Input<string>;
 }
 
 /** Output-only properties, filled in from the host. */

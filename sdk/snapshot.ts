@@ -1,59 +1,19 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { DeleteStrategy, QuiesceMode } from "../provider/dynamic/inputs";
 import type { SnapshotDiskOutput } from "../provider/dynamic/outputs";
 import { snapshotResourceProvider } from "./provider-shim";
+import type { DeleteStrategy, QuiesceMode, SnapshotOptionArgs } from "./snapshot-options";
 
 export type { DeleteStrategy, QuiesceMode, SnapshotDiskOutput };
 
-/** Arguments of a `Snapshot`. Changing a property marked "replaces" takes a new snapshot and merges the old. */
-export interface SnapshotArgs {
+/**
+ * Arguments of a `Snapshot`: its own, and the options it shares with a RestorePoint (SnapshotOptionArgs).
+ * Changing a property marked "replaces" takes a new snapshot and merges the old.
+ */
+export interface SnapshotArgs extends SnapshotOptionArgs {
   /** The domain (VM) to snapshot: its name or UUID. Replaces (switching between name and UUID does not). */
   readonly domain: pulumi.Input<string>;
   /** The snapshot's name on the host; defaults to the resource's name. Replaces. */
   readonly name?: pulumi.Input<string>;
-  /** Free text stored with the snapshot on the host; changed in place. */
-  readonly description?: pulumi.Input<string>;
-  /** Also save the guest's memory state to a file (an external memory snapshot). Default false. Replaces. */
-  readonly memory?: pulumi.Input<boolean>;
-  /**
-   * With memory: keep the guest running while memory is saved (libvirt's LIVE flag). Default false. Only
-   * affects creation.
-   */
-  readonly live?: pulumi.Input<boolean>;
-  /**
-   * Freeze guest filesystems through the guest agent: `auto` (default) tries and records why it could not in
-   * `quiesceSkippedReason`; `required` fails without it; `off` never tries. Only affects creation.
-   */
-  readonly quiesce?: pulumi.Input<QuiesceMode>;
-  /**
-   * Disk targets to include (default: every disk that can be snapshotted). Replaces, except when set where it
-   * was unset to exactly the disks the snapshot covers.
-   */
-  readonly disks?: pulumi.Input<pulumi.Input<string>[]>;
-  /** Disk targets to leave out; not together with `disks`. Replaces. */
-  readonly excludeDisks?: pulumi.Input<pulumi.Input<string>[]>;
-  /**
-   * Absolute directory for the overlays and memory file (default: beside each disk image). Only affects
-   * creation.
-   */
-  readonly overlayDir?: pulumi.Input<string>;
-  /** How deletion merges: `blockcommit` (default, driven by this package) or `native` (libvirt >= 9.0). */
-  readonly deleteStrategy?: pulumi.Input<DeleteStrategy>;
-  /** Speed limit of the merge on delete, in bytes per second. Default: unlimited. */
-  readonly bandwidth?: pulumi.Input<number>;
-  /**
-   * Seconds: `create` (default 300) also bounds read and update; `delete` (default 3600) bounds the whole
-   * delete, all disks' merges together: on expiry the running merge is cancelled, the disk chain stays
-   * consistent and the delete fails (delete again to finish it).
-   */
-  readonly timeouts?: pulumi.Input<{ create?: pulumi.Input<number>; delete?: pulumi.Input<number> }>;
-  /**
-   * libvirt URI of the host; default: stack config `libvirt-snapshot:uri`, else `LIBVIRT_DEFAULT_URI`, else
-   * `qemu:///system`. Must not hold a password (it is stored in state): put one in the stack config as a
-   * secret. Replaces when the URI it resolves to changes (setting or unsetting it while the URI in use stays the
-   * same does not).
-   */
-  readonly uri?: pulumi.Input<string>;
   /**
    * Any values; when they change, a new snapshot is taken and the old one merged away. With the same snapshot
    * name (the default) the old one is deleted first; derive `name` from the trigger values to keep the old

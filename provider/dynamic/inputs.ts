@@ -42,7 +42,8 @@ export const DEFAULT_TIMEOUTS_SECONDS = { create: 300, delete: 3600 } as const;
 
 /**
  * The snapshot options a Snapshot and a RestorePoint share, after `check`: defaults applied, optional values
- * absent (never undefined-valued keys).
+ * absent (never undefined-valued keys). What each option means is documented once, for users, on
+ * `SnapshotOptionArgs` (sdk/snapshot-options.ts); this type adds only what `check` guarantees.
  */
 export interface SnapshotOptions {
   readonly description?: string;
