@@ -44,12 +44,8 @@ export interface SnapshotFacts {
   readonly hostname: string;
 }
 
-/** Schema version 1 of the outputs. */
-export interface SnapshotOutputs {
-  readonly schemaVersion: typeof SNAPSHOT_OUTPUTS_SCHEMA_VERSION;
-  // Inputs, echoed (after defaults).
-  readonly domain: string;
-  readonly name: string;
+/** The shared snapshot options as outputs record them (null where the input was absent). */
+export interface SnapshotOptionOutputs {
   readonly description: string | null;
   readonly memory: boolean;
   readonly live: boolean;
@@ -61,21 +57,20 @@ export interface SnapshotOutputs {
   readonly bandwidth: number | null;
   readonly timeouts: { readonly create: number | null; readonly delete: number | null };
   readonly uri: string | null;
+}
+
+/**
+ * Schema version 1 of the outputs: the inputs echoed (after defaults; the shared options as
+ * SnapshotOptionOutputs, the description as the host holds it), and the host's facts, the disks under the
+ * name `snapshotDisks`.
+ */
+export interface SnapshotOutputs extends SnapshotOptionOutputs, Omit<SnapshotFacts, "description" | "disks"> {
+  readonly schemaVersion: typeof SNAPSHOT_OUTPUTS_SCHEMA_VERSION;
+  readonly domain: string;
+  readonly name: string;
   readonly triggers: unknown;
   readonly adopt: boolean;
-  // Facts from the host.
-  readonly domainUuid: string;
-  readonly domainName: string;
-  readonly snapshotName: string;
-  readonly creationTime: string;
-  readonly state: string;
-  readonly parent: string | null;
   readonly snapshotDisks: readonly SnapshotDiskOutput[];
-  readonly memoryFile: string | null;
-  readonly quiesced: boolean;
-  readonly quiesceSkippedReason: string | null;
-  readonly libvirtVersion: string;
-  readonly hostname: string;
   /** The URI the last operation used, without credentials. */
   readonly connectionUri: string;
 }
@@ -104,17 +99,9 @@ export function buildSnapshotOutputs(
     schemaVersion: SNAPSHOT_OUTPUTS_SCHEMA_VERSION,
     domain: inputs.domain,
     name: inputs.name,
+    ...optionOutputs(inputs),
+    // The description the host holds, so that `read` reports drift.
     description: facts.description,
-    memory: inputs.memory,
-    live: inputs.live,
-    quiesce: inputs.quiesce,
-    disks: inputs.disks ? [...inputs.disks] : null,
-    excludeDisks: inputs.excludeDisks ? [...inputs.excludeDisks] : null,
-    overlayDir: inputs.overlayDir ?? null,
-    deleteStrategy: inputs.deleteStrategy,
-    bandwidth: inputs.bandwidth ?? null,
-    timeouts: { create: inputs.timeouts?.create ?? null, delete: inputs.timeouts?.delete ?? null },
-    uri: inputs.uri ?? null,
     triggers: toPlainJson(inputs.triggers),
     adopt: inputs.adopt,
     domainUuid: facts.domainUuid,
@@ -133,21 +120,22 @@ export function buildSnapshotOutputs(
   };
 }
 
-/** The shared snapshot options as outputs record them (null where the input was absent). */
-export type SnapshotOptionOutputs = Pick<
-  SnapshotOutputs,
-  | "description"
-  | "memory"
-  | "live"
-  | "quiesce"
-  | "disks"
-  | "excludeDisks"
-  | "overlayDir"
-  | "deleteStrategy"
-  | "bandwidth"
-  | "timeouts"
-  | "uri"
->;
+/** The shared snapshot options in the form outputs record them (null where the input was absent). Pure. */
+export function optionOutputs(options: SnapshotOptions): SnapshotOptionOutputs {
+  return {
+    description: options.description ?? null,
+    memory: options.memory,
+    live: options.live,
+    quiesce: options.quiesce,
+    disks: options.disks ? [...options.disks] : null,
+    excludeDisks: options.excludeDisks ? [...options.excludeDisks] : null,
+    overlayDir: options.overlayDir ?? null,
+    deleteStrategy: options.deleteStrategy,
+    bandwidth: options.bandwidth ?? null,
+    timeouts: { create: options.timeouts?.create ?? null, delete: options.timeouts?.delete ?? null },
+    uri: options.uri ?? null,
+  };
+}
 
 /** The shared snapshot options recorded in outputs, in the shape `check` produces (absent instead of null). */
 export function optionsFromOutputs(outputs: SnapshotOptionOutputs): SnapshotOptions {

@@ -1,9 +1,10 @@
-import type { DeleteStrategy, QuiesceMode } from "./inputs";
 import {
   OutputsSchemaError,
+  optionOutputs,
   optionsFromOutputs,
   type SnapshotDiskOutput,
   type SnapshotFacts,
+  type SnapshotOptionOutputs,
   toPlainJson,
 } from "./outputs";
 import type { ConsistencyMode, RestorePointInputs } from "./restore-point-inputs";
@@ -45,25 +46,14 @@ export interface Generation {
 }
 
 /** Schema version 1 of the outputs. */
-export interface RestorePointOutputs {
+export interface RestorePointOutputs extends SnapshotOptionOutputs {
   readonly schemaVersion: typeof RESTORE_POINT_OUTPUTS_SCHEMA_VERSION;
-  // Inputs, echoed (after defaults).
+  // Inputs, echoed (after defaults); the shared options come from SnapshotOptionOutputs.
   readonly domains: readonly string[];
   readonly name: string;
   readonly triggers: unknown;
   readonly keep: number;
   readonly consistency: ConsistencyMode;
-  readonly description: string | null;
-  readonly memory: boolean;
-  readonly live: boolean;
-  readonly quiesce: QuiesceMode;
-  readonly disks: readonly string[] | null;
-  readonly excludeDisks: readonly string[] | null;
-  readonly overlayDir: string | null;
-  readonly deleteStrategy: DeleteStrategy;
-  readonly bandwidth: number | null;
-  readonly timeouts: { readonly create: number | null; readonly delete: number | null };
-  readonly uri: string | null;
   // From the host.
   /** The URI the last operation used, without credentials. */
   readonly connectionUri: string;
@@ -96,17 +86,7 @@ export function buildRestorePointOutputs(
     triggers: toPlainJson(inputs.triggers),
     keep: inputs.keep,
     consistency: inputs.consistency,
-    description: inputs.description ?? null,
-    memory: inputs.memory,
-    live: inputs.live,
-    quiesce: inputs.quiesce,
-    disks: inputs.disks ? [...inputs.disks] : null,
-    excludeDisks: inputs.excludeDisks ? [...inputs.excludeDisks] : null,
-    overlayDir: inputs.overlayDir ?? null,
-    deleteStrategy: inputs.deleteStrategy,
-    bandwidth: inputs.bandwidth ?? null,
-    timeouts: { create: inputs.timeouts?.create ?? null, delete: inputs.timeouts?.delete ?? null },
-    uri: inputs.uri ?? null,
+    ...optionOutputs(inputs),
     connectionUri,
     generations: toPlainJson(generations) as Generation[],
   };
