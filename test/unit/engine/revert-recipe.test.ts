@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { isEngineError } from "../../../provider/engine/errors";
+import { finishBranch } from "../../../provider/engine/revert-finish";
 import type { RevertPlan } from "../../../provider/engine/revert-plan";
 import { finishUnfinishedRevert, type RecipePort, runRecipe } from "../../../provider/engine/revert-recipe";
 import { parseRevertRecord } from "../../../provider/engine/revert-state";
@@ -79,12 +80,18 @@ class RecipeHost implements Partial<RecipePort> {
     return { name, uuid: "00000000-0000-0000-0000-0000000000ff", id: -1 };
   }
   /** Snapshots s2 and s3 of the user's domain, as recovery reads them: overlay and saved point in time. */
+  snapshots = new Set(["s2", "s3"]);
   async domainListAllSnapshots(domain: DomainRef): Promise<SnapshotRef[]> {
-    return ["s2", "s3"].map((name) => ({ name, domain }));
+    return [...this.snapshots].map((name) => ({ name, domain }));
   }
   async domainSnapshotLookupByName(domain: DomainRef, name: string): Promise<SnapshotRef> {
-    if (name !== "s2" && name !== "s3") throw daemonError(ErrorCode.NO_DOMAIN_SNAPSHOT, "no snapshot");
+    if (!this.snapshots.has(name)) throw daemonError(ErrorCode.NO_DOMAIN_SNAPSHOT, "no snapshot");
     return { name, domain };
+  }
+  /** Only METADATA_ONLY deletes are made by the recipe's finishing phase. */
+  async domainSnapshotDelete(snapshot: SnapshotRef) {
+    this.mutate("domainSnapshotDelete");
+    if (!this.snapshots.delete(snapshot.name)) throw daemonError(ErrorCode.NO_DOMAIN_SNAPSHOT, "no snapshot");
   }
   async domainSnapshotGetXMLDesc(snapshot: SnapshotRef): Promise<string> {
     const below = snapshot.name === "s2" ? "/i/vda.s1.qcow2" : "/i/vda.s2.qcow2";
@@ -230,6 +237,63 @@ describe("the recipe", () => {
         expect(owned).toEqual(["/i/vda.s2.revert-1.qcow2"]);
       }
       if (outcome === "completed") expect(switched).toBe(true);
+    },
+  );
+});
+
+describe("the finishing phase", () => {
+  /** A recipe revert to s2 that discards s3, stopped right after the recipe: the finishing phase is left. */
+  async function reverted() {
+    const host = new RecipeHost();
+    const done = await runRecipe(host.port(), host.ref, plan(), () => plan("/i/vda.s2.revert-2.qcow2"), [
+      "s3",
+    ]);
+    host.mutations.length = 0;
+    return { host, record: done.record };
+  }
+  const endState = (host: RecipeHost) => ({
+    files: [...host.files].sort(),
+    snapshots: [...host.snapshots],
+    current: host.current,
+    record: parseRevertRecord(host.metadata),
+  });
+
+  test("done in one go: s3 dropped, the abandoned layer removed, s2 current, the record cleared", async () => {
+    const { host, record } = await reverted();
+    const dropped = await finishBranch(host.port(), host.ref, record);
+    expect([dropped, endState(host)]).toEqual([
+      // s2's old overlay only led to s3: it goes with it.
+      { dropped: ["s3"], removedFiles: ["/i/vda.s3.qcow2", "/i/vda.s2.qcow2"] },
+      {
+        files: ["/i/s2.mem", "/i/vda.qcow2", "/i/vda.s1.qcow2", "/i/vda.s2.revert-1.qcow2"],
+        snapshots: ["s2"],
+        current: "s2",
+        record: null,
+      },
+    ]);
+    expect(host.mutations).toEqual([
+      "domainSetMetadata",
+      "domainSetMetadata",
+      "domainSnapshotDelete",
+      "storageVolDelete",
+      "storageVolDelete",
+      "domainSetMetadata",
+    ]);
+  });
+
+  test.each([1, 2, 3, 4, 5, 6])(
+    "failing state-changing call %i (of 6): the record stays, and recovery reaches the same end state",
+    async (failAt) => {
+      const clean = await reverted();
+      await finishBranch(clean.host.port(), clean.host.ref, clean.record);
+      const { host, record } = await reverted();
+      host.failAt = failAt;
+      await expect(finishBranch(host.port(), host.ref, record)).rejects.toThrow(/failed/);
+      expect(parseRevertRecord(host.metadata)?.phase).toBe("finishing");
+      host.failAt = undefined;
+      host.mutations.length = 0;
+      const report = await finishUnfinishedRevert(host.port(), host.ref);
+      expect([report?.action, endState(host)]).toEqual(["finished", endState(clean.host)]);
     },
   );
 });
