@@ -134,7 +134,9 @@ export function createSnapshotProvider(options: SnapshotProviderOptions): Snapsh
     const outs = buildSnapshotOutputs(inputs, facts, redactUri(uri));
     const reason = messageOf(error);
     return new PartialCreateError(
-      `snapshot ${facts.snapshotName} of ${facts.domainName} was created, but the operation failed afterwards: ${reason}`,
+      `snapshot ${facts.snapshotName} of ${facts.domainName} was created, but the operation failed afterwards: ` +
+        `${reason}; the stack records the snapshot: run pulumi refresh to re-read it, and delete the resource ` +
+        "to merge it away if it is not wanted",
       snapshotId(facts),
       { ...outs, __provider: provider },
       [reason],

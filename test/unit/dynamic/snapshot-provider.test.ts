@@ -113,6 +113,11 @@ describe("snapshot provider implementation", () => {
     const partial = error as PartialCreateError;
     expect(partial.id).toBe(`${UUID}/a`);
     expect(partial.reasons).toEqual(["verifying the chain failed"]);
+    expect(partial.message).toBe(
+      "snapshot a of web-1 was created, but the operation failed afterwards: verifying the chain failed; the " +
+        "stack records the snapshot: run pulumi refresh to re-read it, and delete the resource to merge it away " +
+        "if it is not wanted",
+    );
     expect(partial.properties).toMatchObject({ __provider: "shim", snapshotName: "a", schemaVersion: 1 });
   });
 
