@@ -71,6 +71,11 @@ export interface PreviewEndResult {
   readonly revert?: RevertResult;
   /** Snapshots deleted: the saved one (and its descendants) on commit; on undo those taken during the preview, then the saved one (merged). */
   readonly dropped: readonly string[];
+  /**
+   * Files removed: on commit those only the saved snapshot needed; on undo those of the saved snapshot when
+   * it could only be dropped (the files of the snapshots taken during the preview, and the preview's own
+   * overlay, are removed by the revert and listed in `revert.removedFiles`).
+   */
   readonly removedFiles: readonly string[];
   readonly notes: readonly string[];
 }
@@ -128,7 +133,8 @@ export async function undoPreview(
   const back = await withDomainLock(ref.uuid, () => returnToSaved(port, ref, options));
   const { preview, revert } = back;
   const notes = [...back.notes];
-  let removedFiles = [...(revert?.removedFiles ?? [])];
+  // The files of the dropped branch were removed by the revert (its finishing phase): see revert.removedFiles.
+  let removedFiles: string[] = [];
   let dropped = [...(revert?.discarded ?? [])];
   if (back.savedExists) {
     const merged = await mergeSavedAway(port, ref, preview.saved);
