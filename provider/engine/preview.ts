@@ -134,12 +134,12 @@ export async function undoPreview(
   const { preview, revert } = back;
   const notes = [...back.notes];
   // The files of the dropped branch were removed by the revert (its finishing phase): see revert.removedFiles.
-  let removedFiles: string[] = [];
+  let removedFiles: readonly string[] = [];
   let dropped = [...(revert?.discarded ?? [])];
   if (back.savedExists) {
     const merged = await mergeSavedAway(port, ref, preview.saved);
     dropped = [...dropped, preview.saved];
-    removedFiles = [...removedFiles, ...merged.removedFiles];
+    removedFiles = merged.removedFiles;
     notes.push(...merged.notes);
   } else {
     notes.push(
