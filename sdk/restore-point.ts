@@ -1,7 +1,7 @@
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import type { ConsistencyMode } from "../provider/dynamic/restore-point-inputs";
 import type { Generation, GenerationSnapshot } from "../provider/dynamic/restore-point-outputs";
-import type { DeleteStrategy, QuiesceMode, SnapshotOptionArgs } from "./snapshot-options";
+import { type SnapshotOptionArgs, SnapshotOptionsResource } from "./snapshot-options";
 
 export type { ConsistencyMode, Generation, GenerationSnapshot };
 
@@ -59,23 +59,12 @@ const OUTPUT_PROPERTIES = ["schemaVersion", "connectionUri", "generations"] as c
  * blockcommit), everything merged away when deleted. Order the deploy it protects after it with
  * `{ dependsOn: restorePoint }`. Type token `pulumi-nodejs:dynamic/libvirt:RestorePoint`.
  */
-export class RestorePoint extends pulumi.dynamic.Resource {
+export class RestorePoint extends SnapshotOptionsResource {
   declare readonly domains: pulumi.Output<string[]>;
   declare readonly name: pulumi.Output<string>;
   declare readonly triggers: pulumi.Output<unknown>;
   declare readonly keep: pulumi.Output<number>;
   declare readonly consistency: pulumi.Output<ConsistencyMode>;
-  declare readonly description: pulumi.Output<string | null>;
-  declare readonly memory: pulumi.Output<boolean>;
-  declare readonly live: pulumi.Output<boolean>;
-  declare readonly quiesce: pulumi.Output<QuiesceMode>;
-  declare readonly disks: pulumi.Output<string[] | null>;
-  declare readonly excludeDisks: pulumi.Output<string[] | null>;
-  declare readonly overlayDir: pulumi.Output<string | null>;
-  declare readonly deleteStrategy: pulumi.Output<DeleteStrategy>;
-  declare readonly bandwidth: pulumi.Output<number | null>;
-  declare readonly timeouts: pulumi.Output<{ create: number | null; delete: number | null }>;
-  declare readonly uri: pulumi.Output<string | null>;
   /** Layout version of the stored outputs. */
   declare readonly schemaVersion: pulumi.Output<number>;
   /** The URI used, without credentials. */

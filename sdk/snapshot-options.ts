@@ -1,4 +1,4 @@
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 import type { DeleteStrategy, QuiesceMode } from "../provider/dynamic/inputs";
 
 export type { DeleteStrategy, QuiesceMode };
@@ -57,4 +57,22 @@ export interface SnapshotOptionArgs {
    * same does not).
    */
   readonly uri?: pulumi.Input<string>;
+}
+
+/**
+ * The outputs a `Snapshot` and a `RestorePoint` share: the options echoed after defaults (null where unset).
+ * Only declarations: the base class adds no behaviour to Pulumi's dynamic resource.
+ */
+export abstract class SnapshotOptionsResource extends pulumi.dynamic.Resource {
+  declare readonly description: pulumi.Output<string | null>;
+  declare readonly memory: pulumi.Output<boolean>;
+  declare readonly live: pulumi.Output<boolean>;
+  declare readonly quiesce: pulumi.Output<QuiesceMode>;
+  declare readonly disks: pulumi.Output<string[] | null>;
+  declare readonly excludeDisks: pulumi.Output<string[] | null>;
+  declare readonly overlayDir: pulumi.Output<string | null>;
+  declare readonly deleteStrategy: pulumi.Output<DeleteStrategy>;
+  declare readonly bandwidth: pulumi.Output<number | null>;
+  declare readonly timeouts: pulumi.Output<{ create: number | null; delete: number | null }>;
+  declare readonly uri: pulumi.Output<string | null>;
 }

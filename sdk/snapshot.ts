@@ -1,7 +1,12 @@
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import type { SnapshotDiskOutput } from "../provider/dynamic/outputs";
 import { snapshotResourceProvider } from "./provider-shim";
-import type { DeleteStrategy, QuiesceMode, SnapshotOptionArgs } from "./snapshot-options";
+import {
+  type DeleteStrategy,
+  type QuiesceMode,
+  type SnapshotOptionArgs,
+  SnapshotOptionsResource,
+} from "./snapshot-options";
 
 export type { DeleteStrategy, QuiesceMode, SnapshotDiskOutput };
 
@@ -47,20 +52,9 @@ const OUTPUT_PROPERTIES = [
  * keeps the disk as it was. Deleting the resource merges the overlay back (blockcommit), so the domain keeps
  * every write made since. Type token `pulumi-nodejs:dynamic/libvirt:Snapshot`.
  */
-export class Snapshot extends pulumi.dynamic.Resource {
+export class Snapshot extends SnapshotOptionsResource {
   declare readonly domain: pulumi.Output<string>;
   declare readonly name: pulumi.Output<string>;
-  declare readonly description: pulumi.Output<string | null>;
-  declare readonly memory: pulumi.Output<boolean>;
-  declare readonly live: pulumi.Output<boolean>;
-  declare readonly quiesce: pulumi.Output<QuiesceMode>;
-  declare readonly disks: pulumi.Output<string[] | null>;
-  declare readonly excludeDisks: pulumi.Output<string[] | null>;
-  declare readonly overlayDir: pulumi.Output<string | null>;
-  declare readonly deleteStrategy: pulumi.Output<DeleteStrategy>;
-  declare readonly bandwidth: pulumi.Output<number | null>;
-  declare readonly timeouts: pulumi.Output<{ create: number | null; delete: number | null }>;
-  declare readonly uri: pulumi.Output<string | null>;
   declare readonly triggers: pulumi.Output<unknown>;
   declare readonly adopt: pulumi.Output<boolean>;
   /** Layout version of the stored outputs. */
