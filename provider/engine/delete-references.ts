@@ -5,7 +5,8 @@
  * delete changes anything it reads every other domain's definitions (live and persistent) and its snapshots'
  * XML, and keeps every file one of them names, with a warning. (The merge itself keeps such a clone's data:
  * the overlay's own content does not change, and the image below it gains only what the overlay already
- * shadows.)
+ * shadows.) A domain that reads the image the merge writes into without the merged overlay above it would see
+ * its data change: such a merge is refused before anything is done.
  *
  * What is seen: every file image in those documents (disk sources, the backing chains libvirt lists, snapshot
  * overlays and memory files). The live XML of a running domain lists its whole chains; a persistent definition
@@ -69,6 +70,26 @@ export function keepReferencedFiles(
     }
   }
   return { steps: kept, warnings };
+}
+
+/**
+ * The merges among `steps` that would change what another domain reads: a commit writes `top`'s data into
+ * `base`, which is harmless for a user that reads `base` only through `top` (its view stays the same) and
+ * changes the data of any user that names `base` without `top` (a disk or a snapshot on that image, or on an
+ * overlay of it other than `top`). One sentence per such merge, naming the users; empty when none. Pure.
+ */
+export function mergesChangingOthers(steps: readonly DeleteStep[], references: FileReferences): string[] {
+  return steps.flatMap((step) => {
+    if (step.kind !== "commit") return [];
+    const throughTop = new Set(references.get(posix.normalize(step.top)) ?? []);
+    const users = (references.get(posix.normalize(step.base)) ?? []).filter((u) => !throughTop.has(u));
+    if (users.length === 0) return [];
+    return [
+      `disk ${step.disk}: ${users.join(", ")} ${users.length === 1 ? "uses" : "use"} ${step.base}, the image ` +
+        `the merge writes into, without ${step.top} above it, so the merge would change what ` +
+        `${users.length === 1 ? "it reads" : "they read"}`,
+    ];
+  });
 }
 
 /**

@@ -23,7 +23,12 @@ import {
   verifyFindings,
 } from "./delete-outcome";
 import { type DeleteStep, type PlanDomainState, planDelete, planStateOf } from "./delete-plan";
-import { keepReferencedFiles, type ReferencePort, referencesOutside } from "./delete-references";
+import {
+  keepReferencedFiles,
+  mergesChangingOthers,
+  type ReferencePort,
+  referencesOutside,
+} from "./delete-references";
 import { rollBackStart, startPausedForDelete, whileStartedPaused } from "./delete-start";
 import { withDomainLock } from "./domain-lock";
 import { resolveDomain } from "./domain-ref";
@@ -74,9 +79,10 @@ export const NATIVE_DELETE_MIN_VERSION = 9_000_000;
  * First finishes any unfinished operation (delete, revert) recorded on the domain. Throws EngineError:
  * - BLOCK_JOB_ACTIVE when a block job runs on one of the snapshot's disks (someone else's: a fresh delete has
  *   none of its own); nothing done.
- * - INVALID_REQUEST / DOMAIN_STATE when the delete is refused (another branch depends on the images, the
- *   snapshot is not on the live branch, a paused-domain memory snapshot with the domain paused, the state
- *   saved by an open preview: commit or undo the preview first); nothing done.
+ * - INVALID_REQUEST / DOMAIN_STATE when the delete is refused (another branch, or another domain on the host,
+ *   reads the image the merge writes into without the merged layer above it; the snapshot is not on the live
+ *   branch; a paused-domain memory snapshot with the domain paused; the state saved by an open preview: commit
+ *   or undo the preview first); nothing done.
  * - LIBVIRT on a failed merge, TIMEOUT when it took longer than `timeoutMs`, ABORTED when `signal` stopped it:
  *   the job was cancelled, the chain is consistent, and the message says whether the delete was rolled back
  *   or stays recorded for the next operation to finish.
@@ -218,6 +224,18 @@ async function deleteByCommit(
     if (plan.kind === "nothing-to-do")
       return { notes: [`domain ${ref.name} has no snapshot ${name}`], warnings: [] };
     throw refusalError(ref.name, plan);
+  }
+  const conflicts = mergesChangingOthers(plan.steps, references);
+  if (conflicts.length > 0) {
+    if (state === "started-paused") await finishInterruptedOperations(port, ref);
+    throw new EngineError({
+      kind: EngineErrorKind.INVALID_REQUEST,
+      domain: ref.name,
+      snapshot: name,
+      message:
+        `cannot delete snapshot ${name} of domain ${ref.name}: ${conflicts.join("; ")}. Delete it once ` +
+        "nothing else uses that image (or give the other domains their own copy); nothing was changed",
+    });
   }
   const { steps, warnings } = keepReferencedFiles(plan.steps, references);
   // The executor records the journal before the first irreversible step.

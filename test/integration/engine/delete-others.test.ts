@@ -48,26 +48,26 @@ async function hostState(domain: LayeredDomain) {
 
 /**
  * Another domain, shut off, whose disk is a new overlay on top of s1's overlay of `domain` (a linked clone of
- * s2's point in time), defined with that backing chain.
+ * s2's point in time), or with `onBase` on top of the base image (s1's point in time), defined with that
+ * backing chain.
  */
-async function linkedClone(domain: LayeredDomain) {
+async function linkedClone(domain: LayeredDomain, onBase = false) {
   const s1 = domain.overlay("vda", "s1");
   const base = domain.lab.base("vda");
   const other = await lab.domain({ disks: [{ sizeMiB: 64 }], state: "shutoff" });
   const clone = other.path("clone.qcow2");
-  await run("qemu-img", ["create", "-f", "qcow2", "-F", "qcow2", "-b", s1, clone]);
+  await run("qemu-img", ["create", "-f", "qcow2", "-F", "qcow2", "-b", onBase ? base : s1, clone]);
   const definition = await other.xml(true);
-  const chain =
-    `<source file='${clone}'/><backingStore type='file'><format type='qcow2'/><source file='${s1}'/>` +
-    `<backingStore type='file'><format type='qcow2'/><source file='${base}'/><backingStore/></backingStore>` +
-    "</backingStore>";
+  const backing = (file: string, below: string) =>
+    `<backingStore type='file'><format type='qcow2'/><source file='${file}'/>${below}</backingStore>`;
+  const chain = `<source file='${clone}'/>${onBase ? backing(base, "<backingStore/>") : backing(s1, backing(base, "<backingStore/>"))}`;
   const redefined = definition
     .replace(/<backingStore\/>/g, "")
     .replace(`<source file='${other.base("vda")}'/>`, chain);
   expect(redefined).not.toEqual(definition);
   await writeFile(other.path("clone.xml"), redefined);
   await virsh("define", other.path("clone.xml"));
-  expect(await other.liveChain("vda", true)).toEqual([clone, s1, base]);
+  expect(await other.liveChain("vda", true)).toEqual(onBase ? [clone, base] : [clone, s1, base]);
   return { other, clone };
 }
 
@@ -152,5 +152,23 @@ describe("deleteSnapshot and what others own", () => {
     const after = await hostState(domain);
     const cleared = (xml: string) => xml.replace(/\n\s*<metadata\/>/, "");
     expect({ ...after, live: cleared(after.live), persistent: cleared(after.persistent) }).toEqual(before);
+  });
+
+  test("a merge into an image another domain reads without the merged overlay is refused; nothing changes", async () => {
+    const domain = await layered();
+    const { other, clone } = await linkedClone(domain, true);
+    const before = await hostState(domain);
+    const error = await rejection(deleteSnapshot(conn, domain.lab.name, "s1"));
+    const [s1, base] = [domain.overlay("vda", "s1"), domain.lab.base("vda")];
+    expect([error.kind, error.snapshot, error.message]).toEqual([
+      "invalid-request",
+      "s1",
+      `cannot delete snapshot s1 of domain ${domain.lab.name}: disk vda: domain ${other.name} uses ${base}, the ` +
+        `image the merge writes into, without ${s1} above it, so the merge would change what it reads. Delete ` +
+        "it once nothing else uses that image (or give the other domains their own copy); nothing was changed",
+    ]);
+    expect(await hostState(domain)).toEqual(before);
+    // The other domain still reads s1's point in time: layer 0 only.
+    expect(await dataMismatches(clone, 0, 0, 2)).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@ import {
   filesOfDomainXml,
   filesOfSnapshotXml,
   keepReferencedFiles,
+  mergesChangingOthers,
   type ReferencePort,
   referencesOutside,
 } from "../../../provider/engine/delete-references";
@@ -133,5 +134,37 @@ describe("referencesOutside", () => {
       },
     };
     await expect(referencesOutside(failing, self)).rejects.toThrow("broken");
+  });
+});
+
+describe("mergesChangingOthers", () => {
+  const steps: DeleteStep[] = [
+    { kind: "commit", disk: "vda", top: "/i/web.s1.qcow2", base: "/i/web.qcow2", active: false },
+    { kind: "commit", disk: "vdb", top: "/i/b.s1.qcow2", base: "/i/b.qcow2", active: true },
+    { kind: "delete-metadata", snapshot: "s1" },
+    { kind: "remove-file", path: "/i/web.s1.qcow2", role: "overlay" },
+  ];
+
+  test("users that read the base only through the merged overlay are safe", () => {
+    const references = new Map([
+      ["/i/web.s1.qcow2", ["domain clone"]],
+      ["/i/web.qcow2", ["domain clone"]],
+    ]);
+    expect(mergesChangingOthers(steps, references)).toEqual([]);
+  });
+
+  test("users of the base without the overlay above it are named, per disk", () => {
+    const references = new Map([
+      ["/i/web.s1.qcow2", ["domain clone"]],
+      ["/i/web.qcow2", ["domain clone", "domain golden-user", "snapshot t1 of domain other"]],
+      ["/i/b.qcow2", ["domain x"]],
+      ["/i/unrelated.qcow2", ["domain y"]],
+    ]);
+    expect(mergesChangingOthers(steps, references)).toEqual([
+      "disk vda: domain golden-user, snapshot t1 of domain other use /i/web.qcow2, the image the merge writes " +
+        "into, without /i/web.s1.qcow2 above it, so the merge would change what they read",
+      "disk vdb: domain x uses /i/b.qcow2, the image the merge writes into, without /i/b.s1.qcow2 above it, so " +
+        "the merge would change what it reads",
+    ]);
   });
 });
