@@ -145,7 +145,7 @@ describe("createSnapshot", () => {
     expect(host.xml()).toBe(before);
   });
 
-  test("aborted between a refused quiesced call and the retry: nothing made, no retry", async () => {
+  test("aborted between a refused quiesced call and the retry: no snapshot, no retry, a record that matches none", async () => {
     const host = fresh();
     const controller = new AbortController();
     host.failCreate = (flags) => {
@@ -157,6 +157,9 @@ describe("createSnapshot", () => {
       "domainSnapshotCreateXML+QUIESCE",
     ]);
     expect(await host.domainListAllSnapshots(host.ref)).toEqual([]);
+    expect(parseProjectMetadata(host.metadata)).toEqual({
+      snapshots: [{ name: "s1", files: s1Files, quiesced: true }],
+    });
   });
 
   test("aborted once the create call was sent: the snapshot is finished, recorded and reported", async () => {
