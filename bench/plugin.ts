@@ -21,8 +21,8 @@
  * BENCH_ROUND_TRIPS, BENCH_SNAPSHOTS, BENCH_DOMAINS, BENCH_PARALLEL_SNAPSHOTS and BENCH_PARALLEL_REPEATS
  * override the counts (200, 20, 4, 5, 1; with several repeats the parallel ratios are the medians of the
  * repeats, each repeat running the three ways back to back). BENCH_PYTHON names the Python with libvirt
- * (default /usr/bin/python3). Uses throwaway lab domains (`lvsnap-lab-<hex>`) and removes them at the end. The last line of output
- * is one JSON object with the figures, ratios, targets and whether each target is met.
+ * (default /usr/bin/python3). Uses throwaway lab domains (`lvsnap-lab-<hex>`) and removes them at the end.
+ * The last line of output is one JSON object with the figures, ratios, targets and whether each target is met.
  */
 import { readFile } from "node:fs/promises";
 import { createSnapshot } from "../provider/engine/create";
