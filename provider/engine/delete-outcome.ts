@@ -89,6 +89,23 @@ export function mergeFailureKind(error: unknown): EngineErrorKind {
  */
 const LOCKED = /Failed to get "write" lock/;
 
+/** The state a failed executor run left the delete in, as `executeDelete` attaches it to its error. */
+function deleteStateOf(error: unknown): string | undefined {
+  return (error as { deleteState?: string } | null)?.deleteState;
+}
+
+/**
+ * What a failed executor run (a delete, or recovery finishing one) left behind, in words for the user: a
+ * rolled-back merge leaves the snapshot (delete it again), any other failure leaves the delete recorded for the
+ * next operation to finish.
+ */
+export function leftBehind(snapshot: string, error: unknown): string {
+  return deleteStateOf(error) === "rolled-back"
+    ? `the merge was cancelled and nothing was merged: snapshot ${snapshot} still exists (its point-in-time ` +
+        "image may hold part of the newer data, so revert to it only after checking); delete it again"
+    : "the delete stays recorded on the domain and the next operation on it finishes it";
+}
+
 /**
  * The EngineError for a merge that failed, from the executor's error (which carries `deleteState`,
  * "rolled-back" or "journaled"). Kind: DOMAIN_STATE for QEMU's read-only disks of a paused memory snapshot,
@@ -96,13 +113,9 @@ const LOCKED = /Failed to get "write" lock/;
  * `cause`.
  */
 export function failureError(domain: string, snapshot: string, error: unknown, paused: boolean): EngineError {
-  const state = (error as { deleteState?: string }).deleteState;
+  const state = deleteStateOf(error);
   const message = (error as Error).message;
-  const what =
-    state === "rolled-back"
-      ? `the merge was cancelled and nothing was merged: snapshot ${snapshot} still exists (its point-in-time ` +
-        "image may hold part of the newer data, so revert to it only after checking); delete it again"
-      : "the delete stays recorded on the domain and the next operation on it finishes it";
+  const what = leftBehind(snapshot, error);
   const disk = isEngineError(error) || isBlockJobError(error) ? error.disk : undefined;
   const base = { domain, snapshot, ...(disk === undefined ? {} : { disk }), cause: error };
   if (isEngineError(error) && error.kind === EngineErrorKind.BLOCK_JOB_ACTIVE) {

@@ -13,6 +13,7 @@
  */
 import type { DomainRef } from "../libvirt/api";
 import { type DeletePort, executeDelete, type MergeOptions } from "./delete-execute";
+import { leftBehind, mergeFailureKind } from "./delete-outcome";
 import { rollBackStart } from "./delete-start";
 import { EngineError, EngineErrorKind } from "./errors";
 import { type DeleteJournal, OperationPhase, parseJournal, readJournal } from "./journal";
@@ -37,8 +38,10 @@ export interface RecoveryReport {
  * Resolves null when there was none. The caller must hold the domain lock (it is not re-entrant: never call
  * this from inside another locked section of the same domain through a locking engine function).
  * Idempotent: running it again after a failure continues from where that failure stopped. Throws an
- * EngineError (LIBVIRT) when an operation can neither be finished nor rolled back; its record then stays on
- * the domain and nothing after it is attempted.
+ * EngineError when an operation can neither be finished nor rolled back, and nothing after it is attempted:
+ * for a delete with the executor's kind (BLOCK_JOB_ACTIVE, TIMEOUT, ABORTED, VERIFY_FAILED or LIBVIRT) and a
+ * message that says whether it stays recorded or was rolled back; for a revert with kind LIBVIRT, its record
+ * staying on the domain.
  */
 export async function finishInterruptedOperations(
   port: RecoveryPort,
@@ -105,13 +108,13 @@ async function finishUnfinishedDelete(
     await executeDelete(port, domain, journal, options);
   } catch (e) {
     throw new EngineError({
-      kind: EngineErrorKind.LIBVIRT,
+      kind: mergeFailureKind(e),
       domain: domain.name,
       snapshot: journal.snapshot,
       message:
         `domain ${domain.name}: an unfinished delete of snapshot ${journal.snapshot} (started ` +
-        `${journal.startedAt}, phase ${journal.phase}) could not be finished: ${(e as Error).message}. It stays ` +
-        "recorded on the domain and the next operation tries again",
+        `${journal.startedAt}, phase ${journal.phase}) could not be finished: ${(e as Error).message}; ` +
+        leftBehind(journal.snapshot, e),
       cause: e,
     });
   }
