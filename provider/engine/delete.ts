@@ -112,30 +112,43 @@ export async function deleteSnapshot(
     }
     throw e;
   }
-  return withDomainLock(ref.uuid, async () => {
-    const recovered = (await finishInterruptedOperations(port, ref, options)) ?? undefined;
-    if (context.endingPreview !== true) await refuseSavedStateOfPreview(port, ref, name);
-    const base = { domain: ref.name, snapshot: name, ...(recovered ? { recovered } : {}) };
-    const notes = recovered ? [...recovered.messages] : [];
-    const before = await readForest(port, ref);
-    const snapshot = before.forest.snapshots.find((s) => s.name === name);
-    if (snapshot === undefined) {
-      const absent = `domain ${ref.name} has no snapshot ${name}`;
-      return { ...base, outcome: "absent", notes: [...notes, absent], warnings: [] };
-    }
-    const jobs = await blockJobsOn(
-      port,
-      ref,
-      snapshot.disks.map((d) => d.target),
-    );
-    if (jobs.length > 0) throw foreignJobError(ref.name, name, jobs);
-    const done =
-      options.strategy === DeleteStrategy.NATIVE
-        ? await deleteNatively(port, ref, before.forest, name)
-        : await deleteByCommit(port, ref, before, name, options);
-    await verifyAfter(port, ref, before, name);
-    return { ...base, outcome: "deleted", notes: [...notes, ...done.notes], warnings: done.warnings };
-  });
+  return withDomainLock(ref.uuid, () => deleteSnapshotWhileLocked(port, ref, name, options, context));
+}
+
+/**
+ * The body of `deleteSnapshot` for a caller that already holds the domain lock of `ref` (the lock is not
+ * re-entrant: taking it again here would wait for the caller for ever). Same contract as `deleteSnapshot`
+ * once the domain is resolved: finishes interrupted operations first, then plans, merges and verifies.
+ */
+export async function deleteSnapshotWhileLocked(
+  port: DeleteSnapshotPort,
+  ref: DomainRef,
+  name: string,
+  options: DeleteOptions = {},
+  context: DeleteContext = {},
+): Promise<DeleteResult> {
+  const recovered = (await finishInterruptedOperations(port, ref, options)) ?? undefined;
+  if (context.endingPreview !== true) await refuseSavedStateOfPreview(port, ref, name);
+  const base = { domain: ref.name, snapshot: name, ...(recovered ? { recovered } : {}) };
+  const notes = recovered ? [...recovered.messages] : [];
+  const before = await readForest(port, ref);
+  const snapshot = before.forest.snapshots.find((s) => s.name === name);
+  if (snapshot === undefined) {
+    const absent = `domain ${ref.name} has no snapshot ${name}`;
+    return { ...base, outcome: "absent", notes: [...notes, absent], warnings: [] };
+  }
+  const jobs = await blockJobsOn(
+    port,
+    ref,
+    snapshot.disks.map((d) => d.target),
+  );
+  if (jobs.length > 0) throw foreignJobError(ref.name, name, jobs);
+  const done =
+    options.strategy === DeleteStrategy.NATIVE
+      ? await deleteNatively(port, ref, before.forest, name)
+      : await deleteByCommit(port, ref, before, name, options);
+  await verifyAfter(port, ref, before, name);
+  return { ...base, outcome: "deleted", notes: [...notes, ...done.notes], warnings: done.warnings };
 }
 
 /** Internal knobs for preview.ts. */

@@ -6,7 +6,7 @@
  * (revert-state.ts), so it can be committed or undone from another process or machine.
  */
 import type { DomainRef } from "../libvirt/api";
-import { deleteSnapshot } from "./delete";
+import { deleteSnapshotWhileLocked } from "./delete";
 import { withDomainLock } from "./domain-lock";
 import { resolveDomain } from "./domain-ref";
 import { EngineError, EngineErrorKind, isEngineError } from "./errors";
@@ -118,10 +118,10 @@ export async function commitPreview(port: RevertPort, domain: string): Promise<P
  * before it. (A memory state saved while paused cannot be merged while the domain is paused; its metadata is
  * then dropped instead and the overlay stays as a layer, which a note says.) Finally the record is cleared.
  *
- * Reading the record, the revert and the drop of the branch run under one hold of the domain lock (the drop is
- * the revert's finishing phase), and the record is then marked `returned`; the merge goes through
- * `deleteSnapshot`, which takes the lock itself, so another operation may run between the two, but a second
- * undo then only merges and a commit is refused. Refused with INVALID_REQUEST when no preview is open. Killed
+ * The whole undo (reading the record, the revert, the drop of the branch, which is the revert's finishing phase,
+ * the merge and clearing the record) runs under one hold of the domain lock, so no other operation of this
+ * process runs in between. The record is marked `returned` after the revert: killed before the merge, a second
+ * undo only merges and a commit is refused. Refused with INVALID_REQUEST when no preview is open. Killed
  * half-way, the next operation finishes the recorded phase and calling it again completes the undo.
  */
 export async function undoPreview(
@@ -130,7 +130,16 @@ export async function undoPreview(
   options: { readonly targetState?: RevertTargetState } = {},
 ): Promise<PreviewEndResult> {
   const ref = await resolveDomain(port, domain);
-  const back = await withDomainLock(ref.uuid, () => returnToSaved(port, ref, options));
+  return withDomainLock(ref.uuid, () => undoWhileLocked(port, ref, options));
+}
+
+/** The undo, for `undoPreview`, which holds the domain lock. */
+async function undoWhileLocked(
+  port: RevertPort,
+  ref: DomainRef,
+  options: { readonly targetState?: RevertTargetState },
+): Promise<PreviewEndResult> {
+  const back = await returnToSaved(port, ref, options);
   const { preview, revert } = back;
   const notes = [...back.notes];
   // The files of the dropped branch were removed by the revert (its finishing phase): see revert.removedFiles.
@@ -146,7 +155,7 @@ export async function undoPreview(
       `the saved snapshot ${preview.saved} was already merged away by an earlier undo; the preview is closed`,
     );
   }
-  await withDomainLock(ref.uuid, () => writePreviewRecord(port, ref, null));
+  await writePreviewRecord(port, ref, null);
   return { domain: identity(ref), preview, ...(revert ? { revert } : {}), dropped, removedFiles, notes };
 }
 
@@ -181,20 +190,21 @@ function previewBranch(view: HostView, preview: PreviewRecord): string[] {
   );
 }
 
-/** Deletes the automatic snapshot by merging; drops only its metadata when a paused memory state forbids it. */
+/**
+ * Deletes the automatic snapshot by merging; drops only its metadata when a paused memory state forbids it.
+ * Caller holds the domain lock.
+ */
 async function mergeSavedAway(
   port: RevertPort,
   ref: DomainRef,
   saved: string,
 ): Promise<{ removedFiles: string[]; notes: string[] }> {
   try {
-    const result = await deleteSnapshot(port, ref.uuid, saved, {}, { endingPreview: true });
+    const result = await deleteSnapshotWhileLocked(port, ref, saved, {}, { endingPreview: true });
     return { removedFiles: [], notes: [...result.notes] };
   } catch (e) {
     if (!(isEngineError(e) && e.kind === EngineErrorKind.DOMAIN_STATE)) throw e;
-    const result = await withDomainLock(ref.uuid, () =>
-      finishBranch(port, ref, finishingRecord(saved, [saved], false)),
-    );
+    const result = await finishBranch(port, ref, finishingRecord(saved, [saved], false));
     return {
       removedFiles: [...result.removedFiles],
       notes: [
