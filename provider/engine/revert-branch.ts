@@ -14,10 +14,13 @@ import type { DomainRef, LibvirtApi } from "../libvirt/api";
 import { isLibvirtError } from "../libvirt/errors";
 import { DomainXMLFlags, ErrorCode, SnapshotCreateFlags, SnapshotDeleteFlags } from "../libvirt/flags";
 import { type DomainModel, parseDomainXml } from "../model/domain";
+import { findSnapshotRecord, parseProjectMetadata, withSnapshotRecord } from "../model/metadata";
 import { parseSnapshotXml } from "../model/snapshot";
+import { snapshotFilesOf } from "../model/snapshot-tree";
 import { type FilePort, removeHostFile } from "./delete-files";
 import { type DomainSnapshots, forestOf, readCurrentSnapshot } from "./inspect";
-import type { CurrentSnapshotPort, SnapshotReadPort } from "./libvirt-port";
+import type { CurrentSnapshotPort, ProjectMetadataPort, SnapshotReadPort } from "./libvirt-port";
+import { writeProjectMetadata } from "./project-metadata";
 import { isRevertOverlayName, revertOverlayStem } from "./revert-plan";
 import { type NewSource, snapshotDomain, withSnapshotOverlays } from "./revert-xml";
 
@@ -25,6 +28,7 @@ import { type NewSource, snapshotDomain, withSnapshotOverlays } from "./revert-x
 export type BranchPort = SnapshotReadPort &
   CurrentSnapshotPort &
   FilePort &
+  ProjectMetadataPort &
   Pick<LibvirtApi, "domainGetXMLDesc" | "domainSnapshotDelete" | "domainSnapshotCreateXML">;
 
 /** Everything read from the host about the domain's images, at one moment. */
@@ -267,10 +271,33 @@ export async function settleSnapshot(
       : [];
   });
   const adopt = snap.children.length === 0 && sources.length === snap.disks.length && sources.length > 0;
+  const settled = adopt ? withSnapshotOverlays(xml, sources) : xml;
+  if (adopt) await moveSnapshotRecord(port, ref, view.live, snapshot, xml, settled);
   await port.domainSnapshotCreateXML(
     ref,
-    adopt ? withSnapshotOverlays(xml, sources) : xml,
+    settled,
     SnapshotCreateFlags.REDEFINE | SnapshotCreateFlags.CURRENT,
   );
   return adopt ? sources : [];
+}
+
+/**
+ * Keeps the engine's record of `snapshot` (quiesce state; what tells the Pulumi layer the engine made it) when
+ * settling gives the snapshot new overlays: records are matched by the snapshot's files, so the record must
+ * follow them. Written before the redefinition; a run killed in between left the record already moved (found
+ * by the new files, nothing to do) or not yet (found by the old ones). No record: nothing to move.
+ */
+async function moveSnapshotRecord(
+  port: ProjectMetadataPort,
+  ref: DomainRef,
+  live: DomainModel,
+  snapshot: string,
+  oldXml: string,
+  newXml: string,
+): Promise<void> {
+  const metadata = parseProjectMetadata(live.projectMetadataXml);
+  const record = findSnapshotRecord(metadata, snapshot, snapshotFilesOf(parseSnapshotXml(oldXml)));
+  if (record === undefined) return;
+  const files = snapshotFilesOf(parseSnapshotXml(newXml));
+  await writeProjectMetadata(port, ref, withSnapshotRecord(live.projectMetadataXml, { ...record, files }));
 }
