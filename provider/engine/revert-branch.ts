@@ -250,8 +250,9 @@ export async function dropSnapshotsAndFiles(
  * and each of its disks writes to a revert overlay made from it, records those overlays as its own: the tree
  * then reads exactly as if the snapshot had just been taken, so the delete engine can merge it later. With
  * children (an older branch still reads its old overlay) the metadata is left as it is: rewriting it would
- * hide that branch's dependency from the delete engine. One REDEFINE|CURRENT call; a failure changes nothing.
- * Resolves the overlays recorded (empty when the metadata was kept).
+ * hide that branch's dependency from the delete engine. One REDEFINE|CURRENT call, preceded when adopting by
+ * the move of the snapshot's record (moveSnapshotRecord); a failure of the call leaves at most the record moved,
+ * and running this again completes it. Resolves the overlays recorded (empty when the metadata was kept).
  */
 export async function settleSnapshot(
   port: BranchPort,
