@@ -26,6 +26,8 @@ export interface DeleteDocument {
   /** Interrupted earlier operations on the domain (a delete, a revert) finished or rolled back first, one sentence each; null when there was none. */
   readonly recovered: readonly string[] | null;
   readonly notes: readonly string[];
+  /** Sentences the user should act on (files kept because another domain still uses them); empty when none. */
+  readonly warnings: readonly string[];
 }
 
 /** Engine options for the parsed command options (units converted). Pure. */
@@ -70,10 +72,12 @@ export async function deleteCommand(
     strategy: options.strategy,
     recovered: result.recovered?.messages ?? null,
     notes: result.notes,
+    warnings: result.warnings,
   };
   return { exitCode: 0, document, text: renderDelete(document) };
 }
 
+/** The text output: the outcome, its notes, then its warnings. Pure. */
 function renderDelete(document: DeleteDocument): string {
   const head =
     document.outcome === "deleted"
@@ -81,5 +85,9 @@ function renderDelete(document: DeleteDocument): string {
       : document.outcome === "absent"
         ? `Domain ${document.domain} has no snapshot ${document.snapshot}; nothing to do.`
         : `Domain ${document.domain} does not exist; nothing to do.`;
-  return [head, ...document.notes.map((note) => `  ${note}`)].join("\n");
+  return [
+    head,
+    ...document.notes.map((note) => `  ${note}`),
+    ...document.warnings.map((warning) => `  warning: ${warning}`),
+  ].join("\n");
 }

@@ -196,6 +196,8 @@ export function engineHostFactory(connections: ConnectionCache): SnapshotHostFac
           SETTLE_GRACE_MS,
         );
         for (const note of result.notes) request.onProgress(note);
+        // Files kept because another domain uses them: the user has to act, so they reach the log too.
+        for (const warning of result.warnings) request.onProgress(`warning: ${warning}`);
       },
     };
     return host;

@@ -8,10 +8,13 @@ import type { LibvirtConnection } from "../../../provider/libvirt/connection";
 // cancels its block job and rejects when the signal aborts.
 
 const engineCalls: { domain: string; name: string; options: DeleteOptions }[] = [];
+/** What the stand-in engine resolves with; absent: a merge that only the signal ends. */
+let engineResult: DeleteResult | undefined;
 
 vi.mock("../../../provider/engine/delete", () => ({
   deleteSnapshot: (_port: unknown, domain: string, name: string, options: DeleteOptions) => {
     engineCalls.push({ domain, name, options });
+    if (engineResult !== undefined) return Promise.resolve(engineResult);
     // A merge that never ends by itself: only the caller's signal (as the block job watches it) stops it.
     return new Promise<DeleteResult>((_, reject) => {
       options.signal?.addEventListener("abort", () =>
@@ -47,5 +50,37 @@ describe("engine host delete", () => {
     timeout.abort(new Error("delete timed out"));
     // The host's strict deadline reports the timeout once the engine settled.
     expect(await deleted).toBe("Error: delete timed out");
+  });
+
+  it("logs the result's notes, then its warnings, through the delete's progress", async () => {
+    engineResult = {
+      domain: "lvsnap-tmp-l-del",
+      snapshot: "s1",
+      outcome: "deleted",
+      notes: ["merged /images/vda.s1.qcow2 into /images/vda.qcow2"],
+      warnings: [
+        "kept merged overlay /images/vda.s1.qcow2: domain clone-1 still uses it; remove it once nothing uses it any more",
+      ],
+    };
+    const connection = { whenClosed: new Promise<void>(() => undefined), close: async () => undefined };
+    const host = engineHostFactory(
+      new ConnectionCache(async () => connection as unknown as LibvirtConnection),
+    )("qemu:///system");
+    const lines: string[] = [];
+    await host.delete(
+      {
+        domain: "lvsnap-tmp-l-del",
+        name: "s1",
+        strategy: "blockcommit",
+        timeoutMs: 3_600_000,
+        onProgress: (line) => lines.push(line),
+      },
+      new AbortController().signal,
+    );
+    engineResult = undefined;
+    expect(lines).toEqual([
+      "merged /images/vda.s1.qcow2 into /images/vda.qcow2",
+      "warning: kept merged overlay /images/vda.s1.qcow2: domain clone-1 still uses it; remove it once nothing uses it any more",
+    ]);
   });
 });
