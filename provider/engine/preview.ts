@@ -104,9 +104,13 @@ export async function commitPreview(port: RevertPort, domain: string): Promise<P
     const view = await readHostView(port, ref);
     const names = [...descendantsLeavesFirst(view.forest, preview.saved), preview.saved];
     // Without the saved state the previewed snapshot may have no child left: its new branch becomes its own.
-    const dropped = await finishBranch(port, ref, finishingRecord(preview.snapshot, names, true));
+    const { warnings, ...dropped } = await finishBranch(
+      port,
+      ref,
+      finishingRecord(preview.snapshot, names, true),
+    );
     await writePreviewRecord(port, ref, null);
-    return { domain: identity(ref), preview, ...dropped, notes };
+    return { domain: identity(ref), preview, ...dropped, notes: [...notes, ...warnings] };
   });
 }
 
@@ -201,7 +205,7 @@ async function mergeSavedAway(
 ): Promise<{ removedFiles: string[]; notes: string[] }> {
   try {
     const result = await deleteSnapshotWhileLocked(port, ref, saved, {}, { endingPreview: true });
-    return { removedFiles: [], notes: [...result.notes] };
+    return { removedFiles: [], notes: [...result.notes, ...result.warnings] };
   } catch (e) {
     if (!(isEngineError(e) && e.kind === EngineErrorKind.DOMAIN_STATE)) throw e;
     const result = await finishBranch(port, ref, finishingRecord(saved, [saved], false));
@@ -210,6 +214,7 @@ async function mergeSavedAway(
       notes: [
         `snapshot ${saved} holds memory saved while paused and cannot be merged while the domain is paused; ` +
           "its metadata was dropped and its overlay stays in the chain as a layer without a snapshot",
+        ...result.warnings,
       ],
     };
   }

@@ -18,6 +18,7 @@ import { findSnapshotRecord, parseProjectMetadata, withSnapshotRecord } from "..
 import { parseSnapshotXml } from "../model/snapshot";
 import { snapshotFilesOf } from "../model/snapshot-tree";
 import { type FilePort, removeHostFile } from "./delete-files";
+import { type ReferencePort, referencesOutside } from "./delete-references";
 import { type DomainSnapshots, forestOf, readCurrentSnapshot } from "./inspect";
 import type { CurrentSnapshotPort, ProjectMetadataPort, SnapshotReadPort } from "./libvirt-port";
 import { writeProjectMetadata } from "./project-metadata";
@@ -28,6 +29,7 @@ import { type NewSource, snapshotDomain, withSnapshotOverlays } from "./revert-x
 export type BranchPort = SnapshotReadPort &
   CurrentSnapshotPort &
   FilePort &
+  ReferencePort &
   ProjectMetadataPort &
   Pick<LibvirtApi, "domainGetXMLDesc" | "domainSnapshotDelete" | "domainSnapshotCreateXML">;
 
@@ -170,6 +172,8 @@ export interface DropResult {
   readonly dropped: readonly string[];
   /** Files removed (overlays and memory files), in order. */
   readonly removedFiles: readonly string[];
+  /** Sentences the user should act on: files kept because another domain on the host still uses them. */
+  readonly warnings: readonly string[];
 }
 
 /**
@@ -190,6 +194,8 @@ export interface DropRecorder {
  * the same rule. The candidates are computed and handed to `recorder.record` first, then the metadata goes,
  * then each candidate that the domain's chains and remaining snapshots (read again) do not need is removed.
  * `earlier` (the view before a revert) helps to recognise abandoned layers as overlays. Nothing is merged.
+ * A file that another domain on the host names (read before anything changes, see delete-references.ts) is
+ * kept, with a warning: this domain's view cannot tell that a linked clone or a disk of another domain uses it.
  * Idempotent: absent snapshots and files are skipped. A failure leaves the snapshots dropped so far dropped
  * and the remaining files in place; running again with the recorded files as `recorder.recorded` removes them.
  */
@@ -223,6 +229,8 @@ export async function dropSnapshotsAndFiles(
       ...memoryFiles,
     ]),
   ];
+  // Read before anything changes: a failure then leaves nothing to undo.
+  const references = await referencesOutside(port, ref);
   await recorder.record(files);
   for (const name of dropped) {
     try {
@@ -239,10 +247,19 @@ export async function dropSnapshotsAndFiles(
   const needed = neededImages(after, new Set(), backingLinks([...seen, after]));
   for (const snap of after.forest.snapshots) if (snap.memory.file) needed.add(snap.memory.file);
   const removedFiles: string[] = [];
+  const warnings: string[] = [];
   for (const path of files) {
-    if (!needed.has(path) && (await removeHostFile(port, path)) === "removed") removedFiles.push(path);
+    if (needed.has(path)) continue;
+    const users = references.get(posix.normalize(path)) ?? [];
+    if (users.length > 0) {
+      warnings.push(
+        `kept ${path}: ${users.join(", ")} still uses it; remove it once nothing uses it any more`,
+      );
+    } else if ((await removeHostFile(port, path)) === "removed") {
+      removedFiles.push(path);
+    }
   }
-  return { dropped, removedFiles };
+  return { dropped, removedFiles, warnings };
 }
 
 /**

@@ -66,7 +66,7 @@ export async function finishBranch(
   const settle = record.settle !== false;
   const nothingToDo =
     discard.length === 0 && record.previous.length === 0 && (record.remove ?? []).length === 0 && !settle;
-  if (nothingToDo) return { dropped: [], removedFiles: [] };
+  if (nothingToDo) return { dropped: [], removedFiles: [], warnings: [] };
   let current: RevertRecord = { ...record, phase: RevertPhase.FINISHING };
   await writeRevertRecord(port, ref, current);
   const dropped = await dropSnapshotsAndFiles(

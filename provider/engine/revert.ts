@@ -63,7 +63,7 @@ export interface RevertResult {
   readonly discarded: readonly string[];
   /** Files removed: abandoned layers, discarded overlays and memory files. */
   readonly removedFiles: readonly string[];
-  /** Sentences for the user: recovered operations, what was kept and why. */
+  /** Sentences for the user: recovered operations, what was kept and why (files another domain uses too). */
   readonly notes: readonly string[];
 }
 
@@ -259,6 +259,7 @@ export async function revertWhileLocked(
   });
   const kept = abandoned.filter((p) => !dropped.removedFiles.includes(p));
   if (kept.length > 0) notes.push(`kept ${kept.join(", ")}: a snapshot still needs it`);
+  notes.push(...dropped.warnings);
   return {
     domain: { name: before.live.name, uuid: before.live.uuid },
     snapshot,

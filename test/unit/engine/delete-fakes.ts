@@ -149,6 +149,10 @@ export class FakeHost implements RecoveryPort {
       this.finishJob(BlockJobStatus.CANCELED, false);
     }
   }
+  /** The host has this one domain: no other domain uses its files. */
+  async connectListAllDomains(): Promise<DomainRef[]> {
+    return [this.domain];
+  }
   async domainGetXMLDesc(): Promise<string> {
     const disks = Object.entries(this.chains).map(([target, chain]) => {
       const [active, ...below] = chain;

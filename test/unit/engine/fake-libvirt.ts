@@ -79,6 +79,11 @@ export class FakeLibvirt implements CreatePort, RecoveryPort {
     this.calls.push(call);
   }
 
+  /** The host has this one domain: no other domain uses its files. */
+  async connectListAllDomains(): Promise<DomainRef[]> {
+    this.record("connectListAllDomains");
+    return [this.ref];
+  }
   async domainLookupByName(name: string): Promise<DomainRef> {
     this.record("domainLookupByName");
     if (name !== this.ref.name)

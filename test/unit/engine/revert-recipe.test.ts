@@ -51,9 +51,18 @@ class RecipeHost implements Partial<RecipePort> {
     this.mutate("domainSetMetadata");
     this.metadata = xml ?? undefined;
   }
+  /** Other domains of the host by name, with their disk sources (the same live and persistent). */
+  others = new Map<string, Record<string, string>>();
+  async connectListAllDomains(): Promise<DomainRef[]> {
+    const others = [...this.others.keys()].map((name) => ({ name, uuid: `uuid-of-${name}`, id: -1 }));
+    return [this.ref, ...others];
+  }
   /** The domain is shut off whenever the recipe reads it, so live and persistent definitions are the same. */
   async domainGetXMLDesc(domain: DomainRef, _flags: number) {
-    return domainXml(domain.name, this.helpers.get(domain.name) ?? this.sources);
+    return domainXml(
+      domain.name,
+      this.helpers.get(domain.name) ?? this.others.get(domain.name) ?? this.sources,
+    );
   }
   async domainDestroyFlags() {
     this.mutate("domainDestroyFlags");
@@ -82,6 +91,7 @@ class RecipeHost implements Partial<RecipePort> {
   /** Snapshots s2 and s3 of the user's domain, as recovery reads them: overlay and saved point in time. */
   snapshots = new Set(["s2", "s3"]);
   async domainListAllSnapshots(domain: DomainRef): Promise<SnapshotRef[]> {
+    if (domain.uuid !== this.ref.uuid) return [];
     return [...this.snapshots].map((name) => ({ name, domain }));
   }
   async domainSnapshotLookupByName(domain: DomainRef, name: string): Promise<SnapshotRef> {
@@ -263,7 +273,7 @@ describe("the finishing phase", () => {
     const dropped = await finishBranch(host.port(), host.ref, record);
     expect([dropped, endState(host)]).toEqual([
       // s2's old overlay only led to s3: it goes with it.
-      { dropped: ["s3"], removedFiles: ["/i/vda.s3.qcow2", "/i/vda.s2.qcow2"] },
+      { dropped: ["s3"], removedFiles: ["/i/vda.s3.qcow2", "/i/vda.s2.qcow2"], warnings: [] },
       {
         files: ["/i/s2.mem", "/i/vda.qcow2", "/i/vda.s1.qcow2", "/i/vda.s2.revert-1.qcow2"],
         snapshots: ["s2"],
@@ -278,6 +288,34 @@ describe("the finishing phase", () => {
       "storageVolDelete",
       "storageVolDelete",
       "domainSetMetadata",
+    ]);
+  });
+
+  test("a file another domain of the host uses is kept, with a warning, and the rest goes", async () => {
+    const { host, record } = await reverted();
+    // A domain whose disk is s2's old overlay: this domain's chains alone would call that file unneeded.
+    host.others.set("clone-1", { vda: "/i/vda.s2.qcow2" });
+    const dropped = await finishBranch(host.port(), host.ref, record);
+    expect([dropped, endState(host)]).toEqual([
+      {
+        dropped: ["s3"],
+        removedFiles: ["/i/vda.s3.qcow2"],
+        warnings: [
+          "kept /i/vda.s2.qcow2: domain clone-1 still uses it; remove it once nothing uses it any more",
+        ],
+      },
+      {
+        files: [
+          "/i/s2.mem",
+          "/i/vda.qcow2",
+          "/i/vda.s1.qcow2",
+          "/i/vda.s2.qcow2",
+          "/i/vda.s2.revert-1.qcow2",
+        ],
+        snapshots: ["s2"],
+        current: "s2",
+        record: null,
+      },
     ]);
   });
 
