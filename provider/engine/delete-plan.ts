@@ -10,7 +10,7 @@
  */
 import { DomainState } from "../libvirt/api";
 import { type DomainModel, describeChain, describeImage, type ImageSource } from "../model/domain";
-import { type SnapshotForest, type SnapshotView, sameImage } from "../model/snapshot-tree";
+import type { SnapshotForest, SnapshotView } from "../model/snapshot-tree";
 
 /** The domain's state as the delete sees it. `started-paused`: it was shut off and the delete started it. */
 export type PlanDomainState = "running" | "paused" | "started-paused";
@@ -72,6 +72,12 @@ export interface DeletePlanInput {
   readonly state: PlanDomainState;
   readonly forest: SnapshotForest;
   readonly snapshot: string;
+  /**
+   * Which image each known image is backed by, read from the chains libvirt shows and the snapshots' saved
+   * definitions (revert-branch.ts `backingLinks`): how the planner tells what an off-chain snapshot's overlay
+   * reads. After a revert that is not its parent's overlay: a snapshot taken on a revert overlay reads that.
+   */
+  readonly backing: ReadonlyMap<string, string>;
 }
 
 /**
@@ -118,7 +124,14 @@ export function planDelete(input: DeletePlanInput): DeletePlan {
           (current.length > 0 ? ` (the one of snapshot ${current.join(", ")})` : ""),
       );
     }
-    const dependents = branchDependents(forest, snap, disk.target, disk.overlay, disk.pointInTime, chain);
+    const dependents = branchDependents(
+      forest,
+      snap,
+      disk.target,
+      disk.overlay,
+      disk.pointInTime,
+      input.backing,
+    );
     if (dependents.length > 0) {
       return refuse(
         RefusalReason.BRANCH_DEPENDS,
@@ -156,9 +169,10 @@ export function planDelete(input: DeletePlanInput): DeletePlan {
 }
 
 /**
- * Snapshots off the live chain whose overlay on `target` is backed by `overlay` (it would disappear) or by
- * `pointInTime` (its content would change). An off-chain overlay's backing is the overlay of its nearest
- * ancestor with that disk (how it was created), or the bottom of the live chain for a root.
+ * Snapshots off the live chain whose overlay on `target` reads `overlay` (it would disappear) or `pointInTime`
+ * (its content would change), anywhere below it: the images below an off-chain overlay are followed through
+ * `backing`. An off-chain overlay whose backing is unknown (a snapshot without a saved definition) counts as
+ * depending: a merge is refused rather than risk changing data a branch reads.
  */
 function branchDependents(
   forest: SnapshotForest,
@@ -166,27 +180,25 @@ function branchDependents(
   target: string,
   overlay: ImageSource,
   pointInTime: ImageSource,
-  chain: readonly ImageSource[],
+  backing: ReadonlyMap<string, string>,
 ): string[] {
-  const byName = new Map(forest.snapshots.map((s) => [s.name, s]));
-  const backingOf = (view: SnapshotView): ImageSource | undefined => {
+  const touched = new Set([overlay.path, pointInTime.path].flatMap((p) => (p === undefined ? [] : [p])));
+  const reads = (top: string): boolean => {
     const seen = new Set<string>();
-    for (let parent = view.parent; parent !== undefined && !seen.has(parent); ) {
-      seen.add(parent);
-      const ancestor = byName.get(parent);
-      const disk = ancestor?.disks.find((d) => d.target === target);
-      if (disk !== undefined) return disk.overlay;
-      parent = ancestor?.parent;
+    let below = backing.get(top);
+    if (below === undefined) return true;
+    for (; below !== undefined && !seen.has(below); below = backing.get(below)) {
+      if (touched.has(below)) return true;
+      seen.add(below);
     }
-    return chain.at(-1);
+    return false;
   };
   return forest.snapshots
     .filter((other) => other.name !== snap.name)
     .filter((other) => {
       const disk = other.disks.find((d) => d.target === target);
       if (disk === undefined || disk.chainPosition !== undefined) return false;
-      const backing = backingOf(other);
-      return backing !== undefined && (sameImage(backing, overlay) || sameImage(backing, pointInTime));
+      return disk.overlay.path === undefined || reads(disk.overlay.path);
     })
     .map((other) => other.name);
 }

@@ -37,6 +37,7 @@ import { type DomainSnapshots, forestOf, readAllSnapshots } from "./inspect";
 import { newOperationId, OperationPhase } from "./journal";
 import type { DomainReadPort } from "./libvirt-port";
 import { finishInterruptedOperations, type RecoveryPort, type RecoveryReport } from "./recover";
+import { backingLinks, readHostView } from "./revert-branch";
 import { readPreviewRecord } from "./revert-state";
 
 export const DeleteStrategy = { BLOCKCOMMIT: "blockcommit", NATIVE: "native" } as const;
@@ -213,6 +214,7 @@ async function deleteByCommit(
   const references = await referencesOutside(port, ref);
   let state = await planState(port, ref);
   let view = before;
+  let backing: ReadonlyMap<string, string> | undefined;
   const id = newOperationId();
   const startedAt = new Date();
   if (state === "shutoff") {
@@ -225,13 +227,15 @@ async function deleteByCommit(
     state = "started-paused";
     try {
       view = await readForest(port, ref);
+      backing = await offChainBacking(port, ref, view);
     } catch (e) {
       // Left to recovery when this fails too: the journal stays and the domain is still paused.
       await rollBackStart(port, ref, starting).catch(() => undefined);
       throw e;
     }
   }
-  const plan = planDelete({ domain: view.model, state, forest: view.forest, snapshot: name });
+  backing ??= await offChainBacking(port, ref, view);
+  const plan = planDelete({ domain: view.model, state, forest: view.forest, snapshot: name, backing });
   if (plan.kind !== "steps") {
     if (state === "started-paused") await finishInterruptedOperations(port, ref);
     if (plan.kind === "nothing-to-do")
@@ -259,6 +263,20 @@ async function deleteByCommit(
     throw failureError(ref.name, name, e, state === "paused");
   }
   return { notes: commitNotes(steps), warnings };
+}
+
+/**
+ * Which image each image is backed by (revert-branch.ts `backingLinks`), for the planner to tell what the
+ * snapshots off the live chain read. Read only when there are such snapshots (after a revert): otherwise the
+ * planner does not need it and the delete saves the reads. Reads only.
+ */
+async function offChainBacking(
+  port: DeleteSnapshotPort,
+  ref: DomainRef,
+  view: DeleteView,
+): Promise<ReadonlyMap<string, string>> {
+  const offChain = view.forest.snapshots.some((s) => s.disks.some((d) => d.chainPosition === undefined));
+  return offChain ? backingLinks([await readHostView(port, ref)]) : new Map();
 }
 
 /**

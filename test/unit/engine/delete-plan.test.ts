@@ -10,6 +10,9 @@ import type { DomainModel, ImageSource } from "../../../provider/model/domain";
 import type { SnapshotModel } from "../../../provider/model/snapshot";
 import { joinSnapshots } from "../../../provider/model/snapshot-tree";
 
+/** No off-chain snapshot in these tables needs the backing relation. */
+const NO_LINKS: ReadonlyMap<string, string> = new Map();
+
 const file = (name: string): ImageSource => ({ kind: "file", path: `/i/${name}`, format: "qcow2" });
 
 function domainWith(chains: Record<string, string[]>): DomainModel {
@@ -87,7 +90,13 @@ describe("planDelete: chain position x domain state", () => {
     "$position snapshot, $state, two disks: $twoDisks",
     ({ snapshot, top, base, active, state, twoDisks }) => {
       const { domain, snapshots } = linear(twoDisks);
-      const plan = planDelete({ domain, state, forest: joinSnapshots(domain, snapshots), snapshot });
+      const plan = planDelete({
+        backing: NO_LINKS,
+        domain,
+        state,
+        forest: joinSnapshots(domain, snapshots),
+        snapshot,
+      });
       const disks = twoDisks ? ["vda", "vdb"] : ["vda"];
       expect(plan).toEqual({
         kind: "steps",
@@ -113,6 +122,7 @@ describe("planDelete: memory, absence and refusals", () => {
       { state: "running", memory: { mode: "external", file: "/i/s1.mem" } },
     );
     const plan = planDelete({
+      backing: NO_LINKS,
       domain,
       state: "running",
       forest: joinSnapshots(domain, [s1]),
@@ -128,6 +138,7 @@ describe("planDelete: memory, absence and refusals", () => {
   test("a snapshot that does not exist is nothing to do", () => {
     const { domain, snapshots } = linear(false);
     const plan = planDelete({
+      backing: NO_LINKS,
       domain,
       state: "running",
       forest: joinSnapshots(domain, snapshots),
@@ -145,13 +156,17 @@ describe("planDelete: memory, absence and refusals", () => {
       { state: "paused", memory: { mode: "external", file: "/i/m" } },
     );
     const forest = joinSnapshots(domain, [s1]);
-    const paused = planDelete({ domain, state: "paused", forest, snapshot: "s1" });
+    const paused = planDelete({ backing: NO_LINKS, domain, state: "paused", forest, snapshot: "s1" });
     expect(paused.kind === "refused" && [paused.reason, /resume the domain/.test(paused.message)]).toEqual([
       "paused-memory",
       true,
     ]);
-    expect(planDelete({ domain, state: "running", forest, snapshot: "s1" }).kind).toBe("steps");
-    expect(planDelete({ domain, state: "started-paused", forest, snapshot: "s1" }).kind).toBe("steps");
+    expect(planDelete({ backing: NO_LINKS, domain, state: "running", forest, snapshot: "s1" }).kind).toBe(
+      "steps",
+    );
+    expect(
+      planDelete({ backing: NO_LINKS, domain, state: "started-paused", forest, snapshot: "s1" }).kind,
+    ).toBe("steps");
   });
 
   // After a revert to s1: s1's old children s2 (off the live chain) and the new s4 (live) both sit on
@@ -163,19 +178,25 @@ describe("planDelete: memory, absence and refusals", () => {
       snap("s2", "s1", { vda: "vda.s2.qcow2" }),
       snap("s4", "s1", { vda: "vda.s4.qcow2" }),
     ];
-    return { domain, forest: joinSnapshots(domain, snapshots) };
+    // As backingLinks reads them from the chains and the snapshots' saved definitions.
+    const backing = new Map([
+      ["/i/vda.s1.qcow2", "/i/vda.qcow2"],
+      ["/i/vda.s2.qcow2", "/i/vda.s1.qcow2"],
+      ["/i/vda.s4.qcow2", "/i/vda.s1.qcow2"],
+    ]);
+    return { domain, forest: joinSnapshots(domain, snapshots), backing };
   }
 
   test("an overlay another branch still reads is never merged; the error names the branch", () => {
-    const { domain, forest } = revertedToS1();
-    const plan = planDelete({ domain, state: "running", forest, snapshot: "s1" });
+    const { domain, forest, backing } = revertedToS1();
+    const plan = planDelete({ backing, domain, state: "running", forest, snapshot: "s1" });
     expect(plan.kind === "refused" && plan.reason).toBe("branch-depends");
     expect(plan.kind === "refused" && plan.message).toMatch(/the branch of snapshot s2 still depends on/);
   });
 
   test("a point-in-time image another branch reads is never merged into", () => {
-    const { domain, forest } = revertedToS1();
-    const plan = planDelete({ domain, state: "running", forest, snapshot: "s4" });
+    const { domain, forest, backing } = revertedToS1();
+    const plan = planDelete({ backing, domain, state: "running", forest, snapshot: "s4" });
     expect(plan.kind === "refused" && [plan.reason, plan.message.includes("snapshot s2")]).toEqual([
       "branch-depends",
       true,
@@ -183,8 +204,8 @@ describe("planDelete: memory, absence and refusals", () => {
   });
 
   test("a snapshot off the live branch is refused, naming the current one", () => {
-    const { domain, forest } = revertedToS1();
-    const plan = planDelete({ domain, state: "running", forest, snapshot: "s2" });
+    const { domain, forest, backing } = revertedToS1();
+    const plan = planDelete({ backing, domain, state: "running", forest, snapshot: "s2" });
     expect(
       plan.kind === "refused" && [
         plan.reason,
@@ -200,6 +221,7 @@ describe("planDelete: memory, absence and refusals", () => {
       snap("s2", "s1", { vda: "vda.s2.qcow2" }),
     ];
     const plan = planDelete({
+      backing: NO_LINKS,
       domain,
       state: "running",
       forest: joinSnapshots(domain, snapshots),
@@ -223,7 +245,7 @@ describe("planDelete: memory, absence and refusals", () => {
       ],
     };
     const forest = joinSnapshots(domain, [snap("s1", undefined, { vda: "vda.s1.qcow2" })]);
-    const plan = planDelete({ domain, state: "running", forest, snapshot: "s1" });
+    const plan = planDelete({ backing: NO_LINKS, domain, state: "running", forest, snapshot: "s1" });
     expect(plan.kind === "refused" && plan.reason).toBe("not-a-file");
   });
 });
