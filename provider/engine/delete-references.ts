@@ -2,24 +2,38 @@
  * Keeps the files of a delete that another domain on the host still uses. A merged overlay (or a memory file)
  * belongs to this domain's chains only as far as this domain knows: another domain may run on a linked clone
  * whose backing file is that overlay, or name it as a disk. Removing it would break that domain, so before a
- * delete changes anything it reads every other domain's definitions (live and persistent) and its snapshots'
- * XML, and keeps every file one of them names, with a warning. (The merge itself keeps such a clone's data:
- * the overlay's own content does not change, and the image below it gains only what the overlay already
- * shadows.) A domain that reads the image the merge writes into without the merged overlay above it would see
- * its data change: such a merge is refused before anything is done.
+ * delete changes anything it reads the other domains of the host, and keeps every file one of them names, with
+ * a warning. (The merge itself keeps such a clone's data: the overlay's own content does not change, and the
+ * image below it gains only what the overlay already shadows.) A domain that reads the image the merge writes
+ * into without the merged overlay above it would see its data change: such a merge is refused before anything
+ * is done.
  *
- * What is seen: every file image in those documents (disk sources, the backing chains libvirt lists, snapshot
- * overlays and memory files). The live XML of a running domain lists its whole chains; a persistent definition
- * only when it was written with one: a shut-off domain whose definition lists only its top image is not
- * followed through the qcow2 headers. Volume and network sources carry no path and are not seen.
+ * What is read, per other domain: its live and persistent definitions; and, only when the domain is not
+ * running, its snapshots' XML. Every file image in those documents is seen (disk sources, the backing chains
+ * libvirt lists, snapshot overlays, the images each snapshot's saved domain used, memory files).
+ * - A running (or paused) domain's live XML lists every image of its current chains, which covers every
+ *   snapshot on its current branch, so its snapshots are not read.
+ * - A shut-off domain's persistent definition lists only what it was written with: after a snapshot taken while
+ *   shut off only the new top image (libvirt 9.0, verified), after one taken while running the top image and
+ *   the one below. Its snapshots' XML names the image below each overlay, so together they name the chain
+ *   its snapshots made; that is why they are read for these domains.
+ * Not seen: an image reached only through qcow2 headers (a shut-off linked clone defined with just its top
+ * image), an image named only by a running domain's snapshot on a branch it left by a revert, and volume or
+ * network sources, which carry no path.
+ *
+ * Cost: one scan lists every domain (libvirtd waits for each domain object's lock) and reads the others with at
+ * most `REFERENCE_READS_IN_FLIGHT` calls pending; concurrent deletes on one connection share a scan when it
+ * started after they took their domain lock (see `referencesOutside`).
  */
 import { posix } from "node:path";
 import type { DomainRef, LibvirtApi } from "../libvirt/api";
 import { DomainXMLFlags, ErrorCode } from "../libvirt/flags";
-import { type ImageSource, parseDomainXml } from "../model/domain";
+import { type ImageSource, parseDomainElement } from "../model/domain";
 import { parseSnapshotXml } from "../model/snapshot";
+import { attr, parseRoot } from "../model/xml-read";
 import type { DeleteStep } from "./delete-plan";
 import { libvirtCodeOf } from "./errors";
+import { type CallSlots, callSlots, freshFlights, type ScanMark, scanMark } from "./scan-sharing";
 
 /** The calls that read the other domains of the host. */
 export type ReferencePort = Pick<
@@ -37,7 +51,14 @@ function filePaths(images: readonly (ImageSource | undefined)[]): string[] {
 
 /** Every file image of a domain XML: each disk's source and the backing chain listed under it. Pure. */
 export function filesOfDomainXml(xml: string): string[] {
-  return parseDomainXml(xml).disks.flatMap((d) => filePaths(d.chain));
+  return readDomainXml(xml).files;
+}
+
+/** The files of a domain XML, and whether it is a running (or paused) domain's live XML: only that has an id. */
+function readDomainXml(xml: string): { readonly files: string[]; readonly running: boolean } {
+  const root = parseRoot(xml, "domain", "domain XML");
+  const files = parseDomainElement(root).disks.flatMap((d) => filePaths(d.chain));
+  return { files, running: attr(root, "id") !== undefined };
 }
 
 /** Every file a snapshot XML names: its overlays, the images its saved domain used, its memory file. Pure. */
@@ -92,16 +113,30 @@ export function mergesChangingOthers(steps: readonly DeleteStep[], references: F
   });
 }
 
+/** Calls of one scan pending at once: one below libvirtd's 5 requests per client, left to other work. */
+export const REFERENCE_READS_IN_FLIGHT = 4;
+
+/** UUID of each domain of the host -> its [file, user] pairs, in the order the host listed the domains. */
+type HostFiles = ReadonlyMap<string, readonly (readonly [string, string])[]>;
+
+const scans = freshFlights<ReferencePort, HostFiles>();
+
 /**
- * Reads which files the domains of the host other than `self` use (see the module comment). Domains or
- * snapshots that disappear while they are read are skipped. Reads only; a failure rejects (the caller then
- * removes nothing).
+ * Reads which files the domains of the host other than `self` use (see the module comment). `lockedAt` is the
+ * mark the caller took once it held the lock of `self` (default: now): a scan of the same `port` in flight that
+ * started after it is joined instead of starting another, and each caller drops its own domain from the shared
+ * result by UUID. Domains or snapshots that disappear while they are read are skipped. Reads only; a failure
+ * rejects (the caller then removes nothing), also for every caller that joined the scan.
  */
-export async function referencesOutside(port: ReferencePort, self: DomainRef): Promise<FileReferences> {
-  const domains = (await port.connectListAllDomains(0)).filter((d) => d.uuid !== self.uuid);
-  const found = await Promise.all(domains.map((d) => filesOfDomain(port, d)));
+export async function referencesOutside(
+  port: ReferencePort,
+  self: DomainRef,
+  lockedAt: ScanMark = scanMark(),
+): Promise<FileReferences> {
+  const host = await scans.run(port, lockedAt, () => scanHost(port));
   const references = new Map<string, string[]>();
-  for (const pairs of found) {
+  for (const [uuid, pairs] of host) {
+    if (uuid === self.uuid) continue;
     for (const [file, user] of pairs) {
       const users = references.get(file) ?? [];
       if (!users.includes(user)) users.push(user);
@@ -111,31 +146,51 @@ export async function referencesOutside(port: ReferencePort, self: DomainRef): P
   return references;
 }
 
-/** [file, user] pairs of one domain: its live and persistent definitions and its snapshots. */
-async function filesOfDomain(port: ReferencePort, domain: DomainRef): Promise<[string, string][]> {
+/** Every domain of the host, with the files it uses, each domain's reads in parallel within the bound. */
+async function scanHost(port: ReferencePort): Promise<HostFiles> {
+  const slots = callSlots(REFERENCE_READS_IN_FLIGHT);
+  const domains = await port.connectListAllDomains(0);
+  const found = await Promise.all(
+    domains.map(async (d) => [d.uuid, await filesOfDomain(port, d, slots)] as const),
+  );
+  return new Map(found);
+}
+
+/** [file, user] pairs of one domain: its live and persistent definitions, and its snapshots if not running. */
+async function filesOfDomain(
+  port: ReferencePort,
+  domain: DomainRef,
+  slots: CallSlots,
+): Promise<[string, string][]> {
   const user = `domain ${domain.name}`;
-  const pairs: [string, string][] = [];
   const documents = await gone(
     Promise.all([
-      port.domainGetXMLDesc(domain, 0),
+      slots(() => port.domainGetXMLDesc(domain, 0)),
       // A transient domain has no persistent definition; its live XML is then all there is.
-      port.domainGetXMLDesc(domain, DomainXMLFlags.INACTIVE).catch(() => undefined),
+      slots(() => port.domainGetXMLDesc(domain, DomainXMLFlags.INACTIVE)).catch(() => undefined),
     ]),
   );
-  for (const xml of documents ?? []) {
-    if (xml !== undefined) for (const file of filesOfDomainXml(xml)) pairs.push([file, user]);
-  }
-  const snapshots = (await gone(port.domainListAllSnapshots(domain, 0))) ?? [];
-  for (const snapshot of snapshots) {
-    const xml = await gone(port.domainSnapshotGetXMLDesc(snapshot, 0));
-    if (xml === undefined) continue;
+  if (documents === undefined) return [];
+  const [live, persistent] = documents.map((xml) => (xml === undefined ? undefined : readDomainXml(xml)));
+  const pairs: [string, string][] = [...(live?.files ?? []), ...(persistent?.files ?? [])].map((file) => [
+    file,
+    user,
+  ]);
+  // Decided by the live document itself, not by the listing: a domain that stopped since is read in full.
+  if (live?.running === true) return pairs;
+  const snapshots = (await gone(slots(() => port.domainListAllSnapshots(domain, 0)))) ?? [];
+  const xmls = await Promise.all(
+    snapshots.map((s) => gone(slots(() => port.domainSnapshotGetXMLDesc(s, 0)))),
+  );
+  snapshots.forEach((snapshot, i) => {
+    const xml = xmls[i];
+    if (xml === undefined) return;
     for (const file of filesOfSnapshotXml(xml)) {
       pairs.push([file, `snapshot ${snapshot.name} of domain ${domain.name}`]);
     }
-  }
+  });
   return pairs;
 }
-
 /** Resolves undefined when the domain or snapshot went away meanwhile; other failures reject. */
 async function gone<T>(call: Promise<T>): Promise<T | undefined> {
   try {

@@ -5,9 +5,11 @@ import {
   filesOfSnapshotXml,
   keepReferencedFiles,
   mergesChangingOthers,
+  REFERENCE_READS_IN_FLIGHT,
   type ReferencePort,
   referencesOutside,
 } from "../../../provider/engine/delete-references";
+import { scanMark } from "../../../provider/engine/scan-sharing";
 import type { DomainRef, SnapshotRef } from "../../../provider/libvirt/api";
 import { DomainXMLFlags, ErrorCode } from "../../../provider/libvirt/flags";
 import { libvirtError } from "./fake-libvirt";
@@ -79,56 +81,124 @@ describe("keepReferencedFiles", () => {
 });
 
 describe("referencesOutside", () => {
-  const ref = (name: string, n: number): DomainRef => ({
+  const ref = (name: string, n: number, id = -1): DomainRef => ({
     name,
     uuid: `00000000-0000-0000-0000-00000000000${n}`,
-    id: -1,
+    id,
   });
   const self = ref("web", 1);
   const other = ref("other", 2);
   const vanished = ref("vanished", 3);
+  const INACTIVE_XML = `<domain><name>other</name><devices><disk type="file"><source file="/i/other.qcow2"/><target dev="vda"/></disk></devices></domain>`;
 
-  /** Answers for three domains: this one, `other` (live, persistent, one snapshot) and one that vanished. */
-  const port: ReferencePort & { calls: string[] } = {
-    calls: [],
-    async connectListAllDomains(flags) {
-      this.calls.push(`list ${flags}`);
-      return [self, other, vanished];
-    },
-    async domainGetXMLDesc(domain, flags) {
-      this.calls.push(`xml ${domain.name} ${flags}`);
-      if (domain.name === "vanished") throw libvirtError(ErrorCode.NO_DOMAIN, "Domain not found");
-      return flags === DomainXMLFlags.INACTIVE
-        ? `<domain><name>other</name><devices><disk type="file"><source file="/i/other.qcow2"/><target dev="vda"/></disk></devices></domain>`
-        : LIVE;
-    },
-    async domainListAllSnapshots(domain) {
-      this.calls.push(`snapshots ${domain.name}`);
-      if (domain.name === "vanished") throw libvirtError(ErrorCode.NO_DOMAIN, "Domain not found");
-      return [{ name: "t1", domain } as SnapshotRef];
-    },
-    async domainSnapshotGetXMLDesc(snapshot) {
-      this.calls.push(`snapshot ${snapshot.name}`);
-      return SNAPSHOT;
-    },
+  /**
+   * A host of `domains`; a domain named `run-*` is running (its live XML has an id). Every domain answers the
+   * same documents. The host's list waits for `listed` when given. Calls are recorded in order, and the most
+   * calls pending at once.
+   */
+  function host(domains: DomainRef[], listed?: Promise<void>) {
+    let pending = 0;
+    const record = async <T>(call: string, answer: () => T): Promise<T> => {
+      port.calls.push(call);
+      pending += 1;
+      port.mostPending = Math.max(port.mostPending, pending);
+      try {
+        await new Promise((resolve) => setImmediate(resolve));
+        return answer();
+      } finally {
+        pending -= 1;
+      }
+    };
+    const port: ReferencePort & { calls: string[]; mostPending: number } = {
+      calls: [],
+      mostPending: 0,
+      async connectListAllDomains(flags) {
+        port.calls.push(`list ${flags}`);
+        await listed;
+        return domains;
+      },
+      domainGetXMLDesc: (domain, flags) =>
+        record(`xml ${domain.name} ${flags}`, () => {
+          if (domain.name === "vanished") throw libvirtError(ErrorCode.NO_DOMAIN, "Domain not found");
+          if (flags === DomainXMLFlags.INACTIVE) return INACTIVE_XML;
+          return domain.name.startsWith("run-") ? LIVE.replace("<domain ", "<domain id='7' ") : LIVE;
+        }),
+      domainListAllSnapshots: (domain) =>
+        record(`snapshots ${domain.name}`, () => {
+          if (domain.name === "vanished") throw libvirtError(ErrorCode.NO_DOMAIN, "Domain not found");
+          return [{ name: "t1", domain } as SnapshotRef];
+        }),
+      domainSnapshotGetXMLDesc: (snapshot) =>
+        record(`snapshot ${snapshot.name} of ${snapshot.domain.name}`, () => SNAPSHOT),
+    };
+    return port;
+  }
+
+  const otherFiles = {
+    "/i/other.qcow2": ["domain other", "snapshot t1 of domain other"],
+    "/i/web.s1.qcow2": ["domain other"],
+    "/i/web.qcow2": ["domain other"],
+    "/iso/a&b.iso": ["domain other"],
+    "/i/other.t1.qcow2": ["snapshot t1 of domain other"],
+    "/i/other.t1.mem": ["snapshot t1 of domain other"],
   };
 
-  test("every file of every other domain, each user once; this domain and vanished ones are skipped", async () => {
+  test("every file of every other domain, each user once; this domain and vanished ones are dropped", async () => {
+    // This domain answers the same documents: any "web" user in the result would come from it.
+    const port = host([self, other, vanished]);
+    expect(Object.fromEntries(await referencesOutside(port, self))).toEqual(otherFiles);
+  });
+
+  test("a running domain's snapshots are not read: its live XML lists its whole chains", async () => {
+    const running = ref("run-1", 4, 7);
+    const port = host([running, other]);
     const references = await referencesOutside(port, self);
-    expect(Object.fromEntries(references)).toEqual({
-      "/i/other.qcow2": ["domain other", "snapshot t1 of domain other"],
-      "/i/web.s1.qcow2": ["domain other"],
-      "/i/web.qcow2": ["domain other"],
-      "/iso/a&b.iso": ["domain other"],
-      "/i/other.t1.qcow2": ["snapshot t1 of domain other"],
-      "/i/other.t1.mem": ["snapshot t1 of domain other"],
-    });
-    expect(port.calls.filter((c) => c.includes("web"))).toEqual([]);
+    expect(references.get("/i/web.s1.qcow2")).toEqual(["domain run-1", "domain other"]);
+    expect(port.calls.filter((c) => c.startsWith("snapshot"))).toEqual([
+      "snapshots other",
+      "snapshot t1 of other",
+    ]);
+  });
+
+  test("concurrent deletes share a scan that started after their lock; a later lock starts a new one", async () => {
+    let list: () => void = () => undefined;
+    const port = host(
+      [self, other],
+      new Promise<void>((resolve) => {
+        list = resolve;
+      }),
+    );
+    const webLocked = scanMark();
+    const otherLocked = scanMark();
+    const webScan = referencesOutside(port, self, webLocked);
+    const otherScan = referencesOutside(port, other, otherLocked);
+    // Locked once the scan above had started: it may have missed a change made before this lock.
+    const lateScan = referencesOutside(port, other, scanMark());
+    list();
+    const [forWeb, forOther, forLate] = await Promise.all([webScan, otherScan, lateScan]);
+    expect(port.calls.filter((c) => c.startsWith("list"))).toEqual(["list 0", "list 0"]);
+    expect(port.calls.filter((c) => c === "xml other 0")).toEqual(["xml other 0", "xml other 0"]);
+    expect(Object.fromEntries(forWeb)).toEqual(otherFiles);
+    // The same documents answered for web: the shared result without `other` names web as their user.
+    const webUses = Object.fromEntries(
+      Object.entries(otherFiles).map(([file, users]) => [file, users.map((u) => u.replace("other", "web"))]),
+    );
+    expect(Object.fromEntries(forOther)).toEqual(webUses);
+    expect(Object.fromEntries(forLate)).toEqual(webUses);
+  });
+
+  test(`reads at most ${REFERENCE_READS_IN_FLIGHT} calls at once, however many domains the host has`, async () => {
+    const domains = [other, ...[4, 5, 6, 7, 8].map((n) => ref(`d${n}`, n))];
+    const port = host(domains);
+    const references = await referencesOutside(port, self);
+    expect(port.mostPending).toBe(REFERENCE_READS_IN_FLIGHT);
+    expect(references.get("/i/other.t1.mem")).toEqual(domains.map((d) => `snapshot t1 of domain ${d.name}`));
+    expect(port.calls.length).toBe(1 + domains.length * 4);
   });
 
   test("any other failure rejects, so that nothing is removed on doubt", async () => {
     const failing: ReferencePort = {
-      ...port,
+      ...host([self, other]),
       async domainListAllSnapshots() {
         throw libvirtError(ErrorCode.OPERATION_FAILED, "broken");
       },
