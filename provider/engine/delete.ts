@@ -39,6 +39,7 @@ import type { DomainReadPort } from "./libvirt-port";
 import { finishInterruptedOperations, type RecoveryPort, type RecoveryReport } from "./recover";
 import { backingLinks, readHostView } from "./revert-branch";
 import { readPreviewRecord } from "./revert-state";
+import { type ScanMark, scanMark } from "./scan-sharing";
 
 export const DeleteStrategy = { BLOCKCOMMIT: "blockcommit", NATIVE: "native" } as const;
 export type DeleteStrategy = (typeof DeleteStrategy)[keyof typeof DeleteStrategy];
@@ -128,6 +129,8 @@ export async function deleteSnapshotWhileLocked(
   options: DeleteOptions = {},
   context: DeleteContext = {},
 ): Promise<DeleteResult> {
+  // The reference scan may join one that concurrent deletes started after this point (delete-references.ts).
+  const lockedAt = scanMark();
   const recovered = (await finishInterruptedOperations(port, ref, options)) ?? undefined;
   if (context.endingPreview !== true) await refuseSavedStateOfPreview(port, ref, name);
   const base = { domain: ref.name, snapshot: name, ...(recovered ? { recovered } : {}) };
@@ -146,8 +149,8 @@ export async function deleteSnapshotWhileLocked(
   if (jobs.length > 0) throw foreignJobError(ref.name, name, jobs);
   const done =
     options.strategy === DeleteStrategy.NATIVE
-      ? await deleteNatively(port, ref, before.forest, name)
-      : await deleteByCommit(port, ref, before, name, options);
+      ? await deleteNatively(port, ref, before.forest, name, lockedAt)
+      : await deleteByCommit(port, ref, before, name, options, lockedAt);
   await verifyAfter(port, ref, before, name);
   return { ...base, outcome: "deleted", notes: [...notes, ...done.notes], warnings: done.warnings };
 }
@@ -209,9 +212,10 @@ async function deleteByCommit(
   before: DeleteView,
   name: string,
   options: MergeOptions,
+  lockedAt: ScanMark,
 ): Promise<Done> {
   // Read before anything changes: a failure then leaves nothing to undo.
-  const references = await referencesOutside(port, ref);
+  const references = await referencesOutside(port, ref, lockedAt);
   let state = await planState(port, ref);
   let view = before;
   let backing: ReadonlyMap<string, string> | undefined;
@@ -288,6 +292,7 @@ async function deleteNatively(
   ref: DomainRef,
   before: DomainSnapshots,
   name: string,
+  lockedAt: ScanMark,
 ): Promise<Done> {
   const version = await port.connectGetLibVersion();
   if (version < NATIVE_DELETE_MIN_VERSION) {
@@ -307,7 +312,7 @@ async function deleteNatively(
   const kept =
     memory.length === 0
       ? { steps: [], warnings: [] }
-      : keepReferencedFiles(memory, await referencesOutside(port, ref));
+      : keepReferencedFiles(memory, await referencesOutside(port, ref, lockedAt));
   // Quirk: libvirt 9.0 deletes an external snapshot of a shut-off domain only when the persistent definition
   // lists the backing chain, which it does not for snapshots created offline ("could not find base disk
   // source in disk source chain", INVALID_ARG). Started paused, libvirt reads the chain from QEMU.
