@@ -111,6 +111,7 @@ describe("the CLI against the real daemon", () => {
       strategy: "blockcommit",
       recovered: null,
       notes: [`disk vda: merged ${s1} into ${base} (active commit, pivoted)`],
+      warnings: [],
     });
     expect(await dom.liveChain("vda")).toEqual([base]);
     expect(await dom.fileChain("vda")).toEqual([base]);
