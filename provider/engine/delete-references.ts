@@ -21,6 +21,10 @@
  * image), an image named only by a running domain's snapshot on a branch it left by a revert, and volume or
  * network sources, which carry no path.
  *
+ * Evidence for reading a shut-off domain's snapshots (test/integration/engine/delete-others.test.ts): a domain
+ * whose disk is the image a merge writes into, snapshotted while shut off, is named by nothing else; without
+ * its snapshot's XML the merge goes through and changes what that snapshot reads.
+ *
  * Cost: one scan lists every domain (libvirtd waits for each domain object's lock) and reads the others with at
  * most `REFERENCE_READS_IN_FLIGHT` calls pending; concurrent deletes on one connection share a scan when it
  * started after they took their domain lock (see `referencesOutside`).
@@ -116,8 +120,16 @@ export function mergesChangingOthers(steps: readonly DeleteStep[], references: F
 /** Calls of one scan pending at once: one below libvirtd's 5 requests per client, left to other work. */
 export const REFERENCE_READS_IN_FLIGHT = 4;
 
-/** UUID of each domain of the host -> its [file, user] pairs, in the order the host listed the domains. */
-type HostFiles = ReadonlyMap<string, readonly (readonly [string, string])[]>;
+type FileUsers = readonly (readonly [string, string])[];
+
+/**
+ * One scan: UUID of each domain of the host -> its [file, user] pairs, in the order the host listed them,
+ * except `unread`, the domain of the caller that started the scan (it needs no reading of itself).
+ */
+interface HostFiles {
+  readonly domains: ReadonlyMap<string, FileUsers>;
+  readonly unread?: DomainRef;
+}
 
 const scans = freshFlights<ReferencePort, HostFiles>();
 
@@ -125,7 +137,8 @@ const scans = freshFlights<ReferencePort, HostFiles>();
  * Reads which files the domains of the host other than `self` use (see the module comment). `lockedAt` is the
  * mark the caller took once it held the lock of `self` (default: now): a scan of the same `port` in flight that
  * started after it is joined instead of starting another, and each caller drops its own domain from the shared
- * result by UUID. Domains or snapshots that disappear while they are read are skipped. Reads only; a failure
+ * result by UUID. The scan does not read the domain of the caller that started it; a caller that joins reads
+ * that one domain itself. Domains or snapshots that disappear while they are read are skipped. Reads only; a failure
  * rejects (the caller then removes nothing), also for every caller that joined the scan.
  */
 export async function referencesOutside(
@@ -133,9 +146,19 @@ export async function referencesOutside(
   self: DomainRef,
   lockedAt: ScanMark = scanMark(),
 ): Promise<FileReferences> {
-  const host = await scans.run(port, lockedAt, () => scanHost(port));
+  const host = await scans.run(port, lockedAt, () => scanHost(port, self));
+  // A caller that joined reads the starter's domain itself, after its own lock, so that read is fresh too.
+  const starter =
+    host.unread === undefined || host.unread.uuid === self.uuid
+      ? []
+      : [
+          [
+            host.unread.uuid,
+            await filesOfDomain(port, host.unread, callSlots(REFERENCE_READS_IN_FLIGHT)),
+          ] as const,
+        ];
   const references = new Map<string, string[]>();
-  for (const [uuid, pairs] of host) {
+  for (const [uuid, pairs] of [...host.domains, ...starter]) {
     if (uuid === self.uuid) continue;
     for (const [file, user] of pairs) {
       const users = references.get(file) ?? [];
@@ -146,14 +169,16 @@ export async function referencesOutside(
   return references;
 }
 
-/** Every domain of the host, with the files it uses, each domain's reads in parallel within the bound. */
-async function scanHost(port: ReferencePort): Promise<HostFiles> {
+/** Every domain of the host but `starter`, with the files it uses, each one's reads in parallel within the bound. */
+async function scanHost(port: ReferencePort, starter: DomainRef): Promise<HostFiles> {
   const slots = callSlots(REFERENCE_READS_IN_FLIGHT);
-  const domains = await port.connectListAllDomains(0);
+  const all = await port.connectListAllDomains(0);
+  const unread = all.find((d) => d.uuid === starter.uuid);
+  const others = all.filter((d) => d !== unread);
   const found = await Promise.all(
-    domains.map(async (d) => [d.uuid, await filesOfDomain(port, d, slots)] as const),
+    others.map(async (d) => [d.uuid, await filesOfDomain(port, d, slots)] as const),
   );
-  return new Map(found);
+  return { domains: new Map(found), ...(unread === undefined ? {} : { unread }) };
 }
 
 /** [file, user] pairs of one domain: its live and persistent definitions, and its snapshots if not running. */

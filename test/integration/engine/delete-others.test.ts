@@ -171,4 +171,33 @@ describe("deleteSnapshot and what others own", () => {
     // The other domain still reads s1's point in time: layer 0 only.
     expect(await dataMismatches(clone, 0, 0, 2)).toEqual([]);
   });
+
+  test("a shut-off domain whose definition names only its snapshot's overlay is seen through the snapshot: the merge into the image below is refused", async () => {
+    const domain = await layered();
+    const base = domain.lab.base("vda");
+    // Another domain whose disk is the base image itself, then snapshotted while shut off: its persistent
+    // definition names only the new overlay (libvirt 9.0), and only the snapshot's XML names the base.
+    const other = await lab.domain({ disks: [{ sizeMiB: 64 }], state: "shutoff" });
+    const definition = await other.xml(true);
+    const onBase = definition.replace(`<source file='${other.base("vda")}'/>`, `<source file='${base}'/>`);
+    expect(onBase).not.toEqual(definition);
+    await writeFile(other.path("on-base.xml"), onBase);
+    await virsh("define", other.path("on-base.xml"));
+    const overlay = other.path("t1.qcow2");
+    await virsh("snapshot-create-as", other.name, "t1", "--disk-only", "--diskspec", `vda,file=${overlay}`);
+    const persistent = await other.xml(true);
+    expect([persistent.includes(overlay), persistent.includes(base)]).toEqual([true, false]);
+
+    const before = await hostState(domain);
+    const error = await rejection(deleteSnapshot(conn, domain.lab.name, "s1"));
+    const s1 = domain.overlay("vda", "s1");
+    expect([error.kind, error.message]).toEqual([
+      "invalid-request",
+      `cannot delete snapshot s1 of domain ${domain.lab.name}: disk vda: snapshot t1 of domain ${other.name} ` +
+        `uses ${base}, the image the merge writes into, without ${s1} above it, so the merge would change ` +
+        "what it reads. Delete it once nothing else uses that image (or give the other domains their own " +
+        "copy); nothing was changed",
+    ]);
+    expect(await hostState(domain)).toEqual(before);
+  });
 });
