@@ -1,6 +1,7 @@
 /**
  * What the host-wide reference scan of a delete (provider/engine/delete-references.ts: list every domain of the
- * host, read each one's definitions and snapshots) costs in the parallelism rounds of bench/plugin.ts. The
+ * host, read the others' definitions, and the snapshots of those not running) costs in the parallelism rounds
+ * of bench/plugin.ts. The
  * engine deletes 1 x N and D x N snapshots, all of a phase at once on one connection, twice per repeat:
  * as it is, and with `connectListAllDomains` answering no domains (so the scan reads nothing and keeps no
  * file; harmless here, where no other domain uses the lab domains' files). A measurement tool, not a
@@ -9,6 +10,8 @@
  * libvirt's virConnectListAllDomains locks every domain object of the host in turn (virDomainObjListFilter in
  * src/conf/virdomainobjlist.c), so the call waits for whichever domain holds its lock longest at that moment,
  * including domains of other users; the calls made per procedure are printed to show the scan's share.
+ * Concurrent deletes share a scan that started after they took their domain lock: `connectListAllDomains`
+ * counts the scans made for the `deletes` of a way.
  *
  *   npx tsx bench/delete-scan.ts
  *
@@ -91,7 +94,13 @@ async function main(): Promise<void> {
       }),
     );
     console.log(
-      JSON.stringify({ domains: DOMAINS, snapshotsPerDomain: PER_DOMAIN, repeats: REPEATS, ...report }),
+      JSON.stringify({
+        domains: DOMAINS,
+        snapshotsPerDomain: PER_DOMAIN,
+        repeats: REPEATS,
+        deletes: REPEATS * (PER_DOMAIN + DOMAINS * PER_DOMAIN),
+        ...report,
+      }),
     );
   } finally {
     await connection.close();
