@@ -138,8 +138,8 @@ const scans = freshFlights<ReferencePort, HostFiles>();
  * mark the caller took once it held the lock of `self` (default: now): a scan of the same `port` in flight that
  * started after it is joined instead of starting another, and each caller drops its own domain from the shared
  * result by UUID. The scan does not read the domain of the caller that started it; a caller that joins reads
- * that one domain itself. Domains or snapshots that disappear while they are read are skipped. Reads only; a failure
- * rejects (the caller then removes nothing), also for every caller that joined the scan.
+ * that one domain itself. Domains or snapshots that disappear while they are read are skipped. Reads only; a
+ * failure rejects (the caller then removes nothing), also for every caller that joined the scan.
  */
 export async function referencesOutside(
   port: ReferencePort,
@@ -169,7 +169,7 @@ export async function referencesOutside(
   return references;
 }
 
-/** Every domain of the host but `starter`, with the files it uses, each one's reads in parallel within the bound. */
+/** Every domain of the host but `starter` with the files it uses; each one's reads in parallel, bounded. */
 async function scanHost(port: ReferencePort, starter: DomainRef): Promise<HostFiles> {
   const slots = callSlots(REFERENCE_READS_IN_FLIGHT);
   const all = await port.connectListAllDomains(0);
