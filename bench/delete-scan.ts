@@ -29,15 +29,23 @@ const DOMAINS = Number(process.env.BENCH_DOMAINS ?? 4);
 const PER_DOMAIN = Number(process.env.BENCH_PARALLEL_SNAPSHOTS ?? 5);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 
-/** The connection, counting the calls made through it per method. */
-function counted(connection: LibvirtConnection, counts: Map<string, number>): LibvirtConnection {
+/** The connection, counting the calls made through it per method, and timing each list of all domains (ms). */
+function counted(
+  connection: LibvirtConnection,
+  counts: Map<string, number>,
+  listMs: number[],
+): LibvirtConnection {
   return new Proxy(connection, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver);
       if (typeof value !== "function" || typeof property !== "string") return value;
       return (...args: unknown[]) => {
         counts.set(property, (counts.get(property) ?? 0) + 1);
-        return value.apply(target, args);
+        if (property !== "connectListAllDomains") return value.apply(target, args);
+        const started = performance.now();
+        return Promise.resolve(value.apply(target, args)).finally(() =>
+          listMs.push(performance.now() - started),
+        );
       };
     },
   });
@@ -65,11 +73,12 @@ async function main(): Promise<void> {
     ].map((way) => ({
       ...way,
       counts: new Map<string, number>(),
+      listMs: [] as number[],
       rounds: [] as ReturnType<typeof figures>[],
     }));
     for (let repeat = 0; repeat < REPEATS; repeat++) {
       for (const way of ways) {
-        const base = counted(connection, way.counts);
+        const base = counted(connection, way.counts, way.listMs);
         const run = engineRunner(way.scan ? base : withoutScan(base));
         const single = await run(domains.slice(0, 1), PER_DOMAIN, `${way.tag}${repeat}a`);
         const many = await run(domains, PER_DOMAIN, `${way.tag}${repeat}b`);
@@ -88,6 +97,7 @@ async function main(): Promise<void> {
           {
             singleDeleteMs: summary.single.deleteMs,
             manyDeleteMs: summary.many.deleteMs,
+            listAllDomainsMs: spread(way.listMs),
             calls: Object.fromEntries([...way.counts].sort((a, b) => b[1] - a[1])),
           },
         ];
@@ -106,6 +116,15 @@ async function main(): Promise<void> {
     await connection.close();
     await Promise.allSettled(domains.map((domain) => domain.dispose()));
   }
+}
+
+/** Mean and largest of `ms` (0 when empty), rounded to 0.01 ms. */
+function spread(ms: readonly number[]) {
+  const round = (x: number) => Math.round(x * 100) / 100;
+  return {
+    mean: round(ms.length === 0 ? 0 : ms.reduce((a, b) => a + b, 0) / ms.length),
+    max: round(Math.max(0, ...ms)),
+  };
 }
 
 /** One repeat as `summarize` takes it; the ratio is of the delete phases. */
