@@ -104,33 +104,62 @@ export async function createSnapshot(
   request: CreateSnapshotRequest,
   hooks: CreateHooks = {},
 ): Promise<CreateSnapshotResult> {
-  const report = (event: CreateProgress) => {
+  const { signal } = hooks;
+  signal?.throwIfAborted();
+  validateCreateRequest(request);
+  const ref = await resolveDomain(port, request.domain);
+  const report = progressReporter(hooks);
+  return withDomainLock(
+    ref.uuid,
+    () => createUnderLock(port, ref, request, report, signal),
+    () => report({ kind: "waiting-for-lock" }),
+    signal,
+  );
+}
+
+/**
+ * `createSnapshot` for a caller that already holds `ref`'s domain lock and so needs no second hold (a revert or
+ * a preview keeping the current state as a snapshot in the same hold as the revert): validates the request,
+ * then everything `createSnapshot` does under the lock, with the same results, errors and abort semantics.
+ */
+export async function createSnapshotWhileLocked(
+  port: CreatePort & RecoveryPort,
+  ref: DomainRef,
+  request: CreateSnapshotRequest,
+  hooks: CreateHooks = {},
+): Promise<CreateSnapshotResult> {
+  hooks.signal?.throwIfAborted();
+  validateCreateRequest(request);
+  return createUnderLock(port, ref, request, progressReporter(hooks), hooks.signal);
+}
+
+/** The hooks' progress listener, made unable to change the outcome of the operation. */
+function progressReporter(hooks: CreateHooks): (event: CreateProgress) => void {
+  return (event) => {
     try {
       hooks.onProgress?.(event);
     } catch {
       // A progress listener must not change the outcome of the operation.
     }
   };
-  const { signal } = hooks;
-  signal?.throwIfAborted();
-  validateCreateRequest(request);
-  const ref = await resolveDomain(port, request.domain);
-  return withDomainLock(
-    ref.uuid,
-    async () => {
-      report({ kind: "locked" });
-      let live = await readDomain(port, ref, request);
-      // Recovery reads the metadata again only when the domain XML just read says there is something to finish.
-      const recovered = hasInterruptedOperation(live.domain.projectMetadataXml)
-        ? await finishInterruptedOperations(port, ref)
-        : null;
-      if (recovered !== null) live = await readDomain(port, ref, request);
-      const result = await createLocked(port, ref, live, request, report, () => signal?.throwIfAborted());
-      return recovered === null ? result : { ...result, recovered };
-    },
-    () => report({ kind: "waiting-for-lock" }),
-    signal,
-  );
+}
+
+async function createUnderLock(
+  port: CreatePort & RecoveryPort,
+  ref: DomainRef,
+  request: CreateSnapshotRequest,
+  report: (event: CreateProgress) => void,
+  signal: AbortSignal | undefined,
+): Promise<CreateSnapshotResult> {
+  report({ kind: "locked" });
+  let live = await readDomain(port, ref, request);
+  // Recovery reads the metadata again only when the domain XML just read says there is something to finish.
+  const recovered = hasInterruptedOperation(live.domain.projectMetadataXml)
+    ? await finishInterruptedOperations(port, ref)
+    : null;
+  if (recovered !== null) live = await readDomain(port, ref, request);
+  const result = await createLocked(port, ref, live, request, report, () => signal?.throwIfAborted());
+  return recovered === null ? result : { ...result, recovered };
 }
 
 /** The domain as read under the lock, in one parallel batch: state, live XML, snapshot names. */

@@ -17,7 +17,7 @@ import { DomainState } from "../libvirt/api";
 import { DomainXMLFlags, SnapshotRevertFlags } from "../libvirt/flags";
 import { parseDomainXml } from "../model/domain";
 import { chainMismatches } from "./chain-verify";
-import { createSnapshot } from "./create";
+import { createSnapshotWhileLocked } from "./create";
 import type { DeleteSnapshotPort } from "./delete";
 import { withDomainLock } from "./domain-lock";
 import { resolveDomain } from "./domain-ref";
@@ -81,7 +81,9 @@ export interface RevertContext {
  * Reverts `domain` (name or UUID) to its snapshot `snapshot`.
  *
  * - Validation of the options happens before anything is sent to the host (INVALID_REQUEST).
- * - Takes the domain lock; first finishes unfinished deletes and reverts recorded on the domain (an
+ * - Takes the domain lock once for the whole revert, the automatic snapshot of `keepCurrent` included (no
+ *   other operation of the process runs in between); first finishes unfinished deletes and reverts recorded on
+ *   the domain (an
  *   EngineError LIBVIRT when one cannot be finished: nothing else is done).
  * - Refused (nothing changed) during a preview (DOMAIN_STATE), a running block job (BLOCK_JOB_ACTIVE), for an
  *   unknown snapshot (SNAPSHOT_NOT_FOUND), and for snapshots it cannot revert to (INVALID_REQUEST).
@@ -104,17 +106,14 @@ export async function revertSnapshot(
 ): Promise<RevertResult> {
   validateRevertOptions(domain, snapshot, options);
   const ref = await resolveDomain(port, domain);
-  const notes: string[] = [];
-  let savedAs: string | undefined;
-  if (options.keepCurrent === true) {
-    await withDomainLock(ref.uuid, async () => {
-      notes.push(...(await recoverAndCheck(port, ref, snapshot, context)));
-      planFrom(await readHostView(port, ref), snapshot, options);
-    });
-    savedAs = await keepCurrentState(port, ref, snapshot, context.savedPrefix ?? "auto-before-revert");
-  }
   return withDomainLock(ref.uuid, async () => {
-    notes.push(...(await recoverAndCheck(port, ref, snapshot, context)));
+    const notes = await recoverAndCheck(port, ref, snapshot, context);
+    let savedAs: string | undefined;
+    if (options.keepCurrent === true) {
+      // Refused reverts are refused before the automatic snapshot is made.
+      planFrom(await readHostView(port, ref), snapshot, options);
+      savedAs = await keepCurrentState(port, ref, snapshot, context.savedPrefix ?? "auto-before-revert");
+    }
     await context.beforeRevert?.(ref, savedAs);
     try {
       const result = await revertWhileLocked(port, ref, snapshot, options);
@@ -184,7 +183,7 @@ async function keepCurrentState(
   const withMemory =
     state === DomainState.RUNNING || state === DomainState.PAUSED || state === DomainState.BLOCKED;
   try {
-    await createSnapshot(port, {
+    await createSnapshotWhileLocked(port, ref, {
       domain: ref.uuid,
       name,
       description: `State of ${ref.name} before reverting to snapshot ${target}, kept automatically`,
