@@ -92,7 +92,7 @@ export class EventRegistrar {
     try {
       await underDeadline(registering, limits, (reason, cause) => {
         callerLeft = true;
-        this.undoWhenAnswered(registering, rpcAbort);
+        this.undoWhenAnswered(registering, rpcAbort, subscription as Subscription<unknown>);
         return giveUpError(reason, name, cause);
       });
     } catch (error) {
@@ -115,8 +115,15 @@ export class EventRegistrar {
     await this.rpc.call(CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, callbackId, options);
   }
 
-  /** Tracks a registration whose caller left; deregisters its callback id once its reply comes. */
-  private undoWhenAnswered(registering: Promise<number>, rpcAbort: AbortController): void {
+  /**
+   * Tracks a registration whose caller left; once its reply comes, unbinds and closes `subscription` and
+   * deregisters the callback id the reply carries.
+   */
+  private undoWhenAnswered(
+    registering: Promise<number>,
+    rpcAbort: AbortController,
+    subscription: Subscription<unknown>,
+  ): void {
     this.late.add(rpcAbort);
     if (this.late.size > MAX_LATE_REGISTRATIONS) {
       const oldest = this.late.values().next().value as AbortController;
@@ -126,6 +133,11 @@ export class EventRegistrar {
     registering.then(
       (callbackId) => {
         this.late.delete(rpcAbort);
+        // The reply may have bound the subscription before the caller left (an abort in the same microtask
+        // drain as the reply): unbind it, and close it so that events already queued for it, or the connection
+        // ending, never reach the listener of a rejected subscribe. Closing deregisters nothing once unbound.
+        this.hub.remove(subscription);
+        void subscription.close();
         // Failure is ignored: the caller is gone, and a closed connection took the registration with it.
         this.deregister(callbackId).catch(() => undefined);
       },

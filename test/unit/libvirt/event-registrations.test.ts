@@ -1,9 +1,11 @@
 import { afterEach, describe, expect, test } from "vitest";
 import type { CallOptions } from "../../../provider/libvirt/api";
-import type { LibvirtError } from "../../../provider/libvirt/errors";
+import { type LibvirtError, localError } from "../../../provider/libvirt/errors";
 import { EventRegistrar, MAX_LATE_REGISTRATIONS } from "../../../provider/libvirt/event-registrations";
 import { EventHub } from "../../../provider/libvirt/events";
-import type { Procedure } from "../../../provider/libvirt/procedures";
+import { ErrorCode } from "../../../provider/libvirt/flags";
+import { EventProcedure, type Procedure } from "../../../provider/libvirt/procedures";
+import { XdrReader } from "../../../provider/libvirt/xdr";
 import { libvirtRejection } from "../../support/rejections";
 import { FakeDaemon, Proc } from "./support/fake-daemon";
 import { cat, domain, i32 } from "./support/wire-bytes";
@@ -96,6 +98,63 @@ class SilentRpc {
     return new Promise<R>(() => undefined);
   }
 }
+
+/** An RPC stand-in whose REGISTER reply the test decodes and settles by hand; other calls are recorded. */
+class ScriptedRpc {
+  readonly refusing = null;
+  readonly sent: { name: string; args: unknown }[] = [];
+  register: { procedure: Procedure<unknown, number>; resolve: (id: number) => void } | undefined;
+  call<A, R>(procedure: Procedure<A, R>, args: A): Promise<R> {
+    this.sent.push({ name: procedure.name, args });
+    if (procedure.name !== "CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY")
+      return Promise.resolve(undefined as R);
+    return new Promise<R>((resolve) => {
+      this.register = {
+        procedure: procedure as unknown as Procedure<unknown, number>,
+        resolve: resolve as (id: number) => void,
+      };
+    });
+  }
+}
+
+describe("a caller that leaves while the reply is being routed", () => {
+  test("abort after the reply bound the subscription, before the caller saw it: unbound, silent, deregistered", async () => {
+    const rpc = new ScriptedRpc();
+    const hub = new EventHub();
+    const registrar = new EventRegistrar(rpc, hub, 16, 60_000);
+    const controller = new AbortController();
+    const seen: number[] = [];
+    const ends: string[] = [];
+    const subscribing = registrar.subscribe<{ event: number }>(0, null, (e) => seen.push(e.event), {
+      signal: controller.signal,
+      onEnd: (reason) => ends.push(reason.kind),
+    });
+    const register = rpc.register as NonNullable<typeof rpc.register>;
+    // One read of the socket: the reply is decoded (binding callback 43), an event for it follows, and the
+    // caller's signal fires, all before the microtask that would hand the subscription to the caller.
+    const callbackId = register.procedure.decode(new XdrReader(Buffer.from(i32(43))));
+    register.resolve(callbackId);
+    const lifecycle = (event: number) =>
+      new XdrReader(Buffer.from(cat(i32(43), domain("vm", UUID_A, 4), i32(event), i32(0))));
+    hub.dispatch(EventProcedure.DOMAIN_EVENT_CALLBACK_LIFECYCLE, lifecycle(5));
+    controller.abort(new Error("caller left"));
+    const error = await libvirtRejection(subscribing);
+    // Later events, and the connection ending, must not reach the listener of the rejected call.
+    hub.dispatch(EventProcedure.DOMAIN_EVENT_CALLBACK_LIFECYCLE, lifecycle(6));
+    hub.endAll(localError("closed", ErrorCode.INVALID_CONN, "connection closed"));
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect({ kind: error.kind, seen, ends, sent: rpc.sent.map((c) => [c.name, c.args]) }).toEqual({
+      kind: "aborted",
+      seen: [],
+      ends: [],
+      sent: [
+        ["CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY", { eventId: 0, domain: null }],
+        ["CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY", 43],
+      ],
+    });
+  });
+});
 
 describe("bookkeeping of late registrations is bounded", () => {
   test(`past ${MAX_LATE_REGISTRATIONS} awaited registrations, the oldest is given up at the RPC level`, async () => {
