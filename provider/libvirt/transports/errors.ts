@@ -18,6 +18,8 @@ export type TransportFailure =
   | "server-certificate"
   /** The daemon refused our TLS client certificate (it closed instead of sending its confirmation byte). */
   | "client-certificate"
+  /** No TLS protocol version or cipher suite in common with the server (libvirtd's tls_priority). */
+  | "tls-parameters"
   /** TLS credential files are missing or unreadable. */
   | "credentials"
   /** The local ssh binary could not be started. */

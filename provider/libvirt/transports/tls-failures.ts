@@ -1,3 +1,4 @@
+import os from "node:os";
 import type { TransportFailure } from "./errors";
 
 /**
@@ -38,6 +39,20 @@ const UNTRUSTED_CODES = new Set([
   "CERT_SIGNATURE_FAILURE",
 ]);
 const NOT_VALID_NOW_CODES = new Set(["CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID"]);
+// The server's alerts for a handshake that found no protocol version or cipher suite both sides accept: not
+// about our certificate, which the server has not looked at yet.
+const NO_COMMON_PARAMETERS_CODES = new Set([
+  "ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION",
+  "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE",
+]);
+
+/**
+ * Node names a failed verification of the server's chain by OpenSSL's X509_V_ERR_* name without the prefix
+ * (INVALID_PURPOSE, CA_MD_TOO_WEAK, ...): neither one of Node's own `ERR_*` codes nor a socket errno.
+ */
+function isCertificateVerificationCode(code: string): boolean {
+  return !code.startsWith("ERR_") && !Object.hasOwn(os.constants.errno, code);
+}
 
 const CLIENT_REFUSED =
   "server verification (of our certificate or IP address) failed: libvirtd refused our client certificate";
@@ -45,7 +60,9 @@ const CLIENT_REFUSED =
 /**
  * Classifies a TLS dial failure and says what to do about it, naming the file concerned:
  * - the server's certificate: untrusted (the CA file), expired or not yet valid, revoked (the CRL file),
- *   issued for another name (the host in the URI);
+ *   issued for another name (the host in the URI), or refused for any other verification code (the CA file, or
+ *   the CRL file for CRL codes);
+ * - no TLS version or cipher suite in common with libvirtd (its tls_priority);
  * - our certificate refused by libvirtd (a TLS alert, or the connection closed instead of the confirmation
  *   byte): the client certificate and key, and what libvirtd checks them against;
  * - the connection closed during the handshake, or a peer that does not speak TLS: the port;
@@ -99,6 +116,26 @@ export function describeTlsFailure(
         `the server certificate was refused, it is not issued for ${host}: ${why}: connect with a host name ` +
         "or address the certificate lists (its subject alternative names), reissue it with that name, or " +
         "skip verification with no_verify=1",
+    };
+  }
+  if (code !== undefined && stage === "handshake" && isCertificateVerificationCode(code)) {
+    // CRL_HAS_EXPIRED, UNABLE_TO_GET_CRL, UNABLE_TO_DECRYPT_CRL_SIGNATURE...: the CRL file is what to fix.
+    const checkedAgainst = /(^|_)CRL(_|$)/.test(code)
+      ? `checking it against the CRL file ${files.crl}`
+      : `verified against the CA file ${files.ca}`;
+    return {
+      failure: "server-certificate",
+      message:
+        `our client refused the server's certificate, ${checkedAgainst}: ${why}: fix libvirtd's server ` +
+        `certificate chain or the file named, or skip verification with no_verify=1`,
+    };
+  }
+  if (code !== undefined && NO_COMMON_PARAMETERS_CODES.has(code)) {
+    return {
+      failure: "tls-parameters",
+      message:
+        `no TLS version or cipher in common with the server (libvirtd's tls_priority): ${why}: widen ` +
+        "tls_priority in libvirtd.conf, or use a Node.js whose OpenSSL offers what it requires",
     };
   }
   if (
