@@ -9,10 +9,9 @@ import { fromSocketError, LibvirtTransportError, type TransportFailure } from ".
 import { type DialOptions, dialStep } from "./socket";
 import { hostPort } from "./tcp";
 import { describeTlsFailure, type TlsCredentialPaths, type TlsStage } from "./tls-failures";
+import { RecordPerMessageStream } from "./tls-records";
 
 export type { TlsCredentialPaths } from "./tls-failures";
-
-import { RecordPerMessageStream } from "./tls-records";
 
 /** libvirtd's default TLS port (LIBVIRTD_TLS_PORT). */
 export const DEFAULT_TLS_PORT = 16514;
