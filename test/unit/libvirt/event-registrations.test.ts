@@ -127,7 +127,7 @@ describe("a caller that leaves while the reply is being routed", () => {
     const ends: string[] = [];
     const subscribing = registrar.subscribe<{ event: number }>(0, null, (e) => seen.push(e.event), {
       signal: controller.signal,
-      onEnd: (reason) => ends.push(reason.kind),
+      onEnd: (reason) => ends.push(reason.message),
     });
     const register = rpc.register as NonNullable<typeof rpc.register>;
     // One read of the socket: the reply is decoded (binding callback 43), an event for it follows, and the
