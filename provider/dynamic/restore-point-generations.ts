@@ -28,12 +28,16 @@ export interface MergeOutcome {
 /**
  * Generation `number` on every domain. `crash`: the domains in parallel, each on its own. `paused`: every
  * running domain is paused first, then all are snapshotted, then those paused here are resumed.
- * Snapshots that did not exist before and exist after a failure are reported as made.
+ * Snapshots that did not exist before and exist after a failure are reported as made. `recorded` are the
+ * snapshots of this generation the stack already records (a retry of an unfinished generation; empty
+ * otherwise): one that still exists is reported even when its create fails again, so a retry never drops a
+ * recorded snapshot that is not gone from the host.
  */
 export async function takeGeneration(
   host: RestorePointHost,
   inputs: RestorePointInputs,
   number: number,
+  recorded: readonly GenerationSnapshot[],
   log: (line: string) => void,
 ): Promise<TakenGeneration> {
   const name = generationName(inputs.name, number);
@@ -114,9 +118,13 @@ export async function takeGeneration(
         seconds,
       );
       errors.push(`${domain}: ${messageOf(error)}`);
-      // A snapshot that existed before is someone else's (the engine adopts only its own, and then the
-      // create succeeds); one that exists only now was made by this call and must be recorded.
-      if (existedBefore[i]) return null;
+      // A snapshot that existed before is the stack's own when an earlier attempt recorded it (its adopt
+      // failed: a domain not paused, a timeout), and a failed create never removes it; otherwise it is
+      // someone else's (the engine adopts only its own, and then the create succeeds). One that exists only
+      // now was made by this call and must be recorded.
+      if (existedBefore[i]) {
+        return recorded.find((s) => s.domain === domain && s.snapshotName === name) ?? null;
+      }
       const made = await host.get(domain, name, timeoutSignal(PROBE_TIMEOUT_SECONDS)).catch(() => null);
       return made === null ? null : generationSnapshot(domain, made);
     }),

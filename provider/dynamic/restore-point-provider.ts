@@ -32,8 +32,9 @@ import { effectiveUri, providerDefaultUri, redactUri, URI_CONFIG_KEY } from "./u
  *   and never recorded.
  * - update: takes the next generation when the triggers changed, then merges the generations beyond `keep`.
  *   A failure rejects with a `PartialCreateError` whose outputs list the generations that exist then (a retry
- *   reuses the same generation number and adopts what was made); merges are not started when taking the new
- *   generation failed.
+ *   reuses the same generation number, adopts what was made, and keeps recording what the earlier attempt
+ *   recorded while it exists on the host, also when its adopt fails again); merges are not started when taking
+ *   the new generation failed.
  * - read: re-reads every snapshot; those gone drop out, and `{ id: "" }` when none is left.
  * - delete: merges every generation on every domain; already gone counts as merged. A failure rejects after
  *   the other domains were finished; a retry merges what is left.
@@ -93,7 +94,7 @@ export function createRestorePointProvider(options: RestorePointProviderOptions)
       const uri = uriOf(inputs.uri);
       const host = options.hostFor(uri);
       const number = planGenerations([], inputs.keep, { triggers: inputs.triggers }).create ?? 1;
-      const { generation, errors } = await takeGeneration(host, inputs, number, log);
+      const { generation, errors } = await takeGeneration(host, inputs, number, [], log);
       const generations = generation.snapshots.length > 0 ? [generation] : [];
       const outs = buildRestorePointOutputs(inputs, generations, redactUri(uri));
       const id = restorePointId(
@@ -150,7 +151,8 @@ export function createRestorePointProvider(options: RestorePointProviderOptions)
       const outputs = () => buildRestorePointOutputs(next, generations, redactUri(uri));
       if (plan.create !== null) {
         const number = plan.create;
-        const taken = await takeGeneration(host, next, number, log);
+        const retried = generations.find((g) => g.number === number)?.snapshots ?? [];
+        const taken = await takeGeneration(host, next, number, retried, log);
         generations = [...generations.filter((g) => g.number !== number)];
         if (taken.generation.snapshots.length > 0) generations = [...generations, taken.generation];
         if (taken.errors.length > 0) {

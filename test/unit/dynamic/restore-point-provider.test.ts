@@ -82,6 +82,18 @@ class FakeHost implements RestorePointHost {
   }
 }
 
+/** The entry the outputs record for a snapshot the fake host made. */
+function snapshotEntry(domain: string, name: string) {
+  return {
+    domain,
+    domainName: domain,
+    domainUuid: UUIDS[domain],
+    snapshotName: name,
+    creationTime: "2026-11-22T03:00:00.000Z",
+    disks: [{ target: "vda", overlay: `/img/${domain}.${name}`, pointInTimeImage: "/img/below" }],
+  };
+}
+
 function setup() {
   const host = new FakeHost();
   const provider = createRestorePointProvider({ hostFor: () => host, env: {}, log: () => undefined });
@@ -255,6 +267,71 @@ describe("RestorePoint provider", () => {
     expect(left.map((g) => [g.number, g.snapshots.map((s) => s.domain)])).toEqual([
       [1, ["b"]],
       [2, ["a", "b"]],
+    ]);
+  });
+
+  it("paused: a retried generation that fails again keeps the snapshot the previous attempt recorded", async () => {
+    const { host, provider, inputs } = setup();
+    const { id, outs } = await provider.create(inputs({ consistency: "paused" }));
+    host.failCreate = (domain) => (domain === "b" ? "before" : null);
+    const failed = (await provider
+      .update(
+        id,
+        outs as unknown as Record<string, unknown>,
+        inputs({ consistency: "paused", triggers: ["v2"] }),
+      )
+      .catch((e: unknown) => e)) as { properties: Record<string, unknown> };
+    // b cannot be paused now, so a's existing rp-2 is not adopted by the retry: it must stay recorded.
+    host.pause = async (domain: string) => {
+      if (domain === "b") throw new Error("domain b is shut down by another operation");
+      return false;
+    };
+    const retry = (await provider
+      .update(id, failed.properties, inputs({ consistency: "paused", triggers: ["v2"] }))
+      .catch((e: unknown) => e)) as { properties: Record<string, unknown> };
+    const createdAt = expect.any(String);
+    expect(retry.properties).toEqual({
+      ...failed.properties,
+      generations: [
+        {
+          number: 1,
+          triggers: ["v1"],
+          createdAt,
+          snapshots: [snapshotEntry("a", "rp-1"), snapshotEntry("b", "rp-1")],
+        },
+        { number: 2, triggers: ["v2"], createdAt, snapshots: [snapshotEntry("a", "rp-2")] },
+      ],
+    });
+    expect([host.names("a"), host.names("b")]).toEqual([["rp-1", "rp-2"], ["rp-1"]]);
+  });
+
+  it("paused: a retried generation drops a recorded snapshot that is gone from the host", async () => {
+    const { host, provider, inputs } = setup();
+    const { id, outs } = await provider.create(inputs({ consistency: "paused" }));
+    host.failCreate = (domain) => (domain === "b" ? "before" : null);
+    const failed = (await provider
+      .update(
+        id,
+        outs as unknown as Record<string, unknown>,
+        inputs({ consistency: "paused", triggers: ["v2"] }),
+      )
+      .catch((e: unknown) => e)) as { properties: Record<string, unknown> };
+    host.snapshots.get(UUIDS.a as string)?.delete("rp-2");
+    host.pause = async (domain: string) => {
+      if (domain === "b") throw new Error("domain b is shut down by another operation");
+      return false;
+    };
+    const retry = (await provider
+      .update(id, failed.properties, inputs({ consistency: "paused", triggers: ["v2"] }))
+      .catch((e: unknown) => e)) as { properties: Record<string, unknown> };
+    const createdAt = expect.any(String);
+    expect(retry.properties.generations).toEqual([
+      {
+        number: 1,
+        triggers: ["v1"],
+        createdAt,
+        snapshots: [snapshotEntry("a", "rp-1"), snapshotEntry("b", "rp-1")],
+      },
     ]);
   });
 
