@@ -1,7 +1,7 @@
 /**
  * The one libvirt call that makes a snapshot, with the engine's record of it written first: the record (name,
- * the files the snapshot will create, quiesce outcome) and the create call go out back to back on the
- * connection, so that no process killed after libvirt made the snapshot can leave it without a record (a
+ * the files the snapshot will create, quiesce outcome) is written, and only once libvirt confirmed it is the
+ * create call sent, so that no process killed after libvirt made the snapshot can leave it without a record (a
  * snapshot without one looks "not created by pulumi-libvirt-snapshot" to the Pulumi layer, which then refuses
  * to take it over without `adopt: true`). Also the quiesce fallback and the translation of a failed create into
  * an EngineError that says what the user can do.
@@ -25,10 +25,8 @@ export interface CreateContext {
 
 export interface CreateCallOutcome {
   readonly snapshotRef: SnapshotRef;
-  /** The record of the snapshot, as written (or as it would have been, see `recordWarning`). */
+  /** The record of the snapshot, as written before it was made. */
   readonly record: SnapshotRecord;
-  /** Set when the record could not be written, not even after the create; the snapshot exists regardless. */
-  readonly recordWarning?: string;
 }
 
 /** The files `plan` makes: every planned overlay and the memory file; what the record is keyed by. Pure. */
@@ -44,20 +42,18 @@ export function plannedFiles(plan: CreatePlan): SnapshotFiles {
  * when no agent can freeze. `beforeCreateCall` runs before anything is sent for an attempt (it throws to give
  * up; nothing was created then, see below for the record).
  *
- * Each attempt sends `virDomainSetMetadata` (the domain's project element with this snapshot's record) and
- * then, without waiting for its reply, `virDomainSnapshotCreateXML`; the client writes both in that order and
- * libvirt runs them one after the other on the domain's job, so the record normally exists before the
- * snapshot. Both replies are awaited. What each outcome leaves:
+ * Each attempt writes `virDomainSetMetadata` (the domain's project element with this snapshot's record) and,
+ * once libvirt answered, sends `virDomainSnapshotCreateXML`. The two cannot be sent back to back: libvirt
+ * serves a client's calls on several worker threads, so nothing would order them on the domain's job, and a
+ * write queued behind a long memory snapshot waits for its job for up to 30 s and then fails. One round trip
+ * buys the guarantee. What each outcome leaves:
  * - both succeed: the snapshot and its record (quiesced, or not with the reason).
- * - the create fails: the EngineError of the create (never the record's); the record written for the attempt
- *   may stay behind. It names the files the snapshot would have created, so it matches no other snapshot
- *   (metadata.ts), and the next create of that name replaces it. An attempt with QUIESCE refused for want of
- *   an agent (74/86) under `auto` is retried with the record rewritten as "not quiesced" in the same way, before
- *   the snapshot exists; under `required` the error is QUIESCE_FAILED and a record saying "quiesced" of a
- *   snapshot that was never made may stay.
- * - only the record write fails: it is tried once more now that the create's job is over (libvirt may have run
- *   the create first and the write timed out waiting for it); if that fails too the snapshot is kept and
- *   `recordWarning` says so.
+ * - the record write fails: nothing was created; an EngineError LIBVIRT says so.
+ * - the create fails: the EngineError of the create; the record written for the attempt stays behind. It names
+ *   the files the snapshot would have created, so it matches no other snapshot (metadata.ts), and the next
+ *   create of that name replaces it. An attempt with QUIESCE refused for want of an agent (74/86) under `auto`
+ *   is retried with the record rewritten as "not quiesced" first; under `required` the error is QUIESCE_FAILED
+ *   and a record saying "quiesced" of a snapshot that was never made stays.
  * Not idempotent: a second call with the same plan fails (the snapshot and its files exist).
  */
 export async function createWithRecord(
@@ -71,23 +67,23 @@ export async function createWithRecord(
   const attempt = (record: SnapshotRecord, flags: number) =>
     recordAndCreate(port, context, record, plan.xml, flags, beforeCreateCall);
   let record: SnapshotRecord;
-  let result: Attempt;
+  let created: PromiseSettledResult<SnapshotRef>;
   if (plan.quiesce.attempt) {
     record = { name: plan.name, files, quiesced: true };
-    result = await attempt(record, plan.flags | SnapshotCreateFlags.QUIESCE);
-    if (result.created.status === "rejected") {
-      const quiesceNote = quiesceFallbackNote(context.ref, plan, result.created.reason);
+    created = await attempt(record, plan.flags | SnapshotCreateFlags.QUIESCE);
+    if (created.status === "rejected") {
+      const quiesceNote = quiesceFallbackNote(context.ref, plan, created.reason);
       onQuiesceFallback(quiesceNote);
       record = { name: plan.name, files, quiesced: false, quiesceNote };
-      result = await attempt(record, plan.flags);
+      created = await attempt(record, plan.flags);
     }
   } else {
     const quiesceNote = `not quiesced: ${plan.quiesce.note ?? "quiescing was turned off"}`;
     record = { name: plan.name, files, quiesced: false, quiesceNote };
-    result = await attempt(record, plan.flags);
+    created = await attempt(record, plan.flags);
   }
-  if (result.created.status === "rejected") throw createFailure(context.ref, plan, result.created.reason);
-  return settleRecord(port, context, record, result.created.value, result.written);
+  if (created.status === "rejected") throw createFailure(context.ref, plan, created.reason);
+  return { snapshotRef: created.value, record };
 }
 
 /**
@@ -116,12 +112,10 @@ function quiesceFallbackNote(ref: DomainRef, plan: CreatePlan, refusal: unknown)
   return `not quiesced: ${why} (${refusal instanceof Error ? refusal.message : String(refusal)})`;
 }
 
-interface Attempt {
-  readonly written: PromiseSettledResult<void>;
-  readonly created: PromiseSettledResult<SnapshotRef>;
-}
-
-/** One attempt: the record write and the create call sent back to back, both replies awaited. */
+/**
+ * One attempt: the record written, then the create call. Resolves with the create's outcome; a failed record
+ * write rejects with an EngineError (nothing was created).
+ */
 async function recordAndCreate(
   port: CreatePort,
   context: CreateContext,
@@ -129,35 +123,27 @@ async function recordAndCreate(
   createXml: string,
   flags: number,
   beforeCreateCall: () => void,
-): Promise<Attempt> {
-  // Built before anything is sent, so that nothing (parsing, a thrown abort) comes between the two calls.
+): Promise<PromiseSettledResult<SnapshotRef>> {
   const metadataXml = withSnapshotRecord(context.projectMetadataXml, record);
   beforeCreateCall();
-  const writing = writeProjectMetadata(port, context.ref, metadataXml, context.state);
-  const creating = port.domainSnapshotCreateXML(context.ref, createXml, flags);
-  const [written, created] = await Promise.allSettled([writing, creating]);
-  return { written, created };
-}
-
-/** After a successful create: the outcome, with one more try of a record write that failed. */
-async function settleRecord(
-  port: CreatePort,
-  context: CreateContext,
-  record: SnapshotRecord,
-  snapshotRef: SnapshotRef,
-  written: PromiseSettledResult<void>,
-): Promise<CreateCallOutcome> {
-  if (written.status === "fulfilled") return { snapshotRef, record };
   try {
-    const metadataXml = withSnapshotRecord(context.projectMetadataXml, record);
     await writeProjectMetadata(port, context.ref, metadataXml, context.state);
-    return { snapshotRef, record };
   } catch (e) {
-    const recordWarning =
-      `snapshot ${record.name} was created, but whether it is quiesced could not be recorded on domain ` +
-      `${context.ref.name}: ${String(e)}`;
-    return { snapshotRef, record, recordWarning };
+    throw new EngineError({
+      kind: EngineErrorKind.LIBVIRT,
+      domain: context.ref.name,
+      snapshot: record.name,
+      message:
+        `recording snapshot ${record.name} on domain ${context.ref.name} before creating it failed; ` +
+        "nothing was created",
+      cause: e,
+    });
   }
+  beforeCreateCall();
+  return port.domainSnapshotCreateXML(context.ref, createXml, flags).then(
+    (value): PromiseSettledResult<SnapshotRef> => ({ status: "fulfilled", value }),
+    (reason: unknown): PromiseSettledResult<SnapshotRef> => ({ status: "rejected", reason }),
+  );
 }
 
 /** An EngineError for a failed create call, naming the disk whose file libvirt's message mentions. */

@@ -3,9 +3,8 @@
  * disks, preceded by a plan from the live state and followed by a verification of the chains read back.
  *
  * Calls per create in the common case (no interrupted operation, no quiesce fallback), each line one round
- * trip, the calls of a line in flight together: domain lookup; [state, domain XML, snapshot list];
- * [record write, snapshot create] (create-call.ts); [snapshot XML, domain XML]. Nothing is written after the
- * create.
+ * trip, the calls of a line in flight together: domain lookup; [state, domain XML, snapshot list]; record
+ * write; snapshot create (create-call.ts); [snapshot XML, domain XML]. Nothing is written after the create.
  */
 import type { DomainRef } from "../libvirt/api";
 import { DomainState } from "../libvirt/api";
@@ -51,12 +50,13 @@ export interface CreateHooks {
   /**
    * Gives up the create, as far as that is safe. Aborted before the record and the libvirt create call are
    * sent (while validating, waiting for the domain's lock, or reading the domain), the create rejects with the
-   * signal's reason and nothing was made; aborted between a quiesced attempt that libvirt refused and the
-   * retry without QUIESCE, only the record of the refused attempt stays, which matches no snapshot. Once the
+   * signal's reason and nothing was made; aborted after the record was written and before the create call,
+   * or between a quiesced attempt that libvirt refused and the retry without QUIESCE, only a record stays,
+   * which matches no snapshot. Once the
    * create call was sent, the abort is ignored: the call finishes and the result (the snapshot, recorded and
    * verified, or the error) is reported as without a signal, because a snapshot half made and then abandoned
-   * would be orphaned. So an aborted create settles after at most one record write and one create call in
-   * flight plus the steps after a create.
+   * would be orphaned. So an aborted create settles after at most one libvirt call in flight plus the steps
+   * after a create.
    */
   readonly signal?: AbortSignal;
 }
@@ -73,7 +73,7 @@ export interface CreateSnapshotResult {
   readonly quiesceNote?: string;
   /** Disks left out, with the reason; those with `warning` are also in `warnings`. */
   readonly skipped: readonly SkippedDisk[];
-  /** Sentences for the user: writable disks left out, state that could not be recorded. */
+  /** Sentences for the user: writable disks left out. */
   readonly warnings: readonly string[];
   /** Unfinished earlier operations (a delete, a revert) that were finished (or rolled back) first. */
   readonly recovered?: RecoveryReport;
@@ -90,11 +90,11 @@ export interface CreateSnapshotResult {
  *   exists and is reported in the message).
  * - Idempotent: an existing snapshot of that name with the same disks and memory mode is adopted
  *   (`adopted: true`); one that differs is SNAPSHOT_CONFLICT.
- * - The quiesce outcome is recorded in the domain's project metadata BEFORE the snapshot exists (record and
- *   create are sent back to back, see `createWithRecord`), keyed by the snapshot's name and the files it
- *   creates, so a run killed right after libvirt made the snapshot still leaves it recorded. A failed create
- *   may leave that record behind; it matches no snapshot and the next create of the name replaces it. If only
- *   the record write fails, the snapshot is kept and the result carries a warning.
+ * - The quiesce outcome is recorded in the domain's project metadata BEFORE the snapshot exists (the create
+ *   call is sent once libvirt confirmed the record, see `createWithRecord`), keyed by the snapshot's name and
+ *   the files it creates, so a run killed right after libvirt made the snapshot still leaves it recorded. A
+ *   failed create leaves that record behind; it matches no snapshot and the next create of the name replaces
+ *   it. A failed record write creates nothing (EngineError LIBVIRT).
  * - Unfinished earlier operations (a delete journal, a revert record in the domain XML read under the lock)
  *   are finished first (`finishInterruptedOperations`) and the domain is read again; without one, recovery
  *   costs no call.
@@ -206,7 +206,7 @@ async function createLocked(
   }
   const plan = planCreate(domain, state, live.snapshotNames, request, selection);
   // The metadata read above is current: every writer of it holds the per-domain lock.
-  const { snapshotRef, record, recordWarning } = await createWithRecord(
+  const { snapshotRef, record } = await createWithRecord(
     port,
     { ref, state: live.state, projectMetadataXml: domain.projectMetadataXml },
     plan,
@@ -228,7 +228,6 @@ async function createLocked(
   const warnings = plan.skipped
     .filter((s) => s.warning)
     .map((s) => `${s.message}; it is not in snapshot ${plan.name}`);
-  if (recordWarning !== undefined) warnings.push(recordWarning);
   return {
     domain: { name: domain.name, uuid: domain.uuid },
     snapshot: viewOf(after, snapshot, { snapshots: [record] }),

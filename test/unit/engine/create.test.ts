@@ -249,40 +249,33 @@ describe("createSnapshot", () => {
     ]);
   });
 
-  test("a record write that fails is tried once more after the create; a second failure is a warning", async () => {
-    for (const failures of [1, 2]) {
-      const host = fresh();
-      let left = failures;
-      const setMetadata = host.domainSetMetadata.bind(host);
-      host.domainSetMetadata = async (...args) => {
-        if (left-- > 0) {
-          host.calls.push("domainSetMetadata (failed)");
-          throw libvirtError(ErrorCode.OPERATION_TIMEOUT, "cannot acquire state change lock");
-        }
-        return setMetadata(...args);
-      };
-      const result = await createSnapshot(host, { ...request, disks: { include: ["vda"] } });
-      expect(host.calls.slice(4)).toEqual([
-        "domainSetMetadata (failed)",
-        "domainSnapshotCreateXML+QUIESCE",
-        failures === 1 ? "domainSetMetadata" : "domainSetMetadata (failed)",
-        "domainSnapshotGetXMLDesc",
-        "domainGetXMLDesc",
-      ]);
-      const record = { name: "s1", files: { overlays: s1Files.overlays.slice(0, 1) }, quiesced: true };
-      expect([result.quiesced, result.snapshot.quiesced, result.warnings]).toEqual([
-        true,
-        true,
-        failures === 1
-          ? []
-          : [
-              "snapshot s1 was created, but whether it is quiesced could not be recorded on domain lvsnap-fixture: " +
-                "LibvirtError: cannot acquire state change lock",
-            ],
-      ]);
-      expect(parseProjectMetadata(host.metadata)).toEqual({ snapshots: failures === 1 ? [record] : [] });
-      expect(await host.domainListAllSnapshots(host.ref)).toEqual([{ name: "s1", domain: host.ref }]);
-    }
+  test("the create call waits for libvirt to confirm the record; a record write that fails creates nothing", async () => {
+    const host = fresh();
+    const setMetadata = host.domainSetMetadata.bind(host);
+    let sentBeforeRecordConfirmed: string[] | undefined;
+    host.domainSetMetadata = async (...args) => {
+      await setMetadata(...args);
+      // Let every pending continuation run: a create sent without waiting would show up now.
+      await new Promise((resolve) => setImmediate(resolve));
+      sentBeforeRecordConfirmed ??= host.calls.filter((c) => c.startsWith("domainSnapshotCreateXML"));
+    };
+    await createSnapshot(host, { ...request, quiesce: "off" });
+    expect(sentBeforeRecordConfirmed).toEqual([]);
+
+    const failing = fresh();
+    const before = failing.xml();
+    failing.domainSetMetadata = async () => {
+      failing.calls.push("domainSetMetadata (failed)");
+      throw libvirtError(ErrorCode.OPERATION_TIMEOUT, "cannot acquire state change lock");
+    };
+    const error = await engineRejection(createSnapshot(failing, request));
+    expect([error.kind, error.message]).toEqual([
+      "libvirt",
+      "recording snapshot s1 on domain lvsnap-fixture before creating it failed; nothing was created " +
+        "[libvirt OPERATION_TIMEOUT (68): cannot acquire state change lock]",
+    ]);
+    expect(failing.calls.filter((c) => c.startsWith("domainSnapshotCreateXML"))).toEqual([]);
+    expect([failing.xml(), await failing.domainListAllSnapshots(failing.ref)]).toEqual([before, []]);
   });
 
   test("an interrupted operation in the domain XML read under the lock is finished first, then the domain is read again", async () => {
