@@ -31,6 +31,7 @@ import { join } from "node:path";
 import { createSnapshot } from "../provider/engine/create";
 import { LibvirtConnection } from "../provider/libvirt/connection";
 import { buildDomainXml } from "../test/support/domain-xml";
+import { median } from "./stats";
 
 const SOCKET = process.env.LIBVIRT_SOCK ?? "/var/run/libvirt/libvirt-sock";
 const URI = "qemu:///system";
@@ -134,11 +135,6 @@ async function pythonRound(): Promise<number> {
   if (ms.length !== SNAPSHOTS) throw new Error(`python made ${ms.length} snapshots`);
   await removeDomain(dom);
   return ms.reduce((a, b) => a + b, 0);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 async function main(): Promise<void> {

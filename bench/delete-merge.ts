@@ -25,6 +25,7 @@ import { deleteSnapshot } from "../provider/engine/delete";
 import { openLabConnection } from "../test/integration/engine/delete-support";
 import { buildDomainXml } from "../test/support/domain-xml";
 import { run } from "../test/support/run";
+import { median } from "./stats";
 
 const URI = "qemu:///system";
 const IMAGES = process.env.BENCH_IMAGES ?? "/var/lib/libvirt/images";
@@ -96,12 +97,6 @@ async function seconds(action: () => Promise<unknown>): Promise<number> {
 async function checkMerged(chain: Chain): Promise<void> {
   await run("qemu-io", ["-r", "-U", "-f", "qcow2", "-c", `read -P 0x5a 0 ${DATA_MIB}M`, chain.base], 300_000);
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-};
 
 async function main(): Promise<void> {
   const conn = await openLabConnection();

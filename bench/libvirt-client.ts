@@ -21,6 +21,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { LibvirtConnection } from "../provider/libvirt/connection";
 import { labPrefix, removeLabDomain } from "../test/support/lab-cleanup";
+import { median } from "./stats";
 
 const SOCKET = process.env.LIBVIRT_SOCK ?? "/var/run/libvirt/libvirt-sock";
 const URI = "qemu:///system";
@@ -40,11 +41,6 @@ function connectSocket(): Promise<net.Socket> {
 
 async function open(): Promise<LibvirtConnection> {
   return LibvirtConnection.open(await connectSocket(), { name: URI });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 function elapsedMs(start: bigint): number {

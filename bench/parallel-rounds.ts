@@ -18,6 +18,7 @@ import type { LibvirtConnection } from "../provider/libvirt/connection";
 import type { LabDomain } from "../test/support/lab-create";
 import { type PulumiPlugin, snapshotUrn } from "../test/support/pulumi-plugin";
 import { labUri } from "../test/support/virsh";
+import { median } from "./stats";
 
 const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3";
 const CHILD_TIMEOUT_MS = 10 * 60_000;
@@ -149,19 +150,11 @@ export interface ParallelSummary {
   readonly many: RoundTimes;
 }
 
-function medianOf(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  return sorted.length % 2 === 1
-    ? (sorted[Math.floor(middle)] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-}
-
 function medianTimes(times: readonly RoundTimes[]): RoundTimes {
   return {
-    wallMs: Math.round(medianOf(times.map((t) => t.wallMs))),
-    createMs: Math.round(medianOf(times.map((t) => t.createMs))),
-    deleteMs: Math.round(medianOf(times.map((t) => t.deleteMs))),
+    wallMs: Math.round(median(times.map((t) => t.wallMs))),
+    createMs: Math.round(median(times.map((t) => t.createMs))),
+    deleteMs: Math.round(median(times.map((t) => t.deleteMs))),
   };
 }
 
@@ -170,7 +163,7 @@ export function summarize(repeats: readonly ParallelFigures[]): ParallelSummary 
   if (repeats.length === 0) throw new Error("summarize needs at least one repeat");
   const round3 = (value: number) => Number(value.toFixed(3));
   return {
-    ratio: round3(medianOf(repeats.map((r) => r.ratio))),
+    ratio: round3(median(repeats.map((r) => r.ratio))),
     ratios: repeats.map((r) => round3(r.ratio)),
     single: medianTimes(repeats.map((r) => r.single)),
     many: medianTimes(repeats.map((r) => r.many)),

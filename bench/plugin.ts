@@ -42,6 +42,7 @@ import {
   type RoundRunner,
   summarize,
 } from "./parallel-rounds";
+import { median } from "./stats";
 
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 200);
 const SNAPSHOTS = Number(process.env.BENCH_SNAPSHOTS ?? 20);
@@ -52,11 +53,6 @@ const PLUGIN_ENGINE_TARGET = 1.15;
 const PARALLEL_TARGET = 1.5;
 
 type Props = Record<string, unknown>;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
 
 function sum(values: number[]): number {
   return values.reduce((total, value) => total + value, 0);
