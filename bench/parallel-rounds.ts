@@ -41,14 +41,20 @@ function now(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
-/** Times `create` then `remove`, each phase as a whole. */
-async function twoPhases(create: () => Promise<void>, remove: () => Promise<void>): Promise<RoundTimes> {
+/** Times `create` then `remove`, each phase as a whole; `beforeDelete` runs between them, off the clock. */
+async function twoPhases(
+  create: () => Promise<void>,
+  remove: () => Promise<void>,
+  beforeDelete: () => void = () => {},
+): Promise<RoundTimes> {
   const start = now();
   await create();
+  const created = now();
+  beforeDelete();
   const middle = now();
   await remove();
   const end = now();
-  return { wallMs: end - start, createMs: middle - start, deleteMs: end - middle };
+  return { wallMs: created - start + (end - middle), createMs: created - start, deleteMs: end - middle };
 }
 
 /** Snapshot names of a round, per domain in creation order. */
@@ -81,8 +87,11 @@ export function pluginRunner(plugin: PulumiPlugin, provider: string): RoundRunne
   };
 }
 
-/** The engine without the plugin: the same calls the plugin makes, on one connection. */
-export function engineRunner(connection: LibvirtConnection): RoundRunner {
+/**
+ * The engine without the plugin: the same calls the plugin makes, on one connection. `beforeDelete` runs
+ * between the phases (e.g. to count only the delete phase's calls).
+ */
+export function engineRunner(connection: LibvirtConnection, beforeDelete?: () => void): RoundRunner {
   return (domains, perDomain, tag) => {
     const pairs = domains.flatMap((domain) =>
       snapshotNames(perDomain, tag).map((name) => ({ domain: domain.name, name })),
@@ -94,6 +103,7 @@ export function engineRunner(connection: LibvirtConnection): RoundRunner {
       async () => {
         await Promise.all(pairs.map((p) => deleteSnapshot(connection, p.domain, p.name)));
       },
+      beforeDelete,
     );
   };
 }
