@@ -7,8 +7,9 @@
  * - by the libvirt C library (python3-libvirt, bench/parallel-baseline.py: a thread and a connection per domain,
  *   snapshotCreateXML DISK_ONLY|ATOMIC, then libvirt's own delete of each snapshot), the floor of what libvirtd
  *   on this host allows.
- * In the first two the per-domain lock serializes one domain's operations in call order; the C library's
- * threads do one domain's operations one after the other in that same order.
+ * In the first two the per-domain lock serializes one domain's operations, but create and delete take it only
+ * after their domain lookup round trip, so the order is the order the lookups come back, not call order; the
+ * C library's threads do one domain's operations one after the other in name order.
  */
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -135,20 +136,25 @@ export interface ParallelFigures {
 }
 
 /**
- * Runs 1 x N on the first domain, then D x N on all of them, with one runner; `tag` keeps the names of this
- * call's snapshots apart from every other call's.
+ * Runs 1 x N on the first domain and D x N on all of them, with one runner; `manyFirst` runs D x N first (so
+ * repeats can alternate which round meets a fresher host); `tag` keeps the names of this call's snapshots
+ * apart from every other call's.
  */
 export async function measureParallelism(
   runner: RoundRunner,
   domains: readonly LabDomain[],
   perDomain: number,
   tag: string,
+  manyFirst = false,
 ): Promise<ParallelFigures> {
   const first = domains[0];
   if (first === undefined) throw new Error("measureParallelism needs at least one domain");
-  const single = await runner([first], perDomain, `${tag}a`);
-  const many = await runner(domains, perDomain, `${tag}b`);
-  return { single, many, ratio: many.wallMs / single.wallMs };
+  const runSingle = () => runner([first], perDomain, `${tag}a`);
+  const runMany = () => runner(domains, perDomain, `${tag}b`);
+  const many = manyFirst ? await runMany() : undefined;
+  const single = await runSingle();
+  const manyTimes = many ?? (await runMany());
+  return { single, many: manyTimes, ratio: manyTimes.wallMs / single.wallMs };
 }
 
 /** One way's figures over the repeats, rounded for the report: medians of the repeats, ms. */

@@ -20,7 +20,8 @@
  *
  * BENCH_ROUND_TRIPS, BENCH_SNAPSHOTS, BENCH_DOMAINS, BENCH_PARALLEL_SNAPSHOTS and BENCH_PARALLEL_REPEATS
  * override the counts (200, 20, 4, 5, 1; with several repeats the parallel ratios are the medians of the
- * repeats, each repeat running the three ways back to back). BENCH_PYTHON names the Python with libvirt
+ * repeats, each repeat running the three ways back to back, the
+ * first way rotating by repeat). BENCH_PYTHON names the Python with libvirt
  * (default /usr/bin/python3). Uses throwaway lab domains (`lvsnap-lab-<hex>`) and removes them at the end.
  * The last line of output is one JSON object with the figures, ratios, targets and whether each target is met.
  */
@@ -39,7 +40,6 @@ import {
   type ParallelFigures,
   type ParallelSummary,
   pluginRunner,
-  type RoundRunner,
   summarize,
 } from "./parallel-rounds";
 import { median } from "./stats";
@@ -146,13 +146,22 @@ async function run(plugin: PulumiPlugin, domains: LabDomain[], prepareMs: number
       engineDeleteMs.push((await timed(() => deleteSnapshot(connection, domain.name, "bench")))[1]);
     }
 
-    // The three ways run back to back in each repeat, so they see about the same load on the shared host.
+    // The three ways run back to back in each repeat, so they see about the same load on the shared host;
+    // which way runs first rotates by repeat, and odd repeats run D x N before 1 x N, so no way or round
+    // always meets the host first.
+    const ways = [
+      { runner: pluginRunner(plugin, provider), tag: "p", figures: parallel.plugin },
+      { runner: engineRunner(connection), tag: "e", figures: parallel.engine },
+      { runner: cLibraryRunner, tag: "c", figures: parallel.cLibrary },
+    ];
     for (let repeat = 0; repeat < PARALLEL_REPEATS; repeat++) {
-      const measure = (runner: RoundRunner, way: string) =>
-        measureParallelism(runner, domains, PARALLEL_SNAPSHOTS, `${way}${repeat}`);
-      parallel.plugin.push(await measure(pluginRunner(plugin, provider), "p"));
-      parallel.engine.push(await measure(engineRunner(connection), "e"));
-      parallel.cLibrary.push(await measure(cLibraryRunner, "c"));
+      for (let i = 0; i < ways.length; i++) {
+        const way = ways[(repeat + i) % ways.length] as (typeof ways)[number];
+        const tag = `${way.tag}${repeat}`;
+        way.figures.push(
+          await measureParallelism(way.runner, domains, PARALLEL_SNAPSHOTS, tag, repeat % 2 === 1),
+        );
+      }
     }
   } finally {
     await connection.close();
