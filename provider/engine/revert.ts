@@ -69,8 +69,6 @@ export interface RevertResult {
 
 /** Internal knobs for preview.ts. */
 export interface RevertContext {
-  /** Revert although a preview is recorded (the preview's own steps). */
-  readonly duringPreview?: boolean;
   /** Prefix of the automatic snapshot name with keepCurrent. */
   readonly savedPrefix?: string;
   /** Runs under the domain lock after the automatic snapshot exists and before the revert changes anything. */
@@ -107,7 +105,7 @@ export async function revertSnapshot(
   validateRevertOptions(domain, snapshot, options);
   const ref = await resolveDomain(port, domain);
   return withDomainLock(ref.uuid, async () => {
-    const notes = await recoverAndCheck(port, ref, snapshot, context);
+    const notes = await recoverAndCheck(port, ref, snapshot);
     let savedAs: string | undefined;
     if (options.keepCurrent === true) {
       // Refused reverts are refused before the automatic snapshot is made.
@@ -133,15 +131,10 @@ export async function revertSnapshot(
 }
 
 /** Finishes recorded operations and refuses during a preview. Returns what recovery reported. */
-async function recoverAndCheck(
-  port: RevertPort,
-  ref: DomainRef,
-  snapshot: string,
-  context: RevertContext,
-): Promise<string[]> {
+async function recoverAndCheck(port: RevertPort, ref: DomainRef, snapshot: string): Promise<string[]> {
   const notes = [...((await finishInterruptedOperations(port, ref))?.messages ?? [])];
   const preview = await readPreviewRecord(port, ref);
-  if (preview !== null && context.duringPreview !== true) {
+  if (preview !== null) {
     throw new EngineError({
       kind: EngineErrorKind.DOMAIN_STATE,
       domain: ref.name,
