@@ -8,14 +8,13 @@
  * Every variant gets a fresh domain (so chain depths are equal) with explicit overlay paths and no quiesce
  * (`quiesce: "off"`: virsh and the C library do not freeze either). Rounds are interleaved; the ratios are
  * the medians of the per-round ratios (variants of one round ran under the same load on the shared host), the
- * per-snapshot times the medians of the rounds. The engine does more than the others per snapshot, in four
+ * per-snapshot times the medians of the rounds. The engine does more than the others per snapshot, in five
  * round trips (calls of one trip are in flight together): (1) it looks the domain up; (2) under the
  * per-domain lock it reads the domain's state, XML and snapshot list (the XML also tells whether an
- * interrupted operation needs recovery, which would cost more calls); (3) it sends the snapshot's record
- * (name, planned files, quiesce outcome) to the domain metadata and the create call back to back; (4) it reads
- * the new snapshot and the domain again and verifies the chains. The record write is the one extra cost inside
- * the daemon: libvirt saves the live and the persistent definition (with fsync) on the domain's job, right
- * before the create.
+ * interrupted operation needs recovery, which would cost more calls); (3) it writes the snapshot's record
+ * (name, planned files, quiesce outcome) to the domain metadata; (4) once libvirt confirmed it, the create
+ * call; (5) it reads the new snapshot and the domain again and verifies the chains. The record write is the one
+ * extra cost inside the daemon: libvirt saves the live and the persistent definition (with fsync).
  *
  *   npx tsx bench/create-snapshots.ts
  *
