@@ -84,15 +84,25 @@ export interface PreviewEndResult {
  * Keeps the previewed state: deletes the automatic snapshot (and any descendant of it) with the files only it
  * needed, makes the previewed snapshot current, then clears the preview record. The drop is one finishing
  * phase recorded on the domain (revert-finish.ts): files to remove are recorded before any metadata goes.
- * Refused with INVALID_REQUEST when no preview is open, and with DOMAIN_STATE when an undo already returned
- * to the saved state (run undo again to finish it). Idempotent once started: a run killed half-way is
- * completed by the next operation on the domain (the finishing phase) and by calling it again (the record).
+ * The preview record is removed in the same metadata write that records that phase: from then on the commit
+ * belongs to the phase, and a run killed half-way is completed by the next operation on the domain (a later
+ * commit or undo then answers that no preview is open). Refused with INVALID_REQUEST when no preview is open,
+ * and with DOMAIN_STATE while an undo is interrupted or already returned to the saved state (run undo again to
+ * finish it).
  */
 export async function commitPreview(port: RevertPort, domain: string): Promise<PreviewEndResult> {
   const ref = await resolveDomain(port, domain);
   return withDomainLock(ref.uuid, async () => {
     const notes = [...((await finishInterruptedOperations(port, ref))?.messages ?? [])];
     const preview = await openPreview(port, ref, "commit");
+    if (preview.undoing === true) {
+      throw new EngineError({
+        kind: EngineErrorKind.DOMAIN_STATE,
+        domain: ref.name,
+        snapshot: preview.snapshot,
+        message: `domain ${ref.name}: an undo of the preview of snapshot ${preview.snapshot} was interrupted: run undo to finish it`,
+      });
+    }
     if (preview.returned === true) {
       throw new EngineError({
         kind: EngineErrorKind.DOMAIN_STATE,
@@ -104,12 +114,14 @@ export async function commitPreview(port: RevertPort, domain: string): Promise<P
     const view = await readHostView(port, ref);
     const names = [...descendantsLeavesFirst(view.forest, preview.saved), preview.saved];
     // Without the saved state the previewed snapshot may have no child left: its new branch becomes its own.
+    // The preview closes in the write that records the drop: a later undo can no longer turn it into a commit.
     const { warnings, ...dropped } = await finishBranch(
       port,
       ref,
       finishingRecord(preview.snapshot, names, true),
+      undefined,
+      { closePreview: true },
     );
-    await writePreviewRecord(port, ref, null);
     return { domain: identity(ref), preview, ...dropped, notes: [...notes, ...warnings] };
   });
 }
@@ -124,8 +136,9 @@ export async function commitPreview(port: RevertPort, domain: string): Promise<P
  *
  * The whole undo (reading the record, the revert, the drop of the branch, which is the revert's finishing phase,
  * the merge and clearing the record) runs under one hold of the domain lock, so no other operation of this
- * process runs in between. The record is marked `returned` after the revert: killed before the merge, a second
- * undo only merges and a commit is refused. Refused with INVALID_REQUEST when no preview is open. Killed
+ * process runs in between. The record is marked `undoing` before the revert starts (killed during it, a commit
+ * is refused and a second undo reverts again) and `returned` after it: killed before the merge, a second undo
+ * only merges and a commit is refused. Refused with INVALID_REQUEST when no preview is open. Killed
  * half-way, the next operation finishes the recorded phase and calling it again completes the undo.
  */
 export async function undoPreview(
@@ -178,8 +191,11 @@ async function returnToSaved(
   const view = await readHostView(port, ref);
   const savedExists = view.snapshotXml.has(preview.saved);
   if (preview.returned === true || !savedExists) return { preview, savedExists, notes };
+  // Marked before the revert starts: once it passed its point of no return a commit would keep the wrong state.
+  await writePreviewRecord(port, ref, { ...preview, undoing: true });
   const result = await revertWhileLocked(port, ref, preview.saved, options, previewBranch(view, preview));
-  await writePreviewRecord(port, ref, { ...preview, returned: true });
+  const { undoing: _undoing, ...marked } = preview;
+  await writePreviewRecord(port, ref, { ...marked, returned: true });
   return { preview, savedExists, revert: result, notes: [...notes, ...result.notes] };
 }
 

@@ -14,6 +14,7 @@ import type { DomainRef } from "../libvirt/api";
 import { ErrorCode } from "../libvirt/flags";
 import { libvirtCodeOf } from "./errors";
 import type { ProjectMetadataPort } from "./libvirt-port";
+import { readProjectMetadata, writeProjectMetadata } from "./project-metadata";
 import {
   type BranchPort,
   type DropResult,
@@ -21,7 +22,13 @@ import {
   type HostView,
   settleSnapshot,
 } from "./revert-branch";
-import { RevertPhase, type RevertRecord, writeRevertRecord } from "./revert-state";
+import {
+  RevertPhase,
+  type RevertRecord,
+  withPreviewRecord,
+  withRevertRecord,
+  writeRevertRecord,
+} from "./revert-state";
 
 /** The calls the finishing phase makes. */
 export type FinishPort = BranchPort & ProjectMetadataPort;
@@ -50,7 +57,9 @@ export function finishingRecord(snapshot: string, discard: readonly string[], se
  * files an earlier run recorded in `record.remove` (each only if nothing needs it now, and each recorded
  * before any metadata is deleted), makes `record.snapshot` libvirt's current snapshot when `record.settle`
  * and it still exists, then clears the record. `earlier` (the view before a revert) helps to recognise the
- * abandoned layers as overlays. A record with nothing to do resolves at once without a call.
+ * abandoned layers as overlays. With `closePreview` the preview record is removed in the same metadata write
+ * that records the phase, so the phase can never be mistaken for part of a preview still open. A record with
+ * nothing to do (and no preview to close) resolves at once without a call.
  *
  * Idempotent: running it again, also from another process after a kill, continues where the previous run
  * stopped. A failure throws the libvirt error and leaves the record on the domain (with the files it meant to
@@ -61,14 +70,22 @@ export async function finishBranch(
   ref: DomainRef,
   record: RevertRecord,
   earlier?: HostView,
+  options: { readonly closePreview?: boolean } = {},
 ): Promise<DropResult> {
   const discard = record.discard ?? [];
   const settle = record.settle !== false;
   const nothingToDo =
     discard.length === 0 && record.previous.length === 0 && (record.remove ?? []).length === 0 && !settle;
-  if (nothingToDo) return { dropped: [], removedFiles: [], warnings: [] };
+  if (nothingToDo && options.closePreview !== true) return { dropped: [], removedFiles: [], warnings: [] };
   let current: RevertRecord = { ...record, phase: RevertPhase.FINISHING };
-  await writeRevertRecord(port, ref, current);
+  const xml = await readProjectMetadata(port, ref);
+  const recorded = withRevertRecord(xml, nothingToDo ? null : current) ?? undefined;
+  await writeProjectMetadata(
+    port,
+    ref,
+    options.closePreview === true ? withPreviewRecord(recorded, null) : (recorded ?? null),
+  );
+  if (nothingToDo) return { dropped: [], removedFiles: [], warnings: [] };
   const dropped = await dropSnapshotsAndFiles(
     port,
     ref,

@@ -80,6 +80,11 @@ export interface PreviewRecord {
    * left is merging the saved snapshot away and clearing the record, so the undo is never reverted twice.
    */
   readonly returned?: true;
+  /**
+   * Set by an undo before its revert to the saved state begins (the revert passes its point of no return long
+   * before it finishes): while it is set, a commit is refused and the next undo runs the revert again.
+   */
+  readonly undoing?: true;
 }
 
 const REVERT = "revert";
@@ -111,8 +116,12 @@ export function withRevertRecord(xml: string | undefined, record: RevertRecord |
 export function withPreviewRecord(xml: string | undefined, record: PreviewRecord | null): string | null {
   return replaceSection(xml, PREVIEW, (root) => {
     if (record === null) return;
-    const { returned, ...attrs } = record;
-    appendElement(root, PREVIEW, { ...attrs, ...(returned === true ? { returned: "yes" } : {}) });
+    const { returned, undoing, ...attrs } = record;
+    appendElement(root, PREVIEW, {
+      ...attrs,
+      ...(returned === true ? { returned: "yes" } : {}),
+      ...(undoing === true ? { undoing: "yes" } : {}),
+    });
   });
 }
 
@@ -161,6 +170,7 @@ export function parsePreviewRecord(xml: string | undefined): PreviewRecord | nul
     saved: need(el, "saved"),
     started: need(el, "started"),
     ...(attr(el, "returned") === "yes" ? { returned: true as const } : {}),
+    ...(attr(el, "undoing") === "yes" ? { undoing: true as const } : {}),
   };
 }
 
