@@ -12,6 +12,7 @@
 import { randomUUID } from "node:crypto";
 import type { DomainRef } from "../libvirt/api";
 import { ErrorCode } from "../libvirt/flags";
+import { withoutSnapshotRecord } from "../model/metadata";
 import { libvirtCodeOf } from "./errors";
 import type { ProjectMetadataPort } from "./libvirt-port";
 import { readProjectMetadata, writeProjectMetadata } from "./project-metadata";
@@ -56,7 +57,8 @@ export function finishingRecord(snapshot: string, discard: readonly string[], se
  * `record.discard` that still exist, removes the files only they needed, the `record.previous` layers and the
  * files an earlier run recorded in `record.remove` (each only if nothing needs it now, and each recorded
  * before any metadata is deleted), makes `record.snapshot` libvirt's current snapshot when `record.settle`
- * and it still exists, then clears the record. `earlier` (the view before a revert) helps to recognise the
+ * and it still exists, then clears the record and, in the same write, forgets the engine's records of the
+ * discarded snapshots. `earlier` (the view before a revert) helps to recognise the
  * abandoned layers as overlays. With `closePreview` the preview record is removed in the same metadata write
  * that records the phase, so the phase can never be mistaken for part of a preview still open. A record with
  * nothing to do (and no preview to close) resolves at once without a call.
@@ -102,7 +104,11 @@ export async function finishBranch(
   );
   if (settle && (await snapshotExists(port, ref, current.snapshot)))
     await settleSnapshot(port, ref, current.snapshot);
-  await writeRevertRecord(port, ref, null);
+  // Every discarded snapshot is gone by now (a rerun drops none, so `discard`, not `dropped`, names them): their
+  // records go with the revert record, or a later snapshot made out of band under such a name could match one.
+  let finished = await readProjectMetadata(port, ref);
+  for (const name of discard) finished = withoutSnapshotRecord(finished, name);
+  await writeProjectMetadata(port, ref, withRevertRecord(finished, null));
   return dropped;
 }
 

@@ -8,6 +8,7 @@ import type { DomainRef, SnapshotRef, StoragePoolRef, StorageVolRef } from "../.
 import { DomainState } from "../../../provider/libvirt/api";
 import { ErrorCode } from "../../../provider/libvirt/flags";
 import { parseDomainXml } from "../../../provider/model/domain";
+import { parseProjectMetadata, withSnapshotRecord } from "../../../provider/model/metadata";
 import { daemonError } from "./delete-fakes";
 
 const domainXml = (name: string, disks: Record<string, string>) =>
@@ -289,6 +290,22 @@ describe("the finishing phase", () => {
       "storageVolDelete",
       "domainSetMetadata",
     ]);
+  });
+
+  test("the records of the dropped snapshots are forgotten in the write that clears the revert record", async () => {
+    const { host, record } = await reverted();
+    const recordOf = (name: string) => ({
+      name,
+      files: { overlays: [{ disk: "vda", path: `/i/vda.${name}.qcow2` }] },
+      quiesced: true,
+    });
+    host.metadata = withSnapshotRecord(withSnapshotRecord(host.metadata, recordOf("s2")), recordOf("s3"));
+    await finishBranch(host.port(), host.ref, record);
+    expect([parseProjectMetadata(host.metadata), parseRevertRecord(host.metadata)]).toEqual([
+      { snapshots: [recordOf("s2")] },
+      null,
+    ]);
+    expect(host.mutations.filter((m) => m === "domainSetMetadata")).toHaveLength(3);
   });
 
   test("a file another domain of the host uses is kept, with a warning, and the rest goes", async () => {
