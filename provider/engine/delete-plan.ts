@@ -11,17 +11,26 @@
 import { DomainState } from "../libvirt/api";
 import { type DomainModel, describeChain, describeImage, type ImageSource } from "../model/domain";
 import type { SnapshotForest, SnapshotView } from "../model/snapshot-tree";
+import { EngineError, EngineErrorKind } from "./errors";
 
 /** The domain's state as the delete sees it. `started-paused`: it was shut off and the delete started it. */
 export type PlanDomainState = "running" | "paused" | "started-paused";
 
 /**
- * How a delete sees libvirt's domain state (DomainState): `shutoff` when no QEMU process runs (shut off or
- * crashed: the delete must start it paused), `paused`, else `running` (every other state has a QEMU process
- * that runs block jobs). Pure.
+ * How a delete sees libvirt's domain state (DomainState): `shutoff` when no QEMU process runs (the delete must
+ * start it paused), `paused`, else `running` (every other state has a QEMU process that runs block jobs). Pure.
+ * Throws DOMAIN_STATE for CRASHED: with QEMU that state means on_crash=preserve kept the crashed process for
+ * inspection, so it is neither a process that runs block jobs nor a shut-off domain the delete may start.
  */
-export function planStateOf(state: number): PlanDomainState | "shutoff" {
-  if (state === DomainState.SHUTOFF || state === DomainState.CRASHED) return "shutoff";
+export function planStateOf(state: number, domain: string): PlanDomainState | "shutoff" {
+  if (state === DomainState.CRASHED) {
+    throw new EngineError({
+      kind: EngineErrorKind.DOMAIN_STATE,
+      domain,
+      message: `domain ${domain} crashed and is kept for inspection: destroy it or reset it first`,
+    });
+  }
+  if (state === DomainState.SHUTOFF) return "shutoff";
   return state === DomainState.PAUSED ? "paused" : "running";
 }
 

@@ -203,7 +203,7 @@ async function readForest(port: DeleteSnapshotPort, ref: DomainRef): Promise<Del
 }
 
 async function planState(port: DeleteSnapshotPort, ref: DomainRef): Promise<PlanDomainState | "shutoff"> {
-  return planStateOf((await port.domainGetState(ref)).state);
+  return planStateOf((await port.domainGetState(ref)).state, ref.name);
 }
 
 async function deleteByCommit(

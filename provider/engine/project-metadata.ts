@@ -54,7 +54,8 @@ export async function writeProjectMetadata(
       PROJECT_XML_NAMESPACE,
       flags,
     );
-  if (state === DomainState.SHUTOFF || state === DomainState.CRASHED) {
+  // CRASHED with QEMU is a kept process (on_crash=preserve): it has a live definition like a running domain.
+  if (state === DomainState.SHUTOFF) {
     await set(DomainModificationImpact.CONFIG);
     return;
   }

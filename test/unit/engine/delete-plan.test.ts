@@ -5,6 +5,7 @@ import {
   planDelete,
   planStateOf,
 } from "../../../provider/engine/delete-plan";
+import { EngineErrorKind } from "../../../provider/engine/errors";
 import { DomainState } from "../../../provider/libvirt/api";
 import type { DomainModel, ImageSource } from "../../../provider/model/domain";
 import type { SnapshotModel } from "../../../provider/model/snapshot";
@@ -258,9 +259,18 @@ describe("planStateOf", () => {
     [DomainState.PAUSED, "paused"],
     [DomainState.SHUTDOWN, "running"],
     [DomainState.SHUTOFF, "shutoff"],
-    [DomainState.CRASHED, "shutoff"],
     [DomainState.PMSUSPENDED, "running"],
   ])("libvirt state %i is %s", (state, expected) => {
-    expect(planStateOf(state)).toBe(expected);
+    expect(planStateOf(state, "vm")).toBe(expected);
+  });
+
+  test("a crashed domain kept for inspection (on_crash=preserve) is refused, not started", () => {
+    expect(() => planStateOf(DomainState.CRASHED, "vm")).toThrow(
+      expect.objectContaining({
+        kind: EngineErrorKind.DOMAIN_STATE,
+        domain: "vm",
+        message: "domain vm crashed and is kept for inspection: destroy it or reset it first",
+      }),
+    );
   });
 });

@@ -32,6 +32,11 @@ describe("project metadata on the domain", () => {
     ["running", DomainState.RUNNING, [DomainModificationImpact.LIVE | DomainModificationImpact.CONFIG]],
     ["paused", DomainState.PAUSED, [DomainModificationImpact.LIVE | DomainModificationImpact.CONFIG]],
     ["shut off", DomainState.SHUTOFF, [DomainModificationImpact.CONFIG]],
+    [
+      "crashed and kept (on_crash=preserve)",
+      DomainState.CRASHED,
+      [DomainModificationImpact.LIVE | DomainModificationImpact.CONFIG],
+    ],
   ])("%s: written to the definitions that exist", async (_what, state, flags) => {
     const p = port(state);
     await writeProjectMetadata(p, ref, "<state/>");
