@@ -191,8 +191,9 @@ async function filesOfDomain(
   const documents = await gone(
     Promise.all([
       slots(() => port.domainGetXMLDesc(domain, 0)),
-      // A transient domain has no persistent definition; its live XML is then all there is.
-      slots(() => port.domainGetXMLDesc(domain, DomainXMLFlags.INACTIVE)).catch(() => undefined),
+      // Any failure but a vanished domain rejects: swallowing it would drop the files only this definition
+      // names. A transient domain needs no exception: libvirt answers INACTIVE with its live definition.
+      slots(() => port.domainGetXMLDesc(domain, DomainXMLFlags.INACTIVE)),
     ]),
   );
   if (documents === undefined) return [];

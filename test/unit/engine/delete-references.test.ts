@@ -209,6 +209,18 @@ describe("referencesOutside", () => {
     };
     await expect(referencesOutside(failing, self)).rejects.toThrow("broken");
   });
+
+  test("a failed read of a persistent definition rejects: the files only it names are not dropped", async () => {
+    const base = host([self, other]);
+    const failing: ReferencePort = {
+      ...base,
+      domainGetXMLDesc: (domain, flags) =>
+        flags === DomainXMLFlags.INACTIVE
+          ? Promise.reject(libvirtError(ErrorCode.OPERATION_TIMEOUT, "cannot acquire state change lock"))
+          : base.domainGetXMLDesc(domain, flags),
+    };
+    await expect(referencesOutside(failing, self)).rejects.toThrow("cannot acquire state change lock");
+  });
 });
 
 describe("mergesChangingOthers", () => {
