@@ -99,3 +99,20 @@ test("a commit killed while dropping the saved snapshot has already closed the p
     [SAVED],
   ]);
 });
+
+test("an undo marks the preview undoing before its revert starts, so a revert stopped half-way is never committed", async () => {
+  const host = await previewingHost();
+  Object.assign(host, {
+    connectGetCapabilities: async () => {
+      throw new Error("killed");
+    },
+  });
+  const error = await undoPreview(host as unknown as RevertPort, "lvsnap-fixture").catch((e: unknown) => e);
+  expect(error).toEqual(new Error("killed"));
+  expect(await readPreviewRecord(host, host.ref)).toEqual({
+    snapshot: "s1",
+    saved: SAVED,
+    started: "2026-11-22T02:40:00.000Z",
+    undoing: true,
+  });
+});
