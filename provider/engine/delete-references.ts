@@ -117,6 +117,36 @@ export function mergesChangingOthers(steps: readonly DeleteStep[], references: F
   });
 }
 
+/**
+ * Why libvirt's own delete of a snapshot with `disks` must be refused: libvirt commits each overlay into the
+ * image below it and removes the overlay itself, so it neither keeps an overlay another domain uses nor spares a
+ * merge that changes what another domain reads. One sentence per overlay another domain uses, then one per such
+ * merge (mergesChangingOthers); empty when the delete touches nothing another domain names. Pure.
+ */
+export function nativeDeleteConflicts(
+  disks: readonly {
+    readonly target: string;
+    readonly overlay: ImageSource;
+    readonly pointInTime?: ImageSource;
+  }[],
+  references: FileReferences,
+): string[] {
+  const removed = disks.flatMap((d) => {
+    const users = d.overlay.path === undefined ? [] : (references.get(posix.normalize(d.overlay.path)) ?? []);
+    if (users.length === 0) return [];
+    return [
+      `disk ${d.target}: ${users.join(", ")} ${users.length === 1 ? "uses" : "use"} ${d.overlay.path}, ` +
+        "which libvirt's delete removes",
+    ];
+  });
+  const commits: DeleteStep[] = disks.flatMap((d) =>
+    d.overlay.path === undefined || d.pointInTime?.path === undefined
+      ? []
+      : [{ kind: "commit", disk: d.target, top: d.overlay.path, base: d.pointInTime.path, active: false }],
+  );
+  return [...removed, ...mergesChangingOthers(commits, references)];
+}
+
 /** Calls of one scan pending at once: one below libvirtd's 5 requests per client, left to other work. */
 export const REFERENCE_READS_IN_FLIGHT = 4;
 

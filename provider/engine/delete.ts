@@ -26,6 +26,7 @@ import { type DeleteStep, type PlanDomainState, planDelete, planStateOf } from "
 import {
   keepReferencedFiles,
   mergesChangingOthers,
+  nativeDeleteConflicts,
   type ReferencePort,
   referencesOutside,
 } from "./delete-references";
@@ -90,7 +91,9 @@ export const NATIVE_DELETE_MIN_VERSION = 9_000_000;
  *   or stays recorded for the next operation to finish.
  * - VERIFY_FAILED when the chains or libvirt's tree disagree afterwards.
  * A merged overlay or memory file that another domain on the host uses is kept, with a warning (see
- * delete-references.ts).
+ * delete-references.ts). With `strategy: native` libvirt merges and removes the overlays itself, so only the
+ * memory file can be kept: the delete is refused instead (INVALID_REQUEST, nothing done) when another domain
+ * names one of the snapshot's overlays or an image libvirt would merge into; blockcommit handles such files.
  */
 export async function deleteSnapshot(
   port: DeleteSnapshotPort,
@@ -285,7 +288,8 @@ async function offChainBacking(
 
 /**
  * libvirt's own delete (it merges with block commit itself), then the memory file libvirt 9.0 leaves behind.
- * Refuses on libvirt older than 9.0, which cannot delete external snapshots.
+ * Refuses on libvirt older than 9.0, which cannot delete external snapshots, and, with nothing changed, when
+ * another domain names an overlay libvirt would remove or an image it would merge into.
  */
 async function deleteNatively(
   port: DeleteSnapshotPort,
@@ -304,15 +308,26 @@ async function deleteNatively(
     });
   }
   const view = before.snapshots.find((s) => s.name === name);
+  // Read before anything changes: a refusal then leaves nothing to undo.
+  const references = await referencesOutside(port, ref, lockedAt);
+  const conflicts = nativeDeleteConflicts(view?.disks ?? [], references);
+  if (conflicts.length > 0) {
+    throw new EngineError({
+      kind: EngineErrorKind.INVALID_REQUEST,
+      domain: ref.name,
+      snapshot: name,
+      message:
+        `cannot delete snapshot ${name} of domain ${ref.name} natively: ${conflicts.join("; ")}. Use the ` +
+        "blockcommit strategy, which keeps such files and refuses only merges that change what others read, " +
+        "or remove the other domain's use first; nothing was changed",
+    });
+  }
   // libvirt removes the overlays itself; only the memory file it leaves behind is this delete's to remove.
   const memory: DeleteStep[] =
     view?.memory.mode === "external" && view.memory.file !== undefined
       ? [{ kind: "remove-file", path: view.memory.file, role: "memory" }]
       : [];
-  const kept =
-    memory.length === 0
-      ? { steps: [], warnings: [] }
-      : keepReferencedFiles(memory, await referencesOutside(port, ref, lockedAt));
+  const kept = keepReferencedFiles(memory, references);
   // Quirk: libvirt 9.0 deletes an external snapshot of a shut-off domain only when the persistent definition
   // lists the backing chain, which it does not for snapshots created offline ("could not find base disk
   // source in disk source chain", INVALID_ARG). Started paused, libvirt reads the chain from QEMU.

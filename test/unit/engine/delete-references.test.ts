@@ -5,6 +5,7 @@ import {
   filesOfSnapshotXml,
   keepReferencedFiles,
   mergesChangingOthers,
+  nativeDeleteConflicts,
   REFERENCE_READS_IN_FLIGHT,
   type ReferencePort,
   referencesOutside,
@@ -252,5 +253,38 @@ describe("mergesChangingOthers", () => {
       "disk vdb: domain x uses /i/b.qcow2, the image the merge writes into, without /i/b.s1.qcow2 above it, so " +
         "the merge would change what it reads",
     ]);
+  });
+});
+
+describe("nativeDeleteConflicts (libvirt merges and removes the overlays itself)", () => {
+  const file = (path: string) => ({ kind: "file" as const, path });
+  const disks = [
+    { target: "vda", overlay: file("/i/web.s1.qcow2"), pointInTime: file("/i/web.qcow2") },
+    { target: "vdb", overlay: file("/i/data.s1.qcow2"), pointInTime: file("/i/data.qcow2") },
+  ];
+
+  test.each([
+    ["nobody else names the snapshot's files", {}, []],
+    [
+      "another domain reads the overlay",
+      { "/i/web.s1.qcow2": ["domain other"] },
+      ["disk vda: domain other uses /i/web.s1.qcow2, which libvirt's delete removes"],
+    ],
+    [
+      "another domain names the image merged into, without the overlay",
+      { "/i/data.qcow2": ["snapshot t1 of domain other"] },
+      [
+        "disk vdb: snapshot t1 of domain other uses /i/data.qcow2, the image the merge writes into, without " +
+          "/i/data.s1.qcow2 above it, so the merge would change what it reads",
+      ],
+    ],
+    [
+      "another domain reads the base through the overlay: the removal is refused, not the merge",
+      { "/i/web.s1.qcow2": ["domain a", "domain b"], "/i/web.qcow2": ["domain a", "domain b"] },
+      ["disk vda: domain a, domain b use /i/web.s1.qcow2, which libvirt's delete removes"],
+    ],
+  ] as const)("%s", (_what, references, expected) => {
+    const map = new Map(Object.entries(references).map(([k, v]) => [k, [...v]]));
+    expect(nativeDeleteConflicts(disks, map)).toEqual(expected);
   });
 });
