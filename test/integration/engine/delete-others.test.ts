@@ -138,6 +138,20 @@ describe("deleteSnapshot and what others own", () => {
     expect(await dataMismatches(domain.overlay("vda", "s2"), 0, 2, 2)).toEqual([]);
   });
 
+  test("the native strategy is refused when another domain uses the overlay libvirt would remove; nothing changes", async () => {
+    const domain = await layered();
+    const { other, clone } = await linkedClone(domain);
+    const before = await hostState(domain);
+    const error = await rejection(deleteSnapshot(conn, domain.lab.name, "s1", { strategy: "native" }));
+    expect([error.kind, error.snapshot]).toEqual(["invalid-request", "s1"]);
+    expect(error.message).toContain(domain.overlay("vda", "s1"));
+    expect(error.message).toContain(other.name);
+    expect(await hostState(domain)).toEqual(before);
+    expect(existsSync(domain.overlay("vda", "s1"))).toBe(true);
+    // The other domain still reads s2's point in time (layers 0 and 1).
+    expect(await dataMismatches(clone, 0, 1, 2)).toEqual([]);
+  });
+
   test("Quirk: QEMU refuses a merge into an image another running domain has open; nothing changes", async () => {
     const domain = await layered();
     const { other } = await linkedClone(domain);
