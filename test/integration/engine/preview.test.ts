@@ -3,7 +3,9 @@ import { join } from "node:path";
 import { describe, expect, onTestFinished, test } from "vitest";
 import { createSnapshot } from "../../../provider/engine/create";
 import { deleteSnapshot } from "../../../provider/engine/delete";
+import { withDomainLock } from "../../../provider/engine/domain-lock";
 import { commitPreview, getPreview, previewSnapshot, undoPreview } from "../../../provider/engine/preview";
+import { finishInterruptedOperations } from "../../../provider/engine/recover";
 import { revertSnapshot } from "../../../provider/engine/revert";
 import { readRevertRecord } from "../../../provider/engine/revert-state";
 import type { LibvirtConnection } from "../../../provider/libvirt/connection";
@@ -109,25 +111,30 @@ describe("preview", () => {
 });
 
 describe("ending a preview safely", () => {
-  test("a commit killed after dropping the saved snapshot's metadata: its files stay recorded, and committing again removes them", async () => {
+  test("a commit killed after dropping the saved snapshot's metadata: the preview is closed, its files stay recorded, and the next operation (even a refused commit) removes them", async () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
     await diskOnlyLayers(conn(), dom, ["s1", "s2"]);
     await runKilledChild(["revert-child.ts", dom.name, "s1", "snapshot-delete", "preview-commit"]);
-    const preview = await getPreview(conn(), dom.name);
-    const record = await readRevertRecord(conn(), await conn().domainLookupByName(dom.name));
+    const ref = await conn().domainLookupByName(dom.name);
+    const record = await readRevertRecord(conn(), ref);
+    const saved = record?.discard?.[0] ?? "";
+    expect(saved).toMatch(/^auto-before-preview-/);
     // Recorded: the saved snapshot's overlay (already removed by the preview's revert: nothing to do) and the
-    // layer written before the preview, which only the saved snapshot kept.
-    expect([record?.phase, record?.discard, record?.remove]).toEqual([
+    // layer written before the preview, which only the saved snapshot kept. The preview itself was closed in
+    // the same write, so an undo can no longer be mistaken for it.
+    expect([record?.phase, record?.discard, record?.remove, await getPreview(conn(), dom.name)]).toEqual([
       "finishing",
-      [preview?.saved],
-      [dom.path(`vda.${preview?.saved}.qcow2`), dom.path("vda.s2.qcow2")],
+      [saved],
+      [dom.path(`vda.${saved}.qcow2`), dom.path("vda.s2.qcow2")],
+      null,
     ]);
     expect(await dom.snapshotParents()).toEqual({ s1: null, s2: "s1" });
 
-    const committed = await commitPreview(conn(), dom.name);
-    expect([committed.dropped, committed.removedFiles, committed.notes.length]).toEqual([[], [], 1]);
-    expect(await readRevertRecord(conn(), await conn().domainLookupByName(dom.name))).toBeNull();
-    expect(await getPreview(conn(), dom.name)).toBeNull();
+    // Committing again finds no preview, but like every operation on the domain it first finishes the drop.
+    const again = await engineRejection(commitPreview(conn(), dom.name));
+    expect(again.kind).toBe("invalid-request");
+    expect(await withDomainLock(ref.uuid, () => finishInterruptedOperations(conn(), ref))).toBeNull();
+    expect(await readRevertRecord(conn(), ref)).toBeNull();
     expect(await files(dom)).toEqual(["domain.xml", "vda.qcow2", "vda.s1.qcow2", "vda.s1.revert-1.qcow2"]);
     expect(await currentSnapshot(dom.name)).toBe("s1");
     expect(await visibleLayer(dom)).toBe(0);
