@@ -270,7 +270,8 @@ describe("RestorePoint provider", () => {
     ]);
   });
 
-  it("paused: a retried generation that fails again keeps the snapshot the previous attempt recorded", async () => {
+  /** Generation 1 on a and b (paused), then generation 2 failing on b: its partial state records rp-2 on a. */
+  async function generationTwoFailedOnB() {
     const { host, provider, inputs } = setup();
     const { id, outs } = await provider.create(inputs({ consistency: "paused" }));
     host.failCreate = (domain) => (domain === "b" ? "before" : null);
@@ -281,6 +282,11 @@ describe("RestorePoint provider", () => {
         inputs({ consistency: "paused", triggers: ["v2"] }),
       )
       .catch((e: unknown) => e)) as { properties: Record<string, unknown> };
+    return { host, provider, inputs, id, failed };
+  }
+
+  it("paused: a retried generation that fails again keeps the snapshot the previous attempt recorded", async () => {
+    const { host, provider, inputs, id, failed } = await generationTwoFailedOnB();
     // b cannot be paused now, so a's existing rp-2 is not adopted by the retry: it must stay recorded.
     host.pause = async (domain: string) => {
       if (domain === "b") throw new Error("domain b is shut down by another operation");
@@ -306,16 +312,7 @@ describe("RestorePoint provider", () => {
   });
 
   it("paused: a retried generation drops a recorded snapshot that is gone from the host", async () => {
-    const { host, provider, inputs } = setup();
-    const { id, outs } = await provider.create(inputs({ consistency: "paused" }));
-    host.failCreate = (domain) => (domain === "b" ? "before" : null);
-    const failed = (await provider
-      .update(
-        id,
-        outs as unknown as Record<string, unknown>,
-        inputs({ consistency: "paused", triggers: ["v2"] }),
-      )
-      .catch((e: unknown) => e)) as { properties: Record<string, unknown> };
+    const { host, provider, inputs, id, failed } = await generationTwoFailedOnB();
     host.snapshots.get(UUIDS.a as string)?.delete("rp-2");
     host.pause = async (domain: string) => {
       if (domain === "b") throw new Error("domain b is shut down by another operation");
