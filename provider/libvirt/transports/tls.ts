@@ -97,12 +97,18 @@ export async function dialTls(
       throw fail("credentials", message, error);
     }
   };
-  const [ca, crl, cert, key] = await Promise.all([
+  // Read in parallel, report in a fixed order: when several files are missing, the error names the same
+  // one (the CA first, as libvirt does) whichever read happened to fail first.
+  const reads = await Promise.allSettled([
     load(paths.ca, "CA certificate", uri.params.noVerify),
     load(paths.crl, "CA revocation list", true),
     load(paths.cert, "client certificate", false),
     load(paths.key, "client key", false),
   ]);
+  const [ca, crl, cert, key] = reads.map((read) => {
+    if (read.status === "rejected") throw read.reason;
+    return read.value;
+  });
 
   // One deadline for TCP connect, handshake and confirmation: tls.connect opens the TCP connection itself.
   let secure: tls.TLSSocket;
