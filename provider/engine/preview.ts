@@ -119,7 +119,6 @@ export async function commitPreview(port: RevertPort, domain: string): Promise<P
       port,
       ref,
       finishingRecord(preview.snapshot, names, true),
-      undefined,
       { closePreview: true },
     );
     return { domain: identity(ref), preview, ...dropped, notes: [...notes, ...warnings] };

@@ -10,6 +10,7 @@
  * then is the record cleared.
  */
 import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import type { DomainRef } from "../libvirt/api";
 import { ErrorCode } from "../libvirt/flags";
 import { withoutSnapshotRecord } from "../model/metadata";
@@ -24,6 +25,7 @@ import {
   settleSnapshot,
 } from "./revert-branch";
 import {
+  parseRevertRecord,
   RevertPhase,
   type RevertRecord,
   withPreviewRecord,
@@ -52,16 +54,24 @@ export function finishingRecord(snapshot: string, discard: readonly string[], se
   };
 }
 
+/** How `finishBranch` runs. */
+export interface FinishOptions {
+  /** The view before a revert: helps to recognise the abandoned layers as overlays. */
+  readonly earlier?: HostView;
+  /** Remove the preview record in the metadata write that records the phase. */
+  readonly closePreview?: boolean;
+}
+
 /**
  * Runs the finishing phase of `record` on the domain: records it (phase `finishing`), drops the snapshots in
  * `record.discard` that still exist, removes the files only they needed, the `record.previous` layers and the
  * files an earlier run recorded in `record.remove` (each only if nothing needs it now, and each recorded
  * before any metadata is deleted), makes `record.snapshot` libvirt's current snapshot when `record.settle`
  * and it still exists, then clears the record and, in the same write, forgets the engine's records of the
- * discarded snapshots. `earlier` (the view before a revert) helps to recognise the
- * abandoned layers as overlays. With `closePreview` the preview record is removed in the same metadata write
- * that records the phase, so the phase can never be mistaken for part of a preview still open. A record with
- * nothing to do (and no preview to close) resolves at once without a call.
+ * discarded snapshots. With `closePreview` the preview record is removed in the same metadata write that
+ * records the phase, so the phase can never be mistaken for part of a preview still open. A record the domain
+ * already holds as it is (the recipe leaves it so, and so does a run that stopped before recording files) is
+ * not written again. A record with nothing to do (and no preview to close) resolves at once without a call.
  *
  * Idempotent: running it again, also from another process after a kill, continues where the previous run
  * stopped. A failure throws the libvirt error and leaves the record on the domain (with the files it meant to
@@ -71,8 +81,7 @@ export async function finishBranch(
   port: FinishPort,
   ref: DomainRef,
   record: RevertRecord,
-  earlier?: HostView,
-  options: { readonly closePreview?: boolean } = {},
+  options: FinishOptions = {},
 ): Promise<DropResult> {
   const discard = record.discard ?? [];
   const settle = record.settle !== false;
@@ -81,12 +90,15 @@ export async function finishBranch(
   if (nothingToDo && options.closePreview !== true) return { dropped: [], removedFiles: [], warnings: [] };
   let current: RevertRecord = { ...record, phase: RevertPhase.FINISHING };
   const xml = await readProjectMetadata(port, ref);
-  const recorded = withRevertRecord(xml, nothingToDo ? null : current) ?? undefined;
-  await writeProjectMetadata(
-    port,
-    ref,
-    options.closePreview === true ? withPreviewRecord(recorded, null) : (recorded ?? null),
-  );
+  if (options.closePreview === true) {
+    await writeProjectMetadata(
+      port,
+      ref,
+      withPreviewRecord(withRevertRecord(xml, nothingToDo ? null : current) ?? undefined, null),
+    );
+  } else if (!holdsRecord(xml, current)) {
+    await writeProjectMetadata(port, ref, withRevertRecord(xml, current));
+  }
   if (nothingToDo) return { dropped: [], removedFiles: [], warnings: [] };
   const dropped = await dropSnapshotsAndFiles(
     port,
@@ -100,7 +112,7 @@ export async function finishBranch(
         await writeRevertRecord(port, ref, current);
       },
     },
-    earlier,
+    options.earlier,
   );
   if (settle && (await snapshotExists(port, ref, current.snapshot)))
     await settleSnapshot(port, ref, current.snapshot);
@@ -110,6 +122,16 @@ export async function finishBranch(
   for (const name of discard) finished = withoutSnapshotRecord(finished, name);
   await writeProjectMetadata(port, ref, withRevertRecord(finished, null));
   return dropped;
+}
+
+/** Whether the metadata document holds exactly `record` as its revert record; false when it cannot be read. */
+function holdsRecord(xml: string | undefined, record: RevertRecord): boolean {
+  try {
+    return isDeepStrictEqual(parseRevertRecord(xml), record);
+  } catch {
+    // A record this version cannot read is replaced, as it always was.
+    return false;
+  }
 }
 
 async function snapshotExists(port: FinishPort, ref: DomainRef, name: string): Promise<boolean> {

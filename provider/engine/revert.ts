@@ -240,7 +240,7 @@ export async function revertWhileLocked(
     await verifyReverted(port, ref, plan, overlays);
   }
   const abandoned = finishing.previous.map((p) => p.path);
-  const dropped = await finishBranch(port, ref, finishing, before).catch((e: unknown) => {
+  const dropped = await finishBranch(port, ref, finishing, { earlier: before }).catch((e: unknown) => {
     throw new EngineError({
       kind: EngineErrorKind.LIBVIRT,
       domain: ref.name,

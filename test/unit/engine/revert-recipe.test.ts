@@ -107,8 +107,8 @@ describe("the finishing phase", () => {
         record: null,
       },
     ]);
+    // The recipe left the record in phase finishing: the first write adds the files to remove.
     expect(host.mutations).toEqual([
-      "domainSetMetadata",
       "domainSetMetadata",
       "domainSnapshotDelete",
       "storageVolDelete",
@@ -130,7 +130,7 @@ describe("the finishing phase", () => {
       { snapshots: [recordOf("s2")] },
       null,
     ]);
-    expect(host.mutations.filter((m) => m === "domainSetMetadata")).toHaveLength(3);
+    expect(host.mutations.filter((m) => m === "domainSetMetadata")).toHaveLength(2);
   });
 
   test("a file another domain of the host uses is kept, with a warning, and the rest goes", async () => {
@@ -161,8 +161,8 @@ describe("the finishing phase", () => {
     ]);
   });
 
-  test.each([1, 2, 3, 4, 5, 6])(
-    "failing state-changing call %i (of 6): the record stays, and recovery reaches the same end state",
+  test.each([1, 2, 3, 4, 5])(
+    "failing state-changing call %i (of 5): the record stays, and recovery reaches the same end state",
     async (failAt) => {
       const clean = await reverted();
       await finishBranch(clean.host.port(), clean.host.ref, clean.record);
