@@ -1,14 +1,11 @@
 import { describe, expect, test } from "vitest";
-import { deleteSnapshot } from "../../../provider/engine/delete";
-import { isEngineError } from "../../../provider/engine/errors";
 import { revertSnapshot } from "../../../provider/engine/revert";
-import { parseRevertRecord, readRevertRecord } from "../../../provider/engine/revert-state";
+import { parseRevertRecord } from "../../../provider/engine/revert-state";
 import type { LibvirtConnection } from "../../../provider/libvirt/connection";
 import { parseProjectMetadata } from "../../../provider/model/metadata";
 import { lab } from "../../support/lab";
-import { currentSnapshot } from "../../support/virsh";
 import { labConnectionPerFile } from "./lab-connection";
-import { diskOnlyLayers, files, persistentSources, visibleLayer } from "./revert-support";
+import { diskOnlyLayers } from "./revert-support";
 
 const conn = labConnectionPerFile();
 
