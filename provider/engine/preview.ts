@@ -17,6 +17,7 @@ import { type HostView, readHostView } from "./revert-branch";
 import { finishBranch, finishingRecord } from "./revert-finish";
 import { descendantsLeavesFirst, type RevertTargetState } from "./revert-plan";
 import { type PreviewRecord, readPreviewRecord, writePreviewRecord } from "./revert-state";
+import { type ScanMark, scanMark } from "./scan-sharing";
 
 /** Prefix of the automatic snapshot that holds the state from before a preview. */
 export const PREVIEW_SAVED_PREFIX = "auto-before-preview";
@@ -93,6 +94,8 @@ export interface PreviewEndResult {
 export async function commitPreview(port: RevertPort, domain: string): Promise<PreviewEndResult> {
   const ref = await resolveDomain(port, domain);
   return withDomainLock(ref.uuid, async () => {
+    // The drop's reference scan may join one that concurrent deletes started after this point.
+    const lockedAt = scanMark();
     const notes = [...((await finishInterruptedOperations(port, ref))?.messages ?? [])];
     const preview = await openPreview(port, ref, "commit");
     if (preview.undoing === true) {
@@ -119,7 +122,7 @@ export async function commitPreview(port: RevertPort, domain: string): Promise<P
       port,
       ref,
       finishingRecord(preview.snapshot, names, true),
-      { closePreview: true },
+      { lockedAt, closePreview: true },
     );
     return { domain: identity(ref), preview, ...dropped, notes: [...notes, ...warnings] };
   });
@@ -146,23 +149,25 @@ export async function undoPreview(
   options: { readonly targetState?: RevertTargetState } = {},
 ): Promise<PreviewEndResult> {
   const ref = await resolveDomain(port, domain);
-  return withDomainLock(ref.uuid, () => undoWhileLocked(port, ref, options));
+  // The reference scans of the undo may join ones that concurrent deletes started after the lock was held.
+  return withDomainLock(ref.uuid, () => undoWhileLocked(port, ref, options, scanMark()));
 }
 
-/** The undo, for `undoPreview`, which holds the domain lock. */
+/** The undo, for `undoPreview`, which holds the domain lock since `lockedAt`. */
 async function undoWhileLocked(
   port: RevertPort,
   ref: DomainRef,
   options: { readonly targetState?: RevertTargetState },
+  lockedAt: ScanMark,
 ): Promise<PreviewEndResult> {
-  const back = await returnToSaved(port, ref, options);
+  const back = await returnToSaved(port, ref, options, lockedAt);
   const { preview, revert } = back;
   const notes = [...back.notes];
   // The files of the dropped branch were removed by the revert (its finishing phase): see revert.removedFiles.
   let removedFiles: readonly string[] = [];
   let dropped = [...(revert?.discarded ?? [])];
   if (back.savedExists) {
-    const merged = await mergeSavedAway(port, ref, preview.saved);
+    const merged = await mergeSavedAway(port, ref, preview.saved, lockedAt);
     dropped = [...dropped, preview.saved];
     removedFiles = merged.removedFiles;
     notes.push(...merged.notes);
@@ -178,12 +183,13 @@ async function undoWhileLocked(
 /**
  * The locked part of an undo: finishes interrupted operations, reads the preview, and (unless an earlier undo
  * already did) reverts to the saved snapshot, discarding the snapshots taken of the preview branch during the
- * preview, then marks the record `returned`. Caller holds the domain lock.
+ * preview, then marks the record `returned`. Caller holds the domain lock since `lockedAt`.
  */
 async function returnToSaved(
   port: RevertPort,
   ref: DomainRef,
   options: { readonly targetState?: RevertTargetState },
+  lockedAt: ScanMark,
 ): Promise<{ preview: PreviewRecord; savedExists: boolean; revert?: RevertResult; notes: string[] }> {
   const notes = [...((await finishInterruptedOperations(port, ref))?.messages ?? [])];
   const preview = await openPreview(port, ref, "undo");
@@ -192,7 +198,10 @@ async function returnToSaved(
   if (preview.returned === true || !savedExists) return { preview, savedExists, notes };
   // Marked before the revert starts: once it passed its point of no return a commit would keep the wrong state.
   await writePreviewRecord(port, ref, { ...preview, undoing: true });
-  const result = await revertWhileLocked(port, ref, preview.saved, options, previewBranch(view, preview));
+  const result = await revertWhileLocked(port, ref, preview.saved, options, {
+    lockedAt,
+    discard: previewBranch(view, preview),
+  });
   const { undoing: _undoing, ...marked } = preview;
   await writePreviewRecord(port, ref, { ...marked, returned: true });
   return { preview, savedExists, revert: result, notes: [...notes, ...result.notes] };
@@ -211,19 +220,20 @@ function previewBranch(view: HostView, preview: PreviewRecord): string[] {
 
 /**
  * Deletes the automatic snapshot by merging; drops only its metadata when a paused memory state forbids it.
- * Caller holds the domain lock.
+ * Caller holds the domain lock since `lockedAt`.
  */
 async function mergeSavedAway(
   port: RevertPort,
   ref: DomainRef,
   saved: string,
+  lockedAt: ScanMark,
 ): Promise<{ removedFiles: string[]; notes: string[] }> {
   try {
     const result = await deleteSnapshotWhileLocked(port, ref, saved, {}, { endingPreview: true });
     return { removedFiles: [], notes: [...result.notes, ...result.warnings] };
   } catch (e) {
     if (!(isEngineError(e) && e.kind === EngineErrorKind.DOMAIN_STATE)) throw e;
-    const result = await finishBranch(port, ref, finishingRecord(saved, [saved], false));
+    const result = await finishBranch(port, ref, finishingRecord(saved, [saved], false), { lockedAt });
     return {
       removedFiles: [...result.removedFiles],
       notes: [

@@ -24,6 +24,7 @@ import type { CurrentSnapshotPort, ProjectMetadataPort, SnapshotReadPort } from 
 import { writeProjectMetadata } from "./project-metadata";
 import { isRevertOverlayName, revertOverlayStem } from "./revert-plan";
 import { type NewSource, snapshotDomain, withSnapshotOverlays } from "./revert-xml";
+import type { ScanMark } from "./scan-sharing";
 
 /** The calls reading and dropping need. */
 export type BranchPort = SnapshotReadPort &
@@ -196,6 +197,8 @@ export interface DropRecorder {
  * `earlier` (the view before a revert) helps to recognise abandoned layers as overlays. Nothing is merged.
  * A file that another domain on the host names (read before anything changes, see delete-references.ts) is
  * kept, with a warning: this domain's view cannot tell that a linked clone or a disk of another domain uses it.
+ * `lockedAt` is the mark the caller took once it held the domain lock: that read joins a scan of the host
+ * started after it (by a concurrent delete, say) instead of starting another.
  * Idempotent: absent snapshots and files are skipped. A failure leaves the snapshots dropped so far dropped
  * and the remaining files in place; running again with the recorded files as `recorder.recorded` removes them.
  */
@@ -205,6 +208,7 @@ export async function dropSnapshotsAndFiles(
   names: readonly string[],
   abandoned: readonly string[],
   recorder: DropRecorder,
+  lockedAt: ScanMark,
   earlier?: HostView,
 ): Promise<DropResult> {
   const before = await readHostView(port, ref);
@@ -230,7 +234,7 @@ export async function dropSnapshotsAndFiles(
     ]),
   ];
   // Read before anything changes: a failure then leaves nothing to undo.
-  const references = await referencesOutside(port, ref);
+  const references = await referencesOutside(port, ref, lockedAt);
   await recorder.record(files);
   for (const name of dropped) {
     try {

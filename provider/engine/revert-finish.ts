@@ -32,6 +32,7 @@ import {
   withRevertRecord,
   writeRevertRecord,
 } from "./revert-state";
+import { type ScanMark, scanMark } from "./scan-sharing";
 
 /** The calls the finishing phase makes. */
 export type FinishPort = BranchPort & ProjectMetadataPort;
@@ -56,6 +57,12 @@ export function finishingRecord(snapshot: string, discard: readonly string[], se
 
 /** How `finishBranch` runs. */
 export interface FinishOptions {
+  /**
+   * The mark the caller took once it held the domain lock (scan-sharing.ts `scanMark`): the reference scan of
+   * the drop joins a scan of the same connection that started after it (delete-references.ts). Default: a
+   * mark taken when `finishBranch` starts, which joins only scans started from then on.
+   */
+  readonly lockedAt?: ScanMark;
   /** The view before a revert: helps to recognise the abandoned layers as overlays. */
   readonly earlier?: HostView;
   /** Remove the preview record in the metadata write that records the phase. */
@@ -83,6 +90,7 @@ export async function finishBranch(
   record: RevertRecord,
   options: FinishOptions = {},
 ): Promise<DropResult> {
+  const lockedAt = options.lockedAt ?? scanMark();
   const discard = record.discard ?? [];
   const settle = record.settle !== false;
   const nothingToDo =
@@ -112,6 +120,7 @@ export async function finishBranch(
         await writeRevertRecord(port, ref, current);
       },
     },
+    lockedAt,
     options.earlier,
   );
   if (settle && (await snapshotExists(port, ref, current.snapshot)))

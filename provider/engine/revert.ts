@@ -40,6 +40,7 @@ import {
 } from "./revert-plan";
 import { type RecipePort, runRecipe } from "./revert-recipe";
 import { readPreviewRecord } from "./revert-state";
+import { type ScanMark, scanMark } from "./scan-sharing";
 
 /** Every call a revert (and a preview) makes. */
 export type RevertPort = DeleteSnapshotPort &
@@ -105,6 +106,8 @@ export async function revertSnapshot(
   validateRevertOptions(domain, snapshot, options);
   const ref = await resolveDomain(port, domain);
   return withDomainLock(ref.uuid, async () => {
+    // The finishing phase's reference scan may join one that concurrent deletes started after this point.
+    const lockedAt = scanMark();
     const notes = await recoverAndCheck(port, ref, snapshot);
     let savedAs: string | undefined;
     if (options.keepCurrent === true) {
@@ -114,7 +117,7 @@ export async function revertSnapshot(
     }
     await context.beforeRevert?.(ref, savedAs);
     try {
-      const result = await revertWhileLocked(port, ref, snapshot, options);
+      const result = await revertWhileLocked(port, ref, snapshot, options, { lockedAt });
       return { ...result, ...(savedAs === undefined ? {} : { savedAs }), notes: [...notes, ...result.notes] };
     } catch (e) {
       if (savedAs === undefined || !isEngineError(e)) throw e;
@@ -194,9 +197,17 @@ async function keepCurrentState(
   return name;
 }
 
+/** What a caller that holds the domain lock tells `revertWhileLocked`. */
+export interface LockedRevert {
+  /** The mark the caller took once it held the domain lock (scan-sharing.ts `scanMark`). */
+  readonly lockedAt: ScanMark;
+  /** The snapshots to discard, leaves first, instead of those `discardNewer` would discard. */
+  readonly discard?: readonly string[];
+}
+
 /**
  * The revert itself, for callers that already hold the domain lock, finished the interrupted operations and
- * checked the preview state (revertSnapshot, preview.ts). `discard` (leaves first) overrides the snapshots
+ * checked the preview state (revertSnapshot, preview.ts). `held.discard` (leaves first) overrides the snapshots
  * `options.discardNewer` would discard. Everything after the domain reached its final state (dropping,
  * removing abandoned layers, settling) is one finishing phase recorded on the domain until it is done: a
  * failure or kill there leaves it for the next operation to finish. Errors as `revertSnapshot`.
@@ -206,7 +217,7 @@ export async function revertWhileLocked(
   ref: DomainRef,
   snapshot: string,
   options: RevertOptions,
-  discardOverride?: readonly string[],
+  held: LockedRevert,
 ): Promise<Omit<RevertResult, "savedAs">> {
   const before = await readHostView(port, ref);
   const plan = planFrom(before, snapshot, options);
@@ -217,7 +228,7 @@ export async function revertWhileLocked(
     snapshot,
   );
   const discard =
-    discardOverride ?? (options.discardNewer === true ? descendantsLeavesFirst(before.forest, snapshot) : []);
+    held.discard ?? (options.discardNewer === true ? descendantsLeavesFirst(before.forest, snapshot) : []);
   const notes: string[] = [];
   let overlays: RevertResult["overlays"] = [];
   let finishing = finishingRecord(snapshot, discard, false);
@@ -240,7 +251,10 @@ export async function revertWhileLocked(
     await verifyReverted(port, ref, plan, overlays);
   }
   const abandoned = finishing.previous.map((p) => p.path);
-  const dropped = await finishBranch(port, ref, finishing, { earlier: before }).catch((e: unknown) => {
+  const dropped = await finishBranch(port, ref, finishing, {
+    lockedAt: held.lockedAt,
+    earlier: before,
+  }).catch((e: unknown) => {
     throw new EngineError({
       kind: EngineErrorKind.LIBVIRT,
       domain: ref.name,
