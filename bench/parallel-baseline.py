@@ -1,13 +1,15 @@
 """Child of bench/plugin.ts: the parallelism baseline of the libvirt C library (python3-libvirt).
 
-Usage: parallel-baseline.py URI SPEC_JSON COUNT PREFIX
-SPEC_JSON is a JSON array of {"name": domain, "target": disk, "dir": directory for overlays}. One thread per
-domain, each with its own connection (opened before the clock starts): all threads create COUNT disk-only,
-atomic snapshots PREFIX0..PREFIXn-1 of their domain one after the other (explicit overlay paths
-DIR/TARGET.PREFIXi.qcow2), wait until every thread is done, then delete their snapshots oldest first with
-libvirt's own delete (snap.delete(0), which merges each external snapshot's overlay away; libvirt >= 9.0 on a
-running domain). This is the work bench/plugin.ts issues all at once, where the per-domain lock serializes the
-operations of one domain in call order.
+Usage: parallel-baseline.py URI SPEC_JSON COUNT PREFIX CONNECTIONS
+SPEC_JSON is a JSON array of {"name": domain, "target": disk, "dir": directory for overlays}. CONNECTIONS is
+"per-domain" (each thread opens a connection of its own) or "shared" (one connection that every thread uses at
+once: the plugin's layout, where one connection per URI carries the calls of every domain, so libvirtd sees one
+client and applies its per-client limits, such as max_client_requests, to all of them). Connections are opened
+before the clock starts. One thread per domain: all threads create COUNT disk-only, atomic snapshots
+PREFIX0..PREFIXn-1 of their domain one after the other (explicit overlay paths DIR/TARGET.PREFIXi.qcow2), wait
+until every thread is done, then delete their snapshots oldest first with libvirt's own delete (snap.delete(0),
+which merges each external snapshot's overlay away; libvirt >= 9.0 on a running domain). This is the work
+bench/plugin.ts issues all at once, where the per-domain lock serializes the operations of one domain.
 
 Prints one JSON line: {"wallMs", "createMs", "deleteMs"} (wall clock of both phases, of the creates, of the
 deletes). Exits non-zero (with the error on stderr) if any thread failed; snapshots made before the failure
@@ -35,8 +37,13 @@ def snapshot_xml(name: str, target: str, overlay: str) -> str:
 
 
 def main() -> None:
-    uri, spec_json, count, prefix = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    uri, spec_json, count, prefix, connections = sys.argv[1:6]
+    if connections not in ("per-domain", "shared"):
+        sys.exit(f"CONNECTIONS must be per-domain or shared, not {connections!r}")
     domains = json.loads(spec_json)
+    # A virConnect is thread safe and python3-libvirt releases the GIL during each call, so the threads'
+    # calls on a shared connection are in flight at once, as the plugin's are on its one connection.
+    shared = libvirt.open(uri) if connections == "shared" else None
     # The main thread passes each barrier too, to read the clock between the phases.
     ready = threading.Barrier(len(domains) + 1)
     created = threading.Barrier(len(domains) + 1)
@@ -44,9 +51,10 @@ def main() -> None:
     errors: list[str] = []
 
     def worker(spec: dict) -> None:
-        conn = None
+        own = None
         try:
-            conn = libvirt.open(uri)
+            own = libvirt.open(uri) if shared is None else None
+            conn = shared if shared is not None else own
             dom = conn.lookupByName(spec["name"])
             names = [f"{prefix}{i}" for i in range(count)]
             ready.wait()
@@ -64,8 +72,8 @@ def main() -> None:
             for barrier in (ready, created, done):
                 barrier.abort()
         finally:
-            if conn is not None:
-                conn.close()
+            if own is not None:
+                own.close()
 
     threads = [threading.Thread(target=worker, args=(spec,)) for spec in domains]
     for thread in threads:
@@ -81,6 +89,8 @@ def main() -> None:
         pass
     for thread in threads:
         thread.join()
+    if shared is not None:
+        shared.close()
     if errors:
         print("; ".join(errors), file=sys.stderr)
         sys.exit(1)

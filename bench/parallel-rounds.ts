@@ -4,9 +4,10 @@
  * layer:
  * - through the Pulumi dynamic-provider plugin (one connection per URI in the plugin process),
  * - by the engine called directly (`createSnapshot` / `deleteSnapshot` under Promise.all, one connection),
- * - by the libvirt C library (python3-libvirt, bench/parallel-baseline.py: a thread and a connection per domain,
+ * - by the libvirt C library (python3-libvirt, bench/parallel-baseline.py: a thread per domain,
  *   snapshotCreateXML DISK_ONLY|ATOMIC, then libvirt's own delete of each snapshot), the floor of what libvirtd
- *   on this host allows.
+ *   on this host allows; with a connection per domain, or with one connection shared by every thread, which
+ *   is the plugin's layout (so a difference between the two is the channel's, not our stack's).
  * In the first two the per-domain lock serializes one domain's operations, but create and delete take it only
  * after their domain lookup round trip, so the order is the order the lookups come back, not call order; the
  * C library's threads do one domain's operations one after the other in name order.
@@ -19,7 +20,7 @@ import type { LibvirtConnection } from "../provider/libvirt/connection";
 import type { LabDomain } from "../test/support/lab-create";
 import { type PulumiPlugin, snapshotUrn } from "../test/support/pulumi-plugin";
 import { labUri } from "../test/support/virsh";
-import { median } from "./stats";
+import { median, roundTo } from "./stats";
 
 const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3";
 const CHILD_TIMEOUT_MS = 10 * 60_000;
@@ -109,11 +110,23 @@ export function engineRunner(connection: LibvirtConnection, beforeDelete?: () =>
   };
 }
 
+/** How the C library's threads reach libvirtd: a connection each, or one connection they all share. */
+export type CLibraryConnections = "per-domain" | "shared";
+
 /** The libvirt C library through bench/parallel-baseline.py; every lab domain's first disk. */
-export const cLibraryRunner: RoundRunner = async (domains, perDomain, tag) => {
+export function cLibraryRunner(connections: CLibraryConnections): RoundRunner {
+  return (domains, perDomain, tag) => runBaseline(domains, perDomain, tag, connections);
+}
+
+async function runBaseline(
+  domains: readonly LabDomain[],
+  perDomain: number,
+  tag: string,
+  connections: CLibraryConnections,
+): Promise<RoundTimes> {
   const spec = domains.map((d) => ({ name: d.name, target: d.disks[0]?.target ?? "vda", dir: d.dir }));
   const script = join(__dirname, "parallel-baseline.py");
-  const args = [script, labUri, JSON.stringify(spec), String(perDomain), `${tag}s`];
+  const args = [script, labUri, JSON.stringify(spec), String(perDomain), `${tag}s`, connections];
   const stdout = await new Promise<string>((resolve, reject) => {
     execFile(PYTHON, args, { encoding: "utf8", timeout: CHILD_TIMEOUT_MS }, (error, out, err) => {
       if (error) reject(new Error(`bench/parallel-baseline.py failed: ${err || error.message}`));
@@ -125,7 +138,7 @@ export const cLibraryRunner: RoundRunner = async (domains, perDomain, tag) => {
     throw new Error(`bench/parallel-baseline.py printed no figures: ${stdout}`);
   }
   return times;
-};
+}
 
 /** 1 x N and D x N wall times of one way, and their ratio. */
 export interface ParallelFigures {
@@ -177,10 +190,9 @@ function medianTimes(times: readonly RoundTimes[]): RoundTimes {
 /** Medians over the repeats of one way (at least one). */
 export function summarize(repeats: readonly ParallelFigures[]): ParallelSummary {
   if (repeats.length === 0) throw new Error("summarize needs at least one repeat");
-  const round3 = (value: number) => Number(value.toFixed(3));
   return {
-    ratio: round3(median(repeats.map((r) => r.ratio))),
-    ratios: repeats.map((r) => round3(r.ratio)),
+    ratio: roundTo(median(repeats.map((r) => r.ratio)), 3),
+    ratios: repeats.map((r) => roundTo(r.ratio, 3)),
     single: medianTimes(repeats.map((r) => r.single)),
     many: medianTimes(repeats.map((r) => r.many)),
   };

@@ -11,8 +11,10 @@
  *   does), then deletes all at once, on 4 domains x 5 snapshots against 1 domain x 5 (target wall ratio
  *   <= 1.5; operations on one domain are serialized, on different domains they run in parallel). The same
  *   work is also done by the engine called directly and by the libvirt C library (bench/parallel-rounds.ts),
- *   in the same run, so the ratio can be read against what libvirtd itself allows on the host: the plugin's
- *   ratio over the C library's is the part our stack adds,
+ *   in the same run, so the ratio can be read against what libvirtd itself allows on the host. The C library
+ *   runs twice: with a connection per domain, and with one connection shared by all its threads, the
+ *   plugin's layout (one connection per URI); the plugin's ratio over the shared-connection C library's is
+ *   the part our stack adds, and the C library's shared over per-domain ratio is the part the channel adds,
  * - the plugin process's peak RSS (VmHWM of /proc/<pid>/status) at the end.
  * Targets are reported (met or not), not asserted: the 2 cores are shared.
  *
@@ -20,7 +22,7 @@
  *
  * BENCH_ROUND_TRIPS, BENCH_SNAPSHOTS, BENCH_DOMAINS, BENCH_PARALLEL_SNAPSHOTS and BENCH_PARALLEL_REPEATS
  * override the counts (200, 20, 4, 5, 1; with several repeats the parallel ratios are the medians of the
- * repeats, each repeat running the three ways back to back, the
+ * repeats, each repeat running the four ways back to back, the
  * first way rotating by repeat). BENCH_PYTHON names the Python with libvirt
  * (default /usr/bin/python3). Uses throwaway lab domains (`lvsnap-lab-<hex>`) and removes them at the end.
  * The last line of output is one JSON object with the figures, ratios, targets and whether each target is met.
@@ -42,7 +44,7 @@ import {
   pluginRunner,
   summarize,
 } from "./parallel-rounds";
-import { median } from "./stats";
+import { median, roundTo } from "./stats";
 
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 200);
 const SNAPSHOTS = Number(process.env.BENCH_SNAPSHOTS ?? 20);
@@ -129,6 +131,7 @@ async function run(plugin: PulumiPlugin, domains: LabDomain[], prepareMs: number
     plugin: [] as ParallelFigures[],
     engine: [] as ParallelFigures[],
     cLibrary: [] as ParallelFigures[],
+    cLibraryShared: [] as ParallelFigures[],
   };
   const connection = await openConnection(labUri);
   try {
@@ -146,13 +149,14 @@ async function run(plugin: PulumiPlugin, domains: LabDomain[], prepareMs: number
       engineDeleteMs.push((await timed(() => deleteSnapshot(connection, domain.name, "bench")))[1]);
     }
 
-    // The three ways run back to back in each repeat, so they see about the same load on the shared host;
+    // The four ways run back to back in each repeat, so they see about the same load on the shared host;
     // which way runs first rotates by repeat, and odd repeats run D x N before 1 x N, so no way or round
     // always meets the host first.
     const ways = [
       { runner: pluginRunner(plugin, provider), tag: "p", figures: parallel.plugin },
       { runner: engineRunner(connection), tag: "e", figures: parallel.engine },
-      { runner: cLibraryRunner, tag: "c", figures: parallel.cLibrary },
+      { runner: cLibraryRunner("per-domain"), tag: "c", figures: parallel.cLibrary },
+      { runner: cLibraryRunner("shared"), tag: "s", figures: parallel.cLibraryShared },
     ];
     for (let repeat = 0; repeat < PARALLEL_REPEATS; repeat++) {
       for (let i = 0; i < ways.length; i++) {
@@ -173,10 +177,11 @@ async function run(plugin: PulumiPlugin, domains: LabDomain[], prepareMs: number
 
   const pluginTotalMs = sum(createMs) + sum(deleteMs);
   const engineTotalMs = sum(engineCreateMs) + sum(engineDeleteMs);
-  const pluginEngineRatio = Number((pluginTotalMs / engineTotalMs).toFixed(3));
+  const pluginEngineRatio = roundTo(pluginTotalMs / engineTotalMs, 3);
   const pluginParallel = summarize(parallel.plugin);
   const engineParallel = summarize(parallel.engine);
   const cLibraryParallel = summarize(parallel.cLibrary);
+  const cLibrarySharedParallel = summarize(parallel.cLibraryShared);
   const parallelRatio = pluginParallel.ratio;
   const figures = {
     serializedProviderBytes: provider.length,
@@ -198,12 +203,23 @@ async function run(plugin: PulumiPlugin, domains: LabDomain[], prepareMs: number
     manyDomainsWallMs: pluginParallel.many.wallMs,
     parallelRatio,
     engineParallelRatio: engineParallel.ratio,
+    // The C library with a connection per domain, then with one connection shared by its threads.
     cLibraryParallelRatio: cLibraryParallel.ratio,
-    // The part of the plugin's ratio that our stack adds to what libvirtd itself allows on this host.
-    parallelOverCLibrary: Number((parallelRatio / cLibraryParallel.ratio).toFixed(3)),
+    cLibrarySharedParallelRatio: cLibrarySharedParallel.ratio,
+    // The part of the plugin's ratio that our stack adds to what libvirtd itself allows on this host: against
+    // the same channel layout (one shared connection), and against a connection per domain.
+    parallelOverCLibraryShared: roundTo(parallelRatio / cLibrarySharedParallel.ratio, 3),
+    parallelOverCLibrary: roundTo(parallelRatio / cLibraryParallel.ratio, 3),
+    // What sharing one connection costs the C library itself.
+    cLibrarySharedOverPerDomain: roundTo(cLibrarySharedParallel.ratio / cLibraryParallel.ratio, 3),
     parallelTarget: PARALLEL_TARGET,
     parallelMet: parallelRatio <= PARALLEL_TARGET,
-    parallel: { plugin: pluginParallel, engine: engineParallel, cLibrary: cLibraryParallel },
+    parallel: {
+      plugin: pluginParallel,
+      engine: engineParallel,
+      cLibrary: cLibraryParallel,
+      cLibraryShared: cLibrarySharedParallel,
+    },
     parallelRepeats: PARALLEL_REPEATS,
     pluginPeakRssKiB,
     roundTrips: ROUND_TRIPS,
@@ -236,11 +252,14 @@ async function run(plugin: PulumiPlugin, domains: LabDomain[], prepareMs: number
   console.log("concurrent creates then deletes, all of a phase at once:");
   console.log(`  ${way("plugin", pluginParallel)}`);
   console.log(`  ${way("engine alone", engineParallel)}`);
-  console.log(`  ${way("libvirt C library (python3-libvirt, native delete)", cLibraryParallel)}`);
+  console.log(`  ${way("libvirt C library, a connection per domain", cLibraryParallel)}`);
+  console.log(`  ${way("libvirt C library, one shared connection", cLibrarySharedParallel)}`);
+  console.log("  (C library: python3-libvirt, a thread per domain, libvirt's own delete)");
   console.log(
-    `  plugin ratio ${parallelRatio} (target <= ${PARALLEL_TARGET}: ${met(figures.parallelMet)}; ` +
-      `the C library reaches ${cLibraryParallel.ratio} on this host in this run, ` +
-      `plugin / C library ${figures.parallelOverCLibrary})`,
+    `  plugin ratio ${parallelRatio} (target <= ${PARALLEL_TARGET}: ${met(figures.parallelMet)}); ` +
+      `on this host in this run the C library reaches ${cLibrarySharedParallel.ratio} on one shared ` +
+      `connection (plugin / C library ${figures.parallelOverCLibraryShared}) and ${cLibraryParallel.ratio} ` +
+      `with a connection per domain (plugin / C library ${figures.parallelOverCLibrary})`,
   );
   console.log(`plugin peak RSS (VmHWM): ${(pluginPeakRssKiB / 1024).toFixed(1)} MiB`);
   console.log(JSON.stringify(figures));

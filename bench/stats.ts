@@ -15,3 +15,11 @@ export function median(values: readonly number[]): number {
   const upper = sorted[middle] as number;
   return sorted.length % 2 === 1 ? upper : ((sorted[middle - 1] as number) + upper) / 2;
 }
+
+/**
+ * `value` rounded to `digits` decimals, as a number (not a string) so the JSON line of a benchmark holds
+ * numbers; the unit is the caller's.
+ */
+export function roundTo(value: number, digits: number): number {
+  return Number(value.toFixed(digits));
+}
