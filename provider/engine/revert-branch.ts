@@ -57,16 +57,33 @@ export async function readHostView(port: BranchPort, ref: DomainRef): Promise<Ho
     readCurrentSnapshot(port, ref),
   ]);
   const xmls = await Promise.all(refs.map((s) => port.domainSnapshotGetXMLDesc(s, 0)));
-  const live = parseDomainXml(liveXml);
-  const snapshotXml = new Map(refs.map((s, i) => [s.name, xmls[i] ?? ""]));
+  return hostViewOf({
+    live: parseDomainXml(liveXml),
+    persistentXml,
+    snapshotXml: new Map(refs.map((s, i) => [s.name, xmls[i] ?? ""])),
+    current,
+  });
+}
+
+/**
+ * The HostView of documents already read (for a caller that read some of them for its own use): the live
+ * model, the persistent XML, each snapshot's XML by name and libvirt's current snapshot. Pure.
+ */
+export function hostViewOf(read: {
+  readonly live: DomainModel;
+  readonly persistentXml: string;
+  readonly snapshotXml: ReadonlyMap<string, string>;
+  readonly current: string | undefined;
+}): HostView {
+  const { live, persistentXml, snapshotXml } = read;
   return {
     live,
     persistentXml,
     persistent: parseDomainXml(persistentXml),
     forest: forestOf(
       live,
-      xmls.map((x) => parseSnapshotXml(x)),
-      current,
+      [...snapshotXml.values()].map((x) => parseSnapshotXml(x)),
+      read.current,
     ),
     snapshotXml,
     savedDomains: new Map([...snapshotXml].map(([name, xml]) => [name, snapshotDomain(xml)])),
