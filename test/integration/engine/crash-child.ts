@@ -6,6 +6,8 @@
  *   pivot        before the pivot of a READY active commit (the journal says pivoting)
  *   metadata     before the snapshot's metadata is deleted (chains merged)
  *   none         run on; the parent kills on progress
+ * Besides progress it reports `pool` once its transient pool for file removal exists: the delete prepares that
+ * pool in the background, so without the event the parent could not know whether a kill came before or after.
  * Usage: tsx crash-child.ts <domain> <snapshot> <bandwidth bytes/s> <hangAt>
  */
 import { deleteSnapshot } from "../../../provider/engine/delete";
@@ -34,7 +36,14 @@ async function main(): Promise<void> {
           say({ event: "hang", at: hangAt });
           return new Promise(() => undefined);
         }
-        return value.apply(target, args);
+        const result = value.apply(target, args);
+        if (property === "storagePoolCreateXML") {
+          return (result as Promise<unknown>).then((pool) => {
+            say({ event: "pool" });
+            return pool;
+          });
+        }
+        return result;
       };
     },
   });
