@@ -89,8 +89,10 @@ export interface RevertContext {
  * - The guest-visible disks afterwards are the snapshot's point in time; a memory snapshot comes back running
  *   (or paused) from its saved state unless the target state is shutoff; the persistent definition uses the
  *   new overlays. The snapshot itself and the other snapshots stay usable.
- * - On failure: an EngineError LIBVIRT names the step and what it left (see revert-recipe.ts); an automatic
- *   snapshot made with keepCurrent stays (its name is in the message).
+ * - On failure: an EngineError LIBVIRT names the step and what it left (see revert-recipe.ts); once the disks
+ *   are reverted, VERIFY_FAILED (chains not as planned) or LIBVIRT (they could not be read) says so, and the
+ *   finishing phase stays recorded for the next operation; an automatic snapshot made with keepCurrent stays
+ *   (its name is in the message).
  * - Disks the snapshot does not cover keep their current images and data.
  * - Afterwards the snapshot is libvirt's current one; when nothing else descends from it, the new overlays are
  *   recorded as its own (see `settleSnapshot`), so it can later be deleted (merged) like a fresh snapshot.
@@ -303,7 +305,11 @@ async function revertNatively(port: RevertPort, ref: DomainRef, plan: RevertPlan
   }
 }
 
-/** The live chains must start with the new overlay and, once QEMU opened them, the point-in-time image. */
+/**
+ * The live chains must start with the new overlay and, once QEMU opened them, the point-in-time image. Runs
+ * after the recipe recorded its finishing phase: VERIFY_FAILED when the chains differ, an EngineError LIBVIRT
+ * when they cannot be read; either way the record stays for the next operation to finish.
+ */
 async function verifyReverted(
   port: RevertPort,
   ref: DomainRef,
@@ -311,7 +317,16 @@ async function verifyReverted(
   overlays: RevertResult["overlays"],
 ): Promise<void> {
   const started = plan.state !== "shutoff";
-  const xml = await port.domainGetXMLDesc(ref, started ? 0 : DomainXMLFlags.INACTIVE);
+  const left = "the rest of the revert stays recorded on the domain and the next operation on it finishes it";
+  const xml = await port.domainGetXMLDesc(ref, started ? 0 : DomainXMLFlags.INACTIVE).catch((e: unknown) => {
+    throw new EngineError({
+      kind: EngineErrorKind.LIBVIRT,
+      domain: ref.name,
+      snapshot: plan.snapshot,
+      message: `domain ${ref.name} was reverted to snapshot ${plan.snapshot}, but reading its chains to verify them failed; ${left}`,
+      cause: e,
+    });
+  });
   const problems = chainMismatches(
     parseDomainXml(xml),
     overlays.map((o) => ({ target: o.target, top: started ? [o.path, o.backing] : [o.path] })),
@@ -321,6 +336,6 @@ async function verifyReverted(
     kind: EngineErrorKind.VERIFY_FAILED,
     domain: ref.name,
     snapshot: plan.snapshot,
-    message: `domain ${ref.name} was reverted to snapshot ${plan.snapshot}, but its chains are not as planned: ${problems.join("; ")}; the rest of the revert stays recorded on the domain and the next operation on it finishes it`,
+    message: `domain ${ref.name} was reverted to snapshot ${plan.snapshot}, but its chains are not as planned: ${problems.join("; ")}; ${left}`,
   });
 }
