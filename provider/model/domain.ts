@@ -96,7 +96,8 @@ export interface DomainModel {
   readonly disks: readonly DiskModel[];
   /**
    * The project's own element inside `<metadata>` (namespace PROJECT_XML_NAMESPACE) as a standalone document,
-   * or undefined when the domain has none. Parse it with `parseProjectMetadata`.
+   * or undefined when the domain has none. Parse it with `parseProjectMetadata`. Parsed models serialize it
+   * when it is first read.
    */
   readonly projectMetadataXml?: string;
 }
@@ -112,13 +113,30 @@ export function parseDomainElement(root: XmlElement): DomainModel {
   const uuid = (childText(root, "uuid") ?? "").trim().toLowerCase();
   const devices = child(root, "devices");
   const disks = devices === undefined ? [] : childElements(devices, "disk").map((d) => parseDisk(d, name));
-  const projectMetadataXml = findProjectMetadata(root);
-  return {
-    name: name.trim(),
-    uuid,
-    disks,
-    ...(projectMetadataXml === undefined ? {} : { projectMetadataXml }),
-  };
+  const model = { name: name.trim(), uuid, disks };
+  const own = findProjectMetadata(root);
+  return own === undefined ? model : withLazyProjectMetadata(model, own);
+}
+
+/**
+ * `model` with `projectMetadataXml` serialized from `own` on first read, then kept. Serializing the element
+ * costs more than reading the disks of the whole domain, and most parsed domains never need it (the copies
+ * embedded in snapshot XML, the re-read that verifies an operation). The property is enumerable, so spreads,
+ * JSON and deep equality see the string as if it were a plain field. Keeps the parsed tree alive as long as
+ * the model (models are short-lived: each operation re-reads the domain).
+ */
+function withLazyProjectMetadata(
+  model: Omit<DomainModel, "projectMetadataXml">,
+  own: XmlElement,
+): DomainModel {
+  let xml: string | undefined;
+  return Object.defineProperty(model, "projectMetadataXml", {
+    enumerable: true,
+    get: () => {
+      xml ??= serialize(toDomDocument(own));
+      return xml;
+    },
+  });
 }
 
 function parseDisk(el: XmlElement, domainName: string): DiskModel {
@@ -196,15 +214,11 @@ function parseMirror(el: XmlElement): BlockJobMirror {
   };
 }
 
-/**
- * Finds `<metadata><x:anything xmlns:x=PROJECT_XML_NAMESPACE>` (by namespace URI, whatever the prefix) and
- * serializes it on its own, with the namespace declarations it needs.
- */
-function findProjectMetadata(root: XmlElement): string | undefined {
+/** Finds `<metadata><x:anything xmlns:x=PROJECT_XML_NAMESPACE>` (by namespace URI, whatever the prefix). */
+function findProjectMetadata(root: XmlElement): XmlElement | undefined {
   const metadata = child(root, "metadata");
   if (metadata === undefined) return undefined;
-  const own = childElements(metadata).find((el) => namespaceUri(el) === PROJECT_XML_NAMESPACE);
-  return own === undefined ? undefined : serialize(toDomDocument(own));
+  return childElements(metadata).find((el) => namespaceUri(el) === PROJECT_XML_NAMESPACE);
 }
 
 /** A one-line, human-readable chain, active first: `vda.s2.qcow2 -> vda.s1.qcow2 -> vda.qcow2`. */

@@ -168,6 +168,29 @@ describe("parseDomainXml", () => {
     expect(parseDomainXml(fixture("domain-running-fresh.xml")).projectMetadataXml).toBeUndefined();
   });
 
+  test("the project's element, serialized on first read, is the same string in copies, JSON and later reads", () => {
+    const xml = fixture("domain-running-fresh.xml").replace(
+      "</uuid>",
+      "</uuid><metadata><lvsnap:state xmlns:lvsnap='https://pulumi-libvirt-snapshot.dev/xmlns/v1'><lvsnap:journal/></lvsnap:state></metadata>",
+    );
+    const element =
+      '<lvsnap:state xmlns:lvsnap="https://pulumi-libvirt-snapshot.dev/xmlns/v1"><lvsnap:journal/></lvsnap:state>';
+    const model = parseDomainXml(xml);
+    const copy = { ...model };
+    expect(Object.keys(model)).toEqual(["name", "uuid", "disks", "projectMetadataXml"]);
+    expect([copy.projectMetadataXml, model.projectMetadataXml, model.projectMetadataXml]).toEqual([
+      element,
+      element,
+      element,
+    ]);
+    expect(JSON.parse(JSON.stringify(model))).toEqual(copy);
+    expect(Object.keys(parseDomainXml(fixture("domain-running-fresh.xml")))).toEqual([
+      "name",
+      "uuid",
+      "disks",
+    ]);
+  });
+
   test("malformed XML and a wrong root are ModelXmlErrors", () => {
     for (const xml of ["<domain><name>x</domain>", "<domainsnapshot/>", ""]) {
       let caught: unknown;
