@@ -37,7 +37,8 @@ def snapshot_xml(name: str, target: str, overlay: str) -> str:
 
 
 def main() -> None:
-    uri, spec_json, count, prefix, connections = sys.argv[1:6]
+    uri, spec_json, count_arg, prefix, connections = sys.argv[1:6]
+    count = int(count_arg)
     if connections not in ("per-domain", "shared"):
         sys.exit(f"CONNECTIONS must be per-domain or shared, not {connections!r}")
     domains = json.loads(spec_json)
