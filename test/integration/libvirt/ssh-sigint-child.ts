@@ -9,7 +9,7 @@ import { parseLibvirtUri } from "../../../provider/libvirt/uri";
 import { authList, sshUri } from "./transport-support";
 
 async function main(): Promise<void> {
-  const tunnel = (await dial(parseLibvirtUri(sshUri()), { connectTimeoutMs: 10_000 })) as SshTunnel;
+  const tunnel = (await dial(parseLibvirtUri(sshUri()), { connectTimeoutMs: 30_000 })) as SshTunnel;
   process.once("SIGINT", () => {
     authList(tunnel).then(
       (reply) => {

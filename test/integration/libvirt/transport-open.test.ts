@@ -11,6 +11,8 @@ import { isLibvirtUriError, parseLibvirtUri } from "../../../provider/libvirt/ur
 import { lab, requireLab, silentServer, sshUri } from "./transport-support";
 
 // Whole connections through every transport: libvirt's handshake, then real calls checked against oracles.
+// An ssh login takes seconds of CPU on a busy host: the deadline only bounds a failing test.
+const CONNECT_TIMEOUT_MS = 30_000;
 const connections: LibvirtConnection[] = [];
 let daemonVersion: number;
 
@@ -54,7 +56,7 @@ describe("openConnection through each transport", () => {
     ["tls, pkipath", `qemu+tls://localhost/system?pkipath=${lab}/pki-client`],
     ["ssh", sshUri()],
   ])("%s: %s", async (_label, uri) => {
-    const connection = await track(openConnection(uri, { env: {} }));
+    const connection = await track(openConnection(uri, { env: {}, connectTimeoutMs: CONNECT_TIMEOUT_MS }));
     const [version, hostname, capabilities] = await Promise.all([
       connection.connectGetLibVersion(),
       connection.connectGetHostname(),
@@ -71,7 +73,9 @@ describe("openConnection through each transport", () => {
     ["unix (libvirt-sock-ro)", "qemu:///system"],
     ["ssh (virt-ssh-helper -r)", sshUri()],
   ])("read-only over %s: reads work, changes are denied", async (_label, uri) => {
-    const connection = await track(openConnection(uri, { readonly: true }));
+    const connection = await track(
+      openConnection(uri, { readonly: true, connectTimeoutMs: CONNECT_TIMEOUT_MS }),
+    );
     expect(await connection.connectGetLibVersion()).toBe(daemonVersion);
     const error = await connection.domainDefineXMLFlags("<domain type='qemu'/>", 0).then(
       () => null,
@@ -85,7 +89,10 @@ describe("openConnection through each transport", () => {
 
   it("takes LIBVIRT_DEFAULT_URI when no URI is given", async () => {
     const connection = await track(
-      openConnection(undefined, { env: { LIBVIRT_DEFAULT_URI: "qemu+tcp://127.0.0.1/system" } }),
+      openConnection(undefined, {
+        env: { LIBVIRT_DEFAULT_URI: "qemu+tcp://127.0.0.1/system" },
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      }),
     );
     expect(await connection.connectGetLibVersion()).toBe(daemonVersion);
   });
@@ -113,7 +120,12 @@ describe("openConnection through each transport", () => {
 describe("Quirk: libvirtd stalls on the second of two RPC messages in one TLS record", () => {
   it("concurrent calls over TLS are all answered without keepalive traffic to unstick them", async () => {
     const connection = await track(
-      openConnection("qemu+tls://127.0.0.1/system", { keepalive: false, callTimeoutMs: 10_000 }),
+      // The stall never ends: the deadline is only the patience for a busy daemon.
+      openConnection("qemu+tls://127.0.0.1/system", {
+        keepalive: false,
+        callTimeoutMs: 30_000,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      }),
     );
     const versions = await Promise.all(Array.from({ length: 8 }, () => connection.connectGetLibVersion()));
     expect(versions).toEqual(Array.from({ length: 8 }, () => daemonVersion));
@@ -163,7 +175,9 @@ describe("peers that are not libvirt", () => {
 
 describe("a dead ssh peer", () => {
   it("killing the ssh process fails a pending call and closes the connection", async () => {
-    const tunnel = (await dial(parseLibvirtUri(sshUri()), { connectTimeoutMs: 15_000 })) as SshTunnel;
+    const tunnel = (await dial(parseLibvirtUri(sshUri()), {
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    })) as SshTunnel;
     const connection = await track(
       LibvirtConnection.open(tunnel, { name: "qemu:///system", keepalive: false, callTimeoutMs: 20_000 }),
     );

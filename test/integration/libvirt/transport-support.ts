@@ -78,9 +78,10 @@ export function authList(stream: Duplex, serial = 1): Promise<AuthListReply> {
  * Sends two AUTH_LIST calls written in one tick with the stream corked (as the RPC client batches the calls of
  * one tick) and resolves with the serials of the replies in ascending order
  * (libvirtd's worker threads may answer in either order), or rejects when
- * they do not both arrive within `patienceMs` (a stalled daemon: see the TLS record quirk).
+ * they do not both arrive within `patienceMs` (a stalled daemon: see the TLS record quirk; a stall never ends,
+ * so the patience is that of a busy daemon's slowest answer).
  */
-export function twoAuthListsInOneTick(stream: Duplex, patienceMs = 5000): Promise<number[]> {
+export function twoAuthListsInOneTick(stream: Duplex, patienceMs = 30_000): Promise<number[]> {
   const call = (serial: number): Buffer => {
     const bytes = Buffer.alloc(28);
     [28, PROGRAM, 1, PROC_AUTH_LIST, 0, serial, 0].forEach((word, i) => {

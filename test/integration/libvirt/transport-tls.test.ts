@@ -17,7 +17,7 @@ const open: Duplex[] = [];
 let scratch: string;
 
 async function dialFailure(uri: string): Promise<LibvirtTransportError> {
-  const error = await dial(parseLibvirtUri(uri), { connectTimeoutMs: 10_000 }).then(
+  const error = await dial(parseLibvirtUri(uri), { connectTimeoutMs: 30_000 }).then(
     (stream) => {
       open.push(stream);
       return new Error(`dial of ${uri} succeeded`);
