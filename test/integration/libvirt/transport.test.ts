@@ -309,7 +309,8 @@ describe("the ssh child and Ctrl-C", () => {
     });
     const lines = createInterface({ input: child.stdout });
     const events: Record<string, unknown>[] = [];
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    // 'close', not 'exit': the exit can be reported before the last lines the child printed are read.
+    const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
     try {
       await new Promise<void>((resolve, reject) => {
         lines.on("line", (line) => {
