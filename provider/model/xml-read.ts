@@ -27,18 +27,32 @@ export function isModelXmlError(e: unknown): e is ModelXmlError {
 }
 
 /**
+ * The tree of the last document parsed. Callers often read one document several times in a row (the project
+ * metadata of a create: once to look for an interrupted operation, in two sections, then to add a record), and
+ * reading is the engine's main CPU cost; an identical string gives the identical tree, so it is parsed once.
+ * Sharing trees is why nothing may change one. Malformed documents are not kept (each read throws).
+ */
+let lastParsed: { readonly xml: string; readonly root: XmlElement | null } | undefined;
+
+/**
  * Parses a complete XML document and returns its root element, checking the root's local name. Every
  * well-formedness error is fatal (ModelXmlError): a half-understood document must never drive a host
- * operation. Comments and processing instructions are not kept; CDATA sections read as text.
+ * operation. Comments and processing instructions are not kept; CDATA sections read as text. The tree is
+ * read-only: reading the same document again may return the very same tree.
  */
 export function parseRoot(xml: string, expectedRoot: string, what: string): XmlElement {
   let root: XmlElement | null;
-  try {
-    root = parseXml(xml).root;
-  } catch (e) {
-    // parse-xml appends an excerpt of the document on further lines; the first line says what is wrong.
-    const problem = e instanceof XmlError ? (e.message.split("\n")[0] ?? e.message) : String(e);
-    throw new ModelXmlError(`${what}: malformed XML (${problem})`, { cause: e });
+  if (lastParsed !== undefined && lastParsed.xml === xml) {
+    root = lastParsed.root;
+  } else {
+    try {
+      root = parseXml(xml).root;
+    } catch (e) {
+      // parse-xml appends an excerpt of the document on further lines; the first line says what is wrong.
+      const problem = e instanceof XmlError ? (e.message.split("\n")[0] ?? e.message) : String(e);
+      throw new ModelXmlError(`${what}: malformed XML (${problem})`, { cause: e });
+    }
+    lastParsed = { xml, root };
   }
   if (root === null || localName(root) !== expectedRoot) {
     throw new ModelXmlError(

@@ -158,3 +158,39 @@ describe("errors", () => {
     );
   });
 });
+
+describe("reading a document again", () => {
+  const shape = (root: ReturnType<typeof parseRoot>) =>
+    childElements(root).map((el) => [localName(el), attr(el, "name"), el.text]);
+
+  test("documents read in turn, one of them twice, each give their own content", () => {
+    const a = "<state><snapshot name='a'>1</snapshot></state>";
+    const b = "<state><snapshot name='b'>2</snapshot><journal/></state>";
+    const reads = [a, b, a, a, b].map((xml) => shape(parseRoot(xml, "state", "t")));
+    expect(reads).toEqual([
+      [["snapshot", "a", "1"]],
+      [
+        ["snapshot", "b", "2"],
+        ["journal", undefined, ""],
+      ],
+      [["snapshot", "a", "1"]],
+      [["snapshot", "a", "1"]],
+      [
+        ["snapshot", "b", "2"],
+        ["journal", undefined, ""],
+      ],
+    ]);
+  });
+
+  test("the root is checked on every read, and a malformed document fails every time", () => {
+    const xml = "<state><snapshot name='a'/></state>";
+    expect(localName(parseRoot(xml, "state", "t"))).toBe("state");
+    expect(modelXmlErrorOf(() => parseRoot(xml, "domain", "domain XML"))).toBe(
+      "domain XML: expected a <domain> document, got <state>",
+    );
+    const broken = "<state><snapshot></state>";
+    const first = modelXmlErrorOf(() => parseRoot(broken, "state", "t"));
+    expect(modelXmlErrorOf(() => parseRoot(broken, "state", "t"))).toBe(first);
+    expect(first).toMatch(/^t: malformed XML \(/);
+  });
+});
