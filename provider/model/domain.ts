@@ -177,6 +177,9 @@ function parseChain(diskEl: XmlElement): { chain: ImageSource[]; terminated: boo
   return { chain, terminated: false };
 }
 
+/** The attributes of `<source>` copied as they are onto an ImageSource (network and volume sources). */
+const SOURCE_ATTRIBUTES = ["protocol", "name", "pool", "volume"] as const;
+
 /**
  * One image from an element that carries `type=` and a `<source>` child (a disk, a backingStore, a mirror).
  * The index is on `<source index>` for the active image and on `<backingStore index>` below it.
@@ -188,19 +191,16 @@ function parseSource(holder: XmlElement, format: string | undefined): ImageSourc
   const indexText =
     attr(sourceEl, "index") ?? (localName(holder) === "backingStore" ? attr(holder, "index") : undefined);
   const path = attr(sourceEl, "file") ?? attr(sourceEl, "dev") ?? attr(sourceEl, "dir");
-  const fields: Record<string, string | number | undefined> = {
-    kind,
-    path,
-    protocol: attr(sourceEl, "protocol"),
-    name: attr(sourceEl, "name"),
-    pool: attr(sourceEl, "pool"),
-    volume: attr(sourceEl, "volume"),
-    format,
-    index: indexText === undefined ? undefined : Number(indexText),
-  };
-  return Object.fromEntries(
-    Object.entries(fields).filter(([, v]) => v !== undefined),
-  ) as unknown as ImageSource;
+  // Fields are set only when present (the model has no `undefined` values), in this order.
+  const image: { -readonly [K in keyof ImageSource]: ImageSource[K] } = { kind };
+  if (path !== undefined) image.path = path;
+  for (const key of SOURCE_ATTRIBUTES) {
+    const value = attr(sourceEl, key);
+    if (value !== undefined) image[key] = value;
+  }
+  if (format !== undefined) image.format = format;
+  if (indexText !== undefined) image.index = Number(indexText);
+  return image;
 }
 
 function parseMirror(el: XmlElement): BlockJobMirror {
