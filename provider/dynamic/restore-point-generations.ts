@@ -4,7 +4,12 @@ import { DEFAULT_TIMEOUTS_SECONDS } from "./inputs";
 import { type SnapshotFacts, toPlainJson } from "./outputs";
 import type { RestorePointHost } from "./restore-point-host";
 import { generationName, type RestorePointInputs } from "./restore-point-inputs";
-import { type Generation, type GenerationSnapshot, generationSnapshot } from "./restore-point-outputs";
+import {
+  type Generation,
+  type GenerationSnapshot,
+  generationSnapshot,
+  unconfirmedSnapshot,
+} from "./restore-point-outputs";
 
 /**
  * The generation bookkeeping of a `RestorePoint` on the host: taking one generation on every domain (with the
@@ -28,25 +33,26 @@ export interface MergeOutcome {
 /**
  * Generation `number` on every domain. `crash`: the domains in parallel, each on its own. `paused`: every
  * running domain is paused first, then all are snapshotted, then those paused here are resumed.
- * Snapshots that did not exist before and exist after a failure are reported as made. `recorded` are the
- * snapshots of this generation the stack already records (a retry of an unfinished generation; empty
- * otherwise): one that still exists is reported even when its create fails again, so a retry never drops a
- * recorded snapshot that is not gone from the host.
+ * Snapshots that did not exist before and exist after a failure are reported as made; one whose create
+ * failed and whose read back failed too may exist, and is reported as `unconfirmed` (with an error saying
+ * so), never left out. `stored` are the generations the stack records (empty at create): when generation
+ * `number` is among them (a retry of an unfinished generation), a snapshot of it that still exists is
+ * reported even when its create fails again, so a retry never drops a recorded snapshot that is not gone
+ * from the host.
  */
 export async function takeGeneration(
   host: RestorePointHost,
   inputs: RestorePointInputs,
   number: number,
-  recorded: readonly GenerationSnapshot[],
+  stored: readonly Generation[],
   log: (line: string) => void,
 ): Promise<TakenGeneration> {
   const name = generationName(inputs.name, number);
+  const recorded = stored.find((g) => g.number === number)?.snapshots ?? [];
   const seconds = inputs.timeouts?.create ?? DEFAULT_TIMEOUTS_SECONDS.create;
   // A failure here leaves nothing behind, so it rejects plainly.
-  const existedBefore = await Promise.all(
-    inputs.domains.map(
-      async (domain) => (await host.get(domain, name, timeoutSignal(PROBE_TIMEOUT_SECONDS))) !== null,
-    ),
+  const before = await Promise.all(
+    inputs.domains.map((domain) => host.get(domain, name, timeoutSignal(PROBE_TIMEOUT_SECONDS))),
   );
   const signal = timeoutSignal(seconds);
   const createAll = () =>
@@ -104,31 +110,47 @@ export async function takeGeneration(
     results = await createAll();
   }
 
-  const snapshots = await Promise.all(
-    inputs.domains.map(async (domain, i): Promise<GenerationSnapshot | null> => {
-      const result = results[i];
-      if (result?.status === "fulfilled") {
-        return generationSnapshot(domain, result.value);
-      }
-      const error = explainTimeout(
-        result?.reason,
-        signal,
-        `creating snapshot ${name} of ${domain}`,
-        "create",
-        seconds,
-      );
-      errors.push(`${domain}: ${messageOf(error)}`);
-      // A snapshot that existed before is the stack's own when an earlier attempt recorded it (its adopt
-      // failed: a domain not paused, a timeout), and a failed create never removes it; otherwise it is
-      // someone else's (the engine adopts only its own, and then the create succeeds). One that exists only
-      // now was made by this call and must be recorded.
-      if (existedBefore[i]) {
-        return recorded.find((s) => s.domain === domain && s.snapshotName === name) ?? null;
-      }
-      const made = await host.get(domain, name, timeoutSignal(PROBE_TIMEOUT_SECONDS)).catch(() => null);
-      return made === null ? null : generationSnapshot(domain, made);
-    }),
+  // Each domain's outcome carries its own errors, joined in domain order: never in the order reads finish.
+  const outcomes = await Promise.all(
+    inputs.domains.map(
+      async (domain, i): Promise<{ snapshot: GenerationSnapshot | null; errors: string[] }> => {
+        const result = results[i];
+        if (result?.status === "fulfilled") {
+          return { snapshot: generationSnapshot(domain, result.value), errors: [] };
+        }
+        const error = explainTimeout(
+          result?.reason,
+          signal,
+          `creating snapshot ${name} of ${domain}`,
+          "create",
+          seconds,
+        );
+        const failed = `${domain}: ${messageOf(error)}`;
+        // A snapshot that existed before is the stack's own when an earlier attempt recorded it (its adopt
+        // failed: a domain not paused, a timeout; or it was recorded unconfirmed), and a failed create never
+        // removes it, so it is recorded with the facts read before; otherwise it is someone else's (the engine
+        // adopts only its own, and then the create succeeds). One that exists only now was made by this call
+        // and must be recorded; when that cannot be read, it may exist, and is recorded unconfirmed.
+        const existing = before[i];
+        if (existing !== null && existing !== undefined) {
+          const ours = recorded.some((s) => s.domain === domain && s.snapshotName === name);
+          return { snapshot: ours ? generationSnapshot(domain, existing) : null, errors: [failed] };
+        }
+        try {
+          const made = await host.get(domain, name, timeoutSignal(PROBE_TIMEOUT_SECONDS));
+          return { snapshot: made === null ? null : generationSnapshot(domain, made), errors: [failed] };
+        } catch (readError) {
+          const unread =
+            `${domain}: snapshot ${name} may exist on the host, but reading it back failed ` +
+            `(${messageOf(readError)}); the stack records it as unconfirmed: pulumi refresh or the next ` +
+            "pulumi up re-reads it, and deleting the restore point merges it if it exists";
+          return { snapshot: unconfirmedSnapshot(domain, name, stored), errors: [failed, unread] };
+        }
+      },
+    ),
   );
+  errors.push(...outcomes.flatMap((o) => o.errors));
+  const snapshots = outcomes.map((o) => o.snapshot);
   return {
     generation: {
       number,

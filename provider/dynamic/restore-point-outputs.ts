@@ -31,6 +31,17 @@ export interface GenerationSnapshot {
   readonly creationTime: string;
   /** Per disk: the overlay the snapshot created and the point-in-time image below it. */
   readonly disks: readonly SnapshotDiskOutput[];
+  /**
+   * Present (true) only on an entry the host's facts do not back: its create failed and reading it back
+   * failed too, so the snapshot may exist. `domainName` and `domainUuid` are the ones the stack's other
+   * snapshots of the domain record (the domain as given when none does), `creationTime` is "" and `disks` is
+   * empty. It is recorded so that nothing is orphaned: delete merges it (a snapshot that is gone counts as
+   * merged), read replaces it with the host's facts or drops it, and its generation counts as incomplete, so
+   * the next update takes it again. Absent on every other entry. An addition within schema version 1: a
+   * package that predates it reads such an entry as a snapshot with no disks, which its read and delete
+   * still handle (they need only the domain and the snapshot name).
+   */
+  readonly unconfirmed?: true;
 }
 
 /** One generation: the snapshots taken together for one value of the triggers. */
@@ -71,6 +82,33 @@ export function generationSnapshot(domain: string, facts: SnapshotFacts): Genera
     creationTime: facts.creationTime,
     disks: facts.disks.map((disk) => ({ ...disk })),
   };
+}
+
+/**
+ * The entry of a snapshot that may exist although its facts could not be read (see `unconfirmed`): the
+ * domain's name and UUID are taken from a snapshot of the same domain in `stored` (the generations the stack
+ * records), else both are the domain as given, which the host resolves as a name or a UUID. Pure.
+ */
+export function unconfirmedSnapshot(
+  domain: string,
+  snapshotName: string,
+  stored: readonly Generation[],
+): GenerationSnapshot {
+  const known = stored.flatMap((g) => g.snapshots).find((s) => s.domain === domain && !s.unconfirmed);
+  return {
+    domain,
+    domainName: known?.domainName ?? domain,
+    domainUuid: known?.domainUuid ?? domain,
+    snapshotName,
+    creationTime: "",
+    disks: [],
+    unconfirmed: true,
+  };
+}
+
+/** The snapshots of `generation` the host's facts back (every one but the `unconfirmed`). */
+export function confirmedSnapshots(generation: Generation): readonly GenerationSnapshot[] {
+  return generation.snapshots.filter((s) => s.unconfirmed !== true);
 }
 
 /** The complete outputs from the checked inputs and the generations that exist. */

@@ -1,7 +1,7 @@
 import { canonicalJson, type DiffRules, diffResource, type ResourceDiff } from "./diff-rules";
 import { isUnknown } from "./inputs";
 import type { RestorePointInputs } from "./restore-point-inputs";
-import type { RestorePointOutputs } from "./restore-point-outputs";
+import { confirmedSnapshots, type RestorePointOutputs } from "./restore-point-outputs";
 
 /**
  * The pure decisions of a `RestorePoint`: which generations to take and merge, and Pulumi's `diff` (the RestorePoint's
@@ -52,10 +52,13 @@ export function planGenerations(
   return { create, merge: after.slice(0, surplus) };
 }
 
-/** Whether the newest generation lacks a snapshot on some domain (update then completes it). */
+/**
+ * Whether the newest generation lacks a snapshot on some domain, or records one unconfirmed (update then
+ * completes it).
+ */
 export function newestIncomplete(outputs: Pick<RestorePointOutputs, "domains" | "generations">): boolean {
   const newest = [...outputs.generations].sort((a, b) => a.number - b.number).at(-1);
-  return newest !== undefined && newest.snapshots.length < outputs.domains.length;
+  return newest !== undefined && confirmedSnapshots(newest).length < outputs.domains.length;
 }
 
 /** More generations exist than `keep` allows (a merge failed part-way). */
@@ -135,9 +138,14 @@ function sharesDomain(old: RestorePointOutputs, next: unknown): boolean {
   return next.some((value) => isUnknown(value) || matchDomain(known, value) !== -1);
 }
 
-/** The disk targets every snapshot of every generation covers, or null when they differ (or there is none). */
+/**
+ * The disk targets every confirmed snapshot of every generation covers, or null when they differ (or there is
+ * none); an unconfirmed one has no known disks.
+ */
 function coveredDisks(old: RestorePointOutputs): readonly string[] | null {
-  const targets = old.generations.flatMap((g) => g.snapshots.map((s) => s.disks.map((d) => d.target).sort()));
+  const targets = old.generations.flatMap((g) =>
+    confirmedSnapshots(g).map((s) => s.disks.map((d) => d.target).sort()),
+  );
   const [first] = targets;
   if (first === undefined || targets.some((t) => canonicalJson(t) !== canonicalJson(first))) return null;
   return first;

@@ -7,6 +7,7 @@ import type { RestorePointHostFactory } from "./restore-point-host";
 import { checkRestorePointInputs, type RestorePointInputs } from "./restore-point-inputs";
 import {
   buildRestorePointOutputs,
+  confirmedSnapshots,
   type Generation,
   type GenerationSnapshot,
   generationSnapshot,
@@ -27,15 +28,17 @@ import { effectiveUri, providerDefaultUri, redactUri, URI_CONFIG_KEY } from "./u
  * Failure contract, per method:
  * - create: takes generation 1 on every domain. A failure with no snapshot made rejects plainly; a failure
  *   after some were made rejects with a `PartialCreateError` whose outputs list exactly the snapshots that
- *   exist, so Pulumi records them (nothing is orphaned). Idempotent: the names are deterministic and the
- *   engine adopts a snapshot it made for the same request; a snapshot of that name it did not make is refused
- *   and never recorded.
+ *   exist, so Pulumi records them (nothing is orphaned). A snapshot whose create failed and whose read back
+ *   failed too may exist: it is listed as `unconfirmed` (and named in the error), never left out.
+ *   Idempotent: the names are deterministic and the engine adopts a snapshot it made for the same request; a
+ *   snapshot of that name it did not make is refused and never recorded.
  * - update: takes the next generation when the triggers changed, then merges the generations beyond `keep`.
  *   A failure rejects with a `PartialCreateError` whose outputs list the generations that exist then (a retry
  *   reuses the same generation number, adopts what was made, and keeps recording what the earlier attempt
  *   recorded while it exists on the host, also when its adopt fails again); merges are not started when taking
  *   the new generation failed.
- * - read: re-reads every snapshot; those gone drop out, and `{ id: "" }` when none is left.
+ * - read: re-reads every snapshot (an unconfirmed one is confirmed by the host's facts); those gone drop out,
+ *   and `{ id: "" }` when none is left.
  * - delete: merges every generation on every domain; already gone counts as merged. A failure rejects after
  *   the other domains were finished; a retry merges what is left.
  * - consistency `paused`: the domains this call paused are resumed on every path, also after failures and
@@ -143,7 +146,7 @@ export function createRestorePointProvider(options: RestorePointProviderOptions)
       const summaries = old.generations.map((g) => ({
         number: g.number,
         triggers: g.triggers,
-        complete: g.snapshots.length === next.domains.length,
+        complete: confirmedSnapshots(g).length === next.domains.length,
       }));
       const take = newTriggers || newestIncomplete(old) ? { triggers: toPlainJson(next.triggers) } : null;
       const plan = planGenerations(summaries, next.keep, take);
@@ -151,14 +154,13 @@ export function createRestorePointProvider(options: RestorePointProviderOptions)
       const outputs = () => buildRestorePointOutputs(next, generations, redactUri(uri));
       if (plan.create !== null) {
         const number = plan.create;
-        const retried = generations.find((g) => g.number === number)?.snapshots ?? [];
-        const taken = await takeGeneration(host, next, number, retried, log);
+        const taken = await takeGeneration(host, next, number, generations, log);
         generations = [...generations.filter((g) => g.number !== number)];
         if (taken.generation.snapshots.length > 0) generations = [...generations, taken.generation];
         if (taken.errors.length > 0) {
           // Until the generation exists on every domain, the old triggers stay recorded: the next update
           // sees the change again and completes the generation under the same number.
-          const complete = taken.generation.snapshots.length === next.domains.length;
+          const complete = confirmedSnapshots(taken.generation).length === next.domains.length;
           const outs = { ...outputs(), triggers: complete ? toPlainJson(next.triggers) : old.triggers };
           const what = `generation ${number} of restore point ${next.name}`;
           throw partial(what, id, outs, news.__provider, taken.errors);
