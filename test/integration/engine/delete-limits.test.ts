@@ -39,9 +39,12 @@ describe("deleteSnapshot limits", () => {
   test("a timeout mid-merge cancels the job, keeps the chain and the data, and a later delete succeeds", async () => {
     const domain = await layered(64);
     const progress: { done: number; total: number }[] = [];
+    // The timeout must hit while the job copies: at 1 MiB/s the 64 MiB take a minute, far beyond the 5 s
+    // deadline however slow the host is, and 5 s leave even a loaded host time to start the job and size it
+    // (a deadline that expires before QEMU sized the job would leave only zero-length progress).
     const error = await deleteSnapshot(conn, domain.lab.name, "s2", {
-      bandwidthBytesPerSecond: 4 * MiB,
-      timeoutMs: 1500,
+      bandwidthBytesPerSecond: 1 * MiB,
+      timeoutMs: 5000,
       onProgress: (p) => progress.push({ done: p.bytesDone, total: p.bytesTotal }),
     }).catch((e: unknown) => e);
     expect(isEngineError(error) && [error.kind, error.disk]).toEqual(["timeout", "vda"]);
