@@ -241,7 +241,9 @@ describe("names, descriptions and files", () => {
         `domain ${dom.name}: a block job (active-commit, ready) is running on disk vda; no snapshot can be taken until it is finished or cancelled`,
       ]);
     } finally {
-      await virsh("blockjob", dom.name, "vda", "--abort");
+      // Only tidiness: removing the lab domain ends the job anyway. A failed abort must neither hide a failed
+      // assertion above nor fail a test whose assertions all held.
+      await virsh("blockjob", dom.name, "vda", "--abort").catch(() => undefined);
     }
   });
 });
