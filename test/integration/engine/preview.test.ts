@@ -153,10 +153,20 @@ describe("ending a preview safely", () => {
         if (typeof value !== "function") return value;
         return async (...args: unknown[]) => {
           const result = await value.apply(target, args);
-          // The undo reads the preview record under the domain lock: a create asked for now queues for it.
+          // The undo reads the preview record under the domain lock: a create asked for now queues for it. The
+          // undo goes on once the create says it waits for the lock (after its own domain lookup, which a fixed
+          // delay could outlast on a loaded host, letting the create run only after the undo).
           if (key === "domainGetMetadata" && during === undefined) {
-            during = createSnapshot(conn(), { domain: dom.name, name: "during" });
-            await new Promise((resolve) => setTimeout(resolve, 300));
+            let onQueued: () => void = () => undefined;
+            const queued = new Promise<void>((resolve) => {
+              onQueued = resolve;
+            });
+            during = createSnapshot(
+              conn(),
+              { domain: dom.name, name: "during" },
+              { onProgress: (e) => e.kind === "waiting-for-lock" && onQueued() },
+            );
+            await Promise.race([queued, during]);
           }
           return result;
         };
