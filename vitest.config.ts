@@ -18,8 +18,11 @@ export default defineConfig({
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
           globalSetup: ["./test/support/global-setup.ts"],
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
+          // Only a hang should hit these: on a loaded two-core host a CLI test that normally takes 15 s has taken
+          // 47 s (each CLI run starts Node with tsx, each lab domain starts QEMU), so a timeout near two minutes
+          // left too little room.
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
           // Two cores shared with libvirtd and QEMU: more workers only add contention.
           maxWorkers: 2,
         },

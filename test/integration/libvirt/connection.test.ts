@@ -65,7 +65,7 @@ describe("connection-level calls agree with virsh", () => {
 describe("handshake", () => {
   test("Quirk: the daemon answers the keepalive feature after AUTH_LIST and before CONNECT_OPEN", async () => {
     const socket = await connectSocket();
-    const rpc = new RpcClient(socket, { callTimeoutMs: 10_000, onEvent: () => {}, onClose: () => {} });
+    const rpc = new RpcClient(socket, { callTimeoutMs: 30_000, onEvent: () => {}, onClose: () => {} });
     onTestFinished(() => rpc.close(localError("closed", ErrorCode.INVALID_CONN, "test over")));
     const beforeAuth = await libvirtRejection(
       rpc.call(P.CONNECT_SUPPORTS_FEATURE, P.FEATURE_PROGRAM_KEEPALIVE),
