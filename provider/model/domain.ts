@@ -3,7 +3,7 @@
  * it can take an external snapshot, its live backing chain (active image first) and any block job running on
  * it. Pure: no I/O.
  */
-import { serialize, toDomDocument } from "./xml";
+import { serializeRead } from "./xml";
 import { PROJECT_XML_NAMESPACE } from "./xml-namespace";
 import {
   attr,
@@ -133,7 +133,7 @@ function withLazyProjectMetadata(
   return Object.defineProperty(model, "projectMetadataXml", {
     enumerable: true,
     get: () => {
-      xml ??= serialize(toDomDocument(own));
+      xml ??= serializeRead(own);
       return xml;
     },
   });

@@ -4,9 +4,17 @@ import {
   newDocumentRoot,
   parseForEdit,
   serialize,
+  serializeRead,
   toDomDocument,
 } from "../../../provider/model/xml";
-import { child, parseRoot } from "../../../provider/model/xml-read";
+import {
+  child,
+  childElements,
+  isElement,
+  namespaceUri,
+  parseRoot,
+  type XmlElement,
+} from "../../../provider/model/xml-read";
 
 const QEMU = "http://libvirt.org/schemas/domain/qemu/1.0";
 const DOCUMENT =
@@ -49,5 +57,53 @@ describe("documents edited from the read tree", () => {
       `<state><domain type="kvm"><metadata><d><e a="1"/><f/></d><z k="1" lang="en">t&#13;&lt;c&gt; &amp;</z>` +
         `</metadata><commandline><arg value="-x &quot;y&quot;"/></commandline></domain></state>`,
     );
+  });
+});
+
+/** Every element of a read tree, document order. */
+function allElements(root: XmlElement): XmlElement[] {
+  return [root, ...childElements(root).flatMap(allElements)];
+}
+
+/** A read tree with every element and attribute name resolved to its namespace URI, and its text. */
+function resolved(el: XmlElement): unknown {
+  return {
+    name: [namespaceUri(el) ?? null, el.name.slice(el.name.indexOf(":") + 1)],
+    attributes: Object.keys(el.attributes)
+      .filter((a) => a !== "xmlns" && !a.startsWith("xmlns:"))
+      .map((a) => [
+        a.includes(":") ? namespaceUri(el, a) : null,
+        a.slice(a.indexOf(":") + 1),
+        el.attributes[a],
+      ]),
+    children: el.children.map((n) => (isElement(n) ? resolved(n) : "text" in n ? n.text : null)),
+  };
+}
+
+describe("read trees written without a DOM", () => {
+  test("serializeRead writes, for every element, what serialize writes of its DOM copy, with and without namespaces", () => {
+    for (const el of allElements(parseRoot(DOCUMENT, "domain", "t"))) {
+      const dropped = newDocumentRoot("state");
+      appendCopy(dropped, el, "drop");
+      expect([serializeRead(el), `<state>${serializeRead(el, "drop")}</state>`]).toEqual([
+        serialize(toDomDocument(el)),
+        serialize(dropped),
+      ]);
+    }
+  });
+
+  test("hostile values and namespaces declared above, beside and below read back as the same tree", () => {
+    const hostile =
+      `<a xmlns="urn:a" xmlns:q="urn:q"><m><s q:x="&#9;&#10;&#13;&lt;&gt;&amp;&quot;'" y='a"b'>` +
+      `x&#13;y&#10;&lt;/s&gt;&amp;"' 😀 ]]&gt;<![CDATA[<b>]]></s><q:t/><u xmlns="urn:u"><v/></u>` +
+      `<w xmlns=""><q:z/></w></m></a>`;
+    const m = child(parseRoot(hostile, "a", "t"), "m");
+    if (m === undefined) throw new Error("no m");
+    const written = serializeRead(m);
+    expect(written).toBe(
+      `<m xmlns="urn:a" xmlns:q="urn:q"><s q:x="&#9;&#10;&#13;&lt;&gt;&amp;&quot;'" y="a&quot;b">` +
+        `x&#13;y\n&lt;/s&gt;&amp;"' 😀 ]]&gt;&lt;b&gt;</s><q:t/><u xmlns="urn:u"><v/></u><w xmlns=""><q:z/></w></m>`,
+    );
+    expect(resolved(parseRoot(written, "m", "t"))).toEqual(resolved(m));
   });
 });
