@@ -199,6 +199,34 @@ export async function referencesOutside(
   return references;
 }
 
+/**
+ * Starts `referencesOutside` at once and returns how to wait for its result. A delete calls it as soon as it
+ * holds the domain lock, so that the scan's wait (libvirt's list of all domains waits for every domain's lock)
+ * overlaps the delete's own reads and planning instead of following them. The delete awaits the result before
+ * its first irreversible step: the refusal of merges that change what another domain reads, and the journal's
+ * list of files to remove (which recovery removes without asking again), both need it before anything changes.
+ *
+ * Freshness: the scan holds no lock of the other domains, so a domain defined (or changed) after the scan read
+ * the host is not seen, wherever the scan falls in the delete. That was so when the scan ran after planning
+ * too, and the merge, which can last minutes, was always inside that window; starting the scan here widens it
+ * only by the delete's own reads (milliseconds). A domain defined meanwhile on one of the snapshot's overlays
+ * is built on an image that a delete already in progress removes: the same race as defining it a moment after
+ * the removal, which no scan can close. What matters is kept: every other domain that exists when the scan
+ * lists the host is read after the delete took its lock, so every change made under that lock before is seen.
+ *
+ * A caller that ends without the result (absent snapshot, refusal, failed read) just drops it: the rejection
+ * is handled here so that it is never unhandled, and whoever awaits the result still sees it. Reads only.
+ */
+export function startReferencesOutside(
+  port: ReferencePort,
+  self: DomainRef,
+  lockedAt: ScanMark,
+): () => Promise<FileReferences> {
+  const scan = referencesOutside(port, self, lockedAt);
+  scan.catch(() => undefined);
+  return () => scan;
+}
+
 /** Every domain of the host but `starter` with the files it uses; each one's reads in parallel, bounded. */
 async function scanHost(port: ReferencePort, starter: DomainRef): Promise<HostFiles> {
   const slots = callSlots(REFERENCE_READS_IN_FLIGHT);

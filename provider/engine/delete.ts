@@ -16,19 +16,20 @@ import { removeHostFile } from "./delete-files";
 import {
   commitNotes,
   type DeleteView,
-  type FoundBlockJob,
   failureError,
   foreignJobError,
   refusalError,
   verifyFindings,
 } from "./delete-outcome";
 import { type DeleteStep, type PlanDomainState, planDelete, planStateOf } from "./delete-plan";
+import { type LockedView, offChainBacking, readFirst, readRestarted, readSecond } from "./delete-read";
 import {
+  type FileReferences,
   keepReferencedFiles,
   mergesChangingOthers,
   nativeDeleteConflicts,
   type ReferencePort,
-  referencesOutside,
+  startReferencesOutside,
 } from "./delete-references";
 import { rollBackStart, startPausedForDelete, whileStartedPaused } from "./delete-start";
 import { withDomainLock } from "./domain-lock";
@@ -37,10 +38,14 @@ import { EngineError, EngineErrorKind, isEngineError, libvirtCodeOf } from "./er
 import { type DomainSnapshots, forestOf, readAllSnapshots } from "./inspect";
 import { newOperationId, OperationPhase } from "./journal";
 import type { DomainReadPort } from "./libvirt-port";
-import { finishInterruptedOperations, type RecoveryPort, type RecoveryReport } from "./recover";
-import { backingLinks, readHostView } from "./revert-branch";
-import { readPreviewRecord } from "./revert-state";
-import { type ScanMark, scanMark } from "./scan-sharing";
+import {
+  finishInterruptedOperations,
+  hasInterruptedOperation,
+  type RecoveryPort,
+  type RecoveryReport,
+} from "./recover";
+import { parsePreviewRecord } from "./revert-state";
+import { scanMark } from "./scan-sharing";
 
 export const DeleteStrategy = { BLOCKCOMMIT: "blockcommit", NATIVE: "native" } as const;
 export type DeleteStrategy = (typeof DeleteStrategy)[keyof typeof DeleteStrategy];
@@ -134,26 +139,32 @@ export async function deleteSnapshotWhileLocked(
 ): Promise<DeleteResult> {
   // The reference scan may join one that concurrent deletes started after this point (delete-references.ts).
   const lockedAt = scanMark();
-  const recovered = (await finishInterruptedOperations(port, ref, options)) ?? undefined;
-  if (context.endingPreview !== true) await refuseSavedStateOfPreview(port, ref, name);
+  let references = startReferencesOutside(port, ref, lockedAt);
+  let first = await readFirst(port, ref);
+  // Recovery reads the metadata again only when the domain XML just read says there is something to finish.
+  let recovered: RecoveryReport | undefined;
+  if (hasInterruptedOperation(first.model.projectMetadataXml)) {
+    recovered = (await finishInterruptedOperations(port, ref, options)) ?? undefined;
+    // Recovering a revert may undefine its helper domain, which the scan may have read: scan again.
+    references = startReferencesOutside(port, ref, scanMark());
+    first = await readFirst(port, ref);
+  }
+  if (context.endingPreview !== true) refuseSavedStateOfPreview(ref, name, first.model.projectMetadataXml);
   const base = { domain: ref.name, snapshot: name, ...(recovered ? { recovered } : {}) };
   const notes = recovered ? [...recovered.messages] : [];
-  const before = await readForest(port, ref);
+  const before = await readSecond(port, ref, first);
   const snapshot = before.forest.snapshots.find((s) => s.name === name);
   if (snapshot === undefined) {
     const absent = `domain ${ref.name} has no snapshot ${name}`;
     return { ...base, outcome: "absent", notes: [...notes, absent], warnings: [] };
   }
-  const jobs = await blockJobsOn(
-    port,
-    ref,
-    snapshot.disks.map((d) => d.target),
-  );
+  const state = planStateOf(before.state, ref.name);
+  const jobs = before.jobs.filter((j) => snapshot.disks.some((d) => d.target === j.disk));
   if (jobs.length > 0) throw foreignJobError(ref.name, name, jobs);
   const done =
     options.strategy === DeleteStrategy.NATIVE
-      ? await deleteNatively(port, ref, before.forest, name, lockedAt)
-      : await deleteByCommit(port, ref, before, name, options, lockedAt);
+      ? await deleteNatively(port, ref, before.forest, name, state, references)
+      : await deleteByCommit(port, ref, before, name, state, options, references);
   await verifyAfter(port, ref, before, name);
   return { ...base, outcome: "deleted", notes: [...notes, ...done.notes], warnings: done.warnings };
 }
@@ -164,9 +175,13 @@ export interface DeleteContext {
   readonly endingPreview?: boolean;
 }
 
-/** Without its saved state a preview could not be undone: that snapshot goes only by `commit` or `undo`. */
-async function refuseSavedStateOfPreview(port: DeleteSnapshotPort, ref: DomainRef, name: string) {
-  const preview = await readPreviewRecord(port, ref);
+/**
+ * Without its saved state a preview could not be undone: that snapshot goes only by `commit` or `undo`.
+ * `projectMetadataXml` is the project's metadata of the domain XML read under the lock (every writer of it
+ * holds the lock, so it is current).
+ */
+function refuseSavedStateOfPreview(ref: DomainRef, name: string, projectMetadataXml: string | undefined) {
+  const preview = parsePreviewRecord(projectMetadataXml);
   if (preview === null || preview.saved !== name) return;
   throw new EngineError({
     kind: EngineErrorKind.DOMAIN_STATE,
@@ -176,20 +191,6 @@ async function refuseSavedStateOfPreview(port: DeleteSnapshotPort, ref: DomainRe
       `snapshot ${name} of domain ${ref.name} holds the state saved when the preview of snapshot ` +
       `${preview.snapshot} started (${preview.started}); commit or undo the preview first`,
   });
-}
-
-/**
- * The block jobs running on the disks `targets` of a running or paused domain (a shut-off one runs none).
- * Called after recovery, under the domain lock: every job found is someone else's.
- */
-async function blockJobsOn(port: DeleteSnapshotPort, ref: DomainRef, targets: readonly string[]) {
-  if ((await planState(port, ref)) === "shutoff") return [];
-  const found: FoundBlockJob[] = [];
-  for (const disk of targets) {
-    const job = await port.domainGetBlockJobInfo(ref, disk);
-    if (job !== null) found.push({ disk, type: job.type });
-  }
-  return found;
 }
 
 /** What a delete did, for the result. */
@@ -205,53 +206,75 @@ async function readForest(port: DeleteSnapshotPort, ref: DomainRef): Promise<Del
   return { model, forest: forestOf(model, snapshots) };
 }
 
-async function planState(port: DeleteSnapshotPort, ref: DomainRef): Promise<PlanDomainState | "shutoff"> {
-  return planStateOf((await port.domainGetState(ref)).state, ref.name);
+/** The journal's id and start time of one delete. */
+interface Operation {
+  readonly id: string;
+  readonly startedAt: Date;
 }
 
 async function deleteByCommit(
   port: DeleteSnapshotPort,
   ref: DomainRef,
-  before: DeleteView,
+  before: LockedView,
   name: string,
+  state: PlanDomainState | "shutoff",
   options: MergeOptions,
-  lockedAt: ScanMark,
+  references: () => Promise<FileReferences>,
 ): Promise<Done> {
-  // Read before anything changes: a failure then leaves nothing to undo.
-  const references = await referencesOutside(port, ref, lockedAt);
-  let state = await planState(port, ref);
-  let view = before;
-  let backing: ReadonlyMap<string, string> | undefined;
-  const id = newOperationId();
-  const startedAt = new Date();
-  if (state === "shutoff") {
-    // The persistent definition may not list the backing chains; the started domain's live XML does.
-    const starting = {
-      ...journalForSteps(name, [{ kind: "stop-domain" }], id, startedAt),
-      phase: OperationPhase.STARTING,
-    };
-    await startPausedForDelete(port, ref, starting);
-    state = "started-paused";
-    try {
-      view = await readForest(port, ref);
-      backing = await offChainBacking(port, ref, view);
-    } catch (e) {
-      // Left to recovery when this fails too: the journal stays and the domain is still paused.
-      await rollBackStart(port, ref, starting).catch(() => undefined);
-      throw e;
-    }
+  const operation = { id: newOperationId(), startedAt: new Date() };
+  if (state !== "shutoff") {
+    const backing = await offChainBacking(port, ref, before);
+    const planned = await planAgainstOthers(ref, { view: before, state, backing }, name, references);
+    return runPlanned(port, ref, planned, name, state, options, operation);
   }
-  backing ??= await offChainBacking(port, ref, view);
+  // The persistent definition may not list the backing chains; the started domain's live XML does.
+  const starting = {
+    ...journalForSteps(name, [{ kind: "stop-domain" }], operation.id, operation.startedAt),
+    phase: OperationPhase.STARTING,
+  };
+  await startPausedForDelete(port, ref, starting);
+  let planned: Planned;
+  try {
+    const view = await readRestarted(port, ref, before);
+    const backing = await offChainBacking(port, ref, view);
+    planned = await planAgainstOthers(ref, { view, state: "started-paused", backing }, name, references);
+  } catch (e) {
+    // Nothing merged: stop the domain again. Left to recovery when this fails too (the journal stays).
+    await rollBackStart(port, ref, starting).catch(() => undefined);
+    throw e;
+  }
+  if (planned === "nothing-to-do") await rollBackStart(port, ref, starting);
+  return runPlanned(port, ref, planned, name, "started-paused", options, operation);
+}
+
+/** What the planner is given besides the snapshot's name. */
+interface PlanInput {
+  readonly view: DeleteView;
+  readonly state: PlanDomainState;
+  readonly backing: ReadonlyMap<string, string>;
+}
+
+/** The steps to run and the warnings about files kept; or `nothing-to-do` when the snapshot is gone. */
+type Planned = { readonly steps: DeleteStep[]; readonly warnings: string[] } | "nothing-to-do";
+
+/**
+ * Plans the delete, then waits for the reference scan and refuses a merge that changes what another domain
+ * reads, and drops the removal of files other domains use (with warnings). Throws EngineError INVALID_REQUEST
+ * or DOMAIN_STATE on a refusal, or the scan's error; nothing changed.
+ */
+async function planAgainstOthers(
+  ref: DomainRef,
+  input: PlanInput,
+  name: string,
+  references: () => Promise<FileReferences>,
+): Promise<Planned> {
+  const { view, state, backing } = input;
   const plan = planDelete({ domain: view.model, state, forest: view.forest, snapshot: name, backing });
-  if (plan.kind !== "steps") {
-    if (state === "started-paused") await finishInterruptedOperations(port, ref);
-    if (plan.kind === "nothing-to-do")
-      return { notes: [`domain ${ref.name} has no snapshot ${name}`], warnings: [] };
-    throw refusalError(ref.name, plan);
-  }
-  const conflicts = mergesChangingOthers(plan.steps, references);
+  if (plan.kind === "nothing-to-do") return "nothing-to-do";
+  if (plan.kind !== "steps") throw refusalError(ref.name, plan);
+  const found = await references();
+  const conflicts = mergesChangingOthers(plan.steps, found);
   if (conflicts.length > 0) {
-    if (state === "started-paused") await finishInterruptedOperations(port, ref);
     throw new EngineError({
       kind: EngineErrorKind.INVALID_REQUEST,
       domain: ref.name,
@@ -261,29 +284,28 @@ async function deleteByCommit(
         "nothing else uses that image (or give the other domains their own copy); nothing was changed",
     });
   }
-  const { steps, warnings } = keepReferencedFiles(plan.steps, references);
-  // The executor records the journal before the first irreversible step.
-  const journal = journalForSteps(name, steps, id, startedAt);
+  return keepReferencedFiles(plan.steps, found);
+}
+
+/** Runs the planned steps under a journal (the executor records it before the first irreversible step). */
+async function runPlanned(
+  port: DeleteSnapshotPort,
+  ref: DomainRef,
+  planned: Planned,
+  name: string,
+  state: PlanDomainState,
+  options: MergeOptions,
+  operation: Operation,
+): Promise<Done> {
+  if (planned === "nothing-to-do")
+    return { notes: [`domain ${ref.name} has no snapshot ${name}`], warnings: [] };
+  const journal = journalForSteps(name, planned.steps, operation.id, operation.startedAt);
   try {
     await executeDelete(port, ref, journal, options);
   } catch (e) {
     throw failureError(ref.name, name, e, state === "paused");
   }
-  return { notes: commitNotes(steps), warnings };
-}
-
-/**
- * Which image each image is backed by (revert-branch.ts `backingLinks`), for the planner to tell what the
- * snapshots off the live chain read. Read only when there are such snapshots (after a revert): otherwise the
- * planner does not need it and the delete saves the reads. Reads only.
- */
-async function offChainBacking(
-  port: DeleteSnapshotPort,
-  ref: DomainRef,
-  view: DeleteView,
-): Promise<ReadonlyMap<string, string>> {
-  const offChain = view.forest.snapshots.some((s) => s.disks.some((d) => d.chainPosition === undefined));
-  return offChain ? backingLinks([await readHostView(port, ref)]) : new Map();
+  return { notes: commitNotes(planned.steps), warnings: planned.warnings };
 }
 
 /**
@@ -296,7 +318,8 @@ async function deleteNatively(
   ref: DomainRef,
   before: DomainSnapshots,
   name: string,
-  lockedAt: ScanMark,
+  state: PlanDomainState | "shutoff",
+  scan: () => Promise<FileReferences>,
 ): Promise<Done> {
   const version = await port.connectGetLibVersion();
   if (version < NATIVE_DELETE_MIN_VERSION) {
@@ -309,7 +332,7 @@ async function deleteNatively(
   }
   const view = before.snapshots.find((s) => s.name === name);
   // Read before anything changes: a refusal then leaves nothing to undo.
-  const references = await referencesOutside(port, ref, lockedAt);
+  const references = await scan();
   const conflicts = nativeDeleteConflicts(view?.disks ?? [], references);
   if (conflicts.length > 0) {
     throw new EngineError({
@@ -346,7 +369,7 @@ async function deleteNatively(
       }
     }
   };
-  if ((await planState(port, ref)) === "shutoff") {
+  if (state === "shutoff") {
     const starting = journalForSteps(name, [{ kind: "stop-domain" }], newOperationId(), new Date());
     await whileStartedPaused(port, ref, { ...starting, phase: OperationPhase.STARTING }, deleteInLibvirt);
   } else {
