@@ -46,6 +46,11 @@ export interface BlockJobOptions {
   /** Runs once the active commit is READY and before the pivot (the journal records the pivot here). */
   readonly beforePivot?: () => Promise<void>;
   /**
+   * Runs before the job is started, while the event subscription is being opened (one round trip instead of
+   * two; the journal records the merge here). When it fails nothing is started and its error is thrown.
+   */
+  readonly beforeStart?: () => Promise<void>;
+  /**
    * Aborting cancels the job like a timeout does (noticed within one poll interval, and right before the job
    * would start or pivot): the job is ended (or never started) and the promise rejects with a BlockJobError of
    * kind ABORTED. Used for Ctrl-C in the CLI.
@@ -299,7 +304,7 @@ export async function runBlockCommit(
 ): Promise<void> {
   const deadline =
     options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
-  const watcher = await BlockJobWatcher.open(port, spec.domain, spec.disk);
+  const watcher = await openWhile(port, spec, options.beforeStart);
   let jobMayRun = false;
   try {
     throwIfAborted(options.signal, spec.disk);
@@ -341,6 +346,24 @@ export async function runBlockCommit(
   } finally {
     await watcher.close();
   }
+}
+
+/**
+ * Opens the watcher of `spec`'s disk while `before` runs. When either fails, the watcher is closed and the
+ * error thrown is `before`'s if it failed, else the opening's: the same one whichever fails first in time.
+ */
+async function openWhile(
+  port: BlockJobPort,
+  spec: BlockCommitSpec,
+  before: (() => Promise<void>) | undefined,
+): Promise<BlockJobWatcher> {
+  const [ran, opened] = await Promise.allSettled([
+    before?.(),
+    BlockJobWatcher.open(port, spec.domain, spec.disk),
+  ]);
+  if (ran.status === "fulfilled" && opened.status === "fulfilled") return opened.value;
+  if (opened.status === "fulfilled") await opened.value.close();
+  throw ran.status === "rejected" ? ran.reason : (opened as PromiseRejectedResult).reason;
 }
 
 /** True when the live XML shows `spec.top` no longer in the disk's chain; false when it cannot tell. */

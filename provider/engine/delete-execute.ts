@@ -106,13 +106,30 @@ export async function executeDelete(
   const files = HostFileRemover.prepare(port, current.files);
   try {
     if (current.phase === OperationPhase.MERGING) {
-      if (current.disks.some((d) => d.phase !== DiskPhase.MERGED) && (await isShutOff(port, domain))) {
-        // Block jobs need QEMU: start it paused, as libvirt's own offline delete does, and stop it after.
-        await record({ ...current, startedDomain: true });
-        await port.domainCreateWithFlags(domain, DomainCreateFlags.START_PAUSED);
+      const pending = current.disks.find((d) => d.phase !== DiskPhase.MERGED);
+      let firstRead: Promise<DiskRead> | undefined;
+      if (pending !== undefined) {
+        // The first disk's chain and job are read together with the state (one round trip, not two); they
+        // count only if QEMU was already running.
+        firstRead = readDisk(port, domain, pending.target);
+        if (await isShutOff(port, domain)) {
+          firstRead = undefined;
+          // Block jobs need QEMU: start it paused, as libvirt's own offline delete does, and stop it after.
+          await record({ ...current, startedDomain: true });
+          await port.domainCreateWithFlags(domain, DomainCreateFlags.START_PAUSED);
+        }
       }
       for (const disk of current.disks) {
-        if (disk.phase !== DiskPhase.MERGED) await mergeDisk(port, domain, disk, noteDisk, options);
+        if (disk.phase === DiskPhase.MERGED) continue;
+        const read = disk.target === pending?.target ? firstRead : undefined;
+        await mergeDisk(
+          port,
+          domain,
+          disk,
+          noteDisk,
+          options,
+          await (read ?? readDisk(port, domain, disk.target)),
+        );
       }
       if (current.startedDomain) await stopStartedDomain(port, domain);
       await record({ ...current, phase: OperationPhase.DELETING_METADATA, startedDomain: false });
@@ -171,6 +188,34 @@ async function afterFailure(
 /** Records a disk's phase (and, with MERGING, the chain the job starts from) in the journal. */
 type NoteDisk = (target: string, phase: DiskPhase, chain?: readonly string[]) => Promise<void>;
 
+/** A read that failed keeps its error, to be thrown only if its result is used. */
+type Kept<T> = { readonly value: T } | { readonly error: unknown };
+
+function kept<T>(read: Promise<T>): Promise<Kept<T>> {
+  return read.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+}
+
+/**
+ * A disk's live chain and block job, read together (one round trip, not two). The job matters only while
+ * the merged layer is still in the chain, so each read keeps its failure instead of rejecting: which error is
+ * thrown never depends on which read failed first.
+ */
+interface DiskRead {
+  readonly chain: Kept<string[]>;
+  readonly job: Kept<BlockJobInfo | null>;
+}
+
+async function readDisk(port: DeletePort, domain: DomainRef, target: string): Promise<DiskRead> {
+  const [chain, job] = await Promise.all([
+    kept(liveChainPaths(port, domain, target)),
+    kept(port.domainGetBlockJobInfo(domain, target)),
+  ]);
+  return { chain, job };
+}
+
 /**
  * Merges one disk: skips it when `top` already left the live chain the way this merge leaves it, follows a
  * commit job of this delete that already runs on the disk (a killed run started it), or starts one. Verifies
@@ -182,20 +227,27 @@ async function mergeDisk(
   disk: JournalDisk,
   noteDisk: NoteDisk,
   options: MergeOptions,
+  read: DiskRead,
 ): Promise<void> {
-  const before = await liveChainPaths(port, domain, disk.target);
+  if ("error" in read.chain) throw read.chain.error;
+  const before = read.chain.value;
   if (!before.includes(disk.top)) {
     refuseUnexplainedChain(domain, disk, before);
     await noteDisk(disk.target, DiskPhase.MERGED);
     return;
   }
-  const job = await port.domainGetBlockJobInfo(domain, disk.target);
+  if ("error" in read.job) throw read.job.error;
+  const job = read.job.value;
   if (job !== null) await refuseForeignJob(port, domain, disk, job, before);
-  await noteDisk(disk.target, DiskPhase.MERGING, before);
   await runBlockCommit(
     port,
     { domain, disk: disk.target, top: disk.top, base: disk.base, active: disk.active },
-    { ...options, attach: job !== null, beforePivot: () => noteDisk(disk.target, DiskPhase.PIVOTING) },
+    {
+      ...options,
+      attach: job !== null,
+      beforeStart: () => noteDisk(disk.target, DiskPhase.MERGING, before),
+      beforePivot: () => noteDisk(disk.target, DiskPhase.PIVOTING),
+    },
   );
   const expected = { target: disk.target, top: before.filter((p) => p !== disk.top) };
   const mismatches = chainMismatches(parseDomainXml(await port.domainGetXMLDesc(domain, 0)), [expected]);
