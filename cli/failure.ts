@@ -43,6 +43,7 @@ const HINTS: Record<EngineErrorKind, string> = {
   "snapshot-not-found": "see the domain's snapshots with `libvirt-snapshot list <domain>`",
   "domain-state":
     "bring the domain into a state the operation accepts (start, resume or shut it off), then retry",
+  "domain-busy": "wait for the other process to finish, or stop it, then run the command again",
   "block-job-active":
     "wait for the running block job to end, or run `libvirt-snapshot verify --repair <domain>` if it was ours",
   "snapshot-conflict": "choose another snapshot name, or delete the existing snapshot first",

@@ -17,6 +17,11 @@ export const EngineErrorKind = {
   SNAPSHOT_NOT_FOUND: "snapshot-not-found",
   /** The domain is in a state the operation cannot work with (memory snapshot of a shut-off domain, ...). */
   DOMAIN_STATE: "domain-state",
+  /**
+   * Another live process of this host (a second CLI run, a Pulumi plugin) recorded an operation on the domain
+   * that it is still running; nothing was changed. Retry once it has finished, or stop it first.
+   */
+  DOMAIN_BUSY: "domain-busy",
   /** A block job (commit, copy) is running on the domain; it must end first. */
   BLOCK_JOB_ACTIVE: "block-job-active",
   /** A snapshot of that name exists and differs from the request. */

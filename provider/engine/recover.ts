@@ -10,13 +10,20 @@
  *   deletes the metadata and the files. A delete that had only started a shut-off domain to look at its chains
  *   is rolled back (the domain is stopped again if it is still paused as the delete left it).
  * - A revert record is rolled back or completed by `finishUnfinishedRevert` (revert-recipe.ts).
+ *
+ * A record is only ever taken over from a process that has gone: the per-domain lock excludes operations of
+ * this process only, and a record written last by another live process of this host (its owner stamp, see
+ * operation-owner.ts) is an operation still running, which recovery refuses with DOMAIN_BUSY. A record
+ * written on another host cannot be told from one left by a crash there, and is recovered.
  */
 import type { DomainRef } from "../libvirt/api";
 import { type DeletePort, executeDelete, type MergeOptions } from "./delete-execute";
 import { leftBehind, mergeFailureKind } from "./delete-outcome";
 import { rollBackStart } from "./delete-start";
 import { EngineError, EngineErrorKind } from "./errors";
-import { type DeleteJournal, OperationPhase, parseJournal, readJournal } from "./journal";
+import { type DeleteJournal, OperationPhase, parseJournal } from "./journal";
+import { classifyOwner } from "./operation-owner";
+import { projectMetadataOwner, readProjectMetadata } from "./project-metadata";
 import { finishUnfinishedRevert, type RecipePort, type RevertRecoveryReport } from "./revert-recipe";
 import { parseRevertRecord } from "./revert-state";
 
@@ -35,7 +42,8 @@ export interface RecoveryReport {
 
 /**
  * Finishes (or rolls back) every unfinished operation recorded on `domain`: first a delete, then a revert.
- * Resolves null when there was none. The caller must hold the domain lock (it is not re-entrant: never call
+ * Resolves null when there was none. Throws an EngineError DOMAIN_BUSY, having changed nothing, when another
+ * live process of this host wrote the record (it is still running that operation). The caller must hold the domain lock (it is not re-entrant: never call
  * this from inside another locked section of the same domain through a locking engine function).
  * Idempotent: running it again after a failure continues from where that failure stopped. Throws an
  * EngineError when an operation can neither be finished nor rolled back, and nothing after it is attempted:
@@ -48,7 +56,10 @@ export async function finishInterruptedOperations(
   domain: DomainRef,
   options: MergeOptions = {},
 ): Promise<RecoveryReport | null> {
-  const deleted = await finishUnfinishedDelete(port, domain, options);
+  const metadata = await readProjectMetadata(port, domain);
+  if (!hasInterruptedOperation(metadata)) return null;
+  refuseWhenOwnedByLiveProcess(domain, metadata);
+  const deleted = await finishUnfinishedDelete(port, domain, parseJournal(metadata), options);
   const reverted = await finishUnfinishedRevert(port, domain).catch((e: unknown) => {
     throw new EngineError({
       kind: EngineErrorKind.LIBVIRT,
@@ -93,13 +104,56 @@ export interface DeleteRecoveryReport {
   readonly message: string;
 }
 
-/** Finishes (or rolls back) the unfinished delete recorded on `domain`, if any; null when there is none. */
+/**
+ * Throws DOMAIN_BUSY when the project metadata `metadata`, which records an unfinished operation, was written
+ * last by another process of this host that still runs. Reads /proc only; changes nothing.
+ */
+function refuseWhenOwnedByLiveProcess(domain: DomainRef, metadata: string | undefined): void {
+  const verdict = classifyOwner(ownerOf(metadata));
+  if (verdict.status !== "alive-here") return;
+  const other = `process ${verdict.owner.pid}${verdict.command === undefined ? "" : ` (${verdict.command})`}`;
+  throw new EngineError({
+    kind: EngineErrorKind.DOMAIN_BUSY,
+    domain: domain.name,
+    message:
+      `domain ${domain.name}: ${recordedOperation(metadata)} is in progress in another ${other} on this ` +
+      "host; nothing was changed. Wait for it to finish, or stop that process and try again",
+  });
+}
+
+/** The owner stamp of `metadata`; undefined when there is none or the document cannot be read. */
+function ownerOf(metadata: string | undefined): string | undefined {
+  try {
+    return projectMetadataOwner(metadata);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The unfinished operation `metadata` records, in words ("a delete of snapshot s2 (started ..., phase ...)"). */
+function recordedOperation(metadata: string | undefined): string {
+  try {
+    const journal = parseJournal(metadata);
+    if (journal !== null) {
+      return `a delete of snapshot ${journal.snapshot} (started ${journal.startedAt}, phase ${journal.phase})`;
+    }
+    const revert = parseRevertRecord(metadata);
+    if (revert !== null) {
+      return `a revert to snapshot ${revert.snapshot} (started ${revert.started}, phase ${revert.phase})`;
+    }
+  } catch {
+    // A record this version cannot read is still someone's operation.
+  }
+  return "an operation";
+}
+
+/** Finishes (or rolls back) the unfinished delete `journal` of `domain`; null when there is none. */
 async function finishUnfinishedDelete(
   port: DeletePort,
   domain: DomainRef,
+  journal: DeleteJournal | null,
   options: MergeOptions = {},
 ): Promise<DeleteRecoveryReport | null> {
-  const journal = await readJournal(port, domain);
   if (journal === null) return null;
   if (journal.phase === OperationPhase.STARTING) {
     return { journal, action: "rolled-back", message: await rollBackStart(port, domain, journal) };

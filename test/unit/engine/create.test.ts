@@ -2,6 +2,7 @@ import { describe, expect, test } from "vitest";
 import { type CreateProgress, createSnapshot } from "../../../provider/engine/create";
 import { getSnapshot, listSnapshots } from "../../../provider/engine/inspect";
 import { parseJournal, withJournal } from "../../../provider/engine/journal";
+import { ownerStamp } from "../../../provider/engine/operation-owner";
 import { DomainState } from "../../../provider/libvirt/api";
 import { ErrorCode, SnapshotCreateFlags } from "../../../provider/libvirt/flags";
 import { parseProjectMetadata } from "../../../provider/model/metadata";
@@ -81,7 +82,7 @@ describe("createSnapshot", () => {
       warnings: ["disk vdc is shareable, which libvirt cannot snapshot externally; it is not in snapshot s1"],
     });
     expect(host.metadata).toBe(
-      '<state><snapshot name="s1" quiesced="yes">' +
+      `<state owner="${ownerStamp()}"><snapshot name="s1" quiesced="yes">` +
         `<overlay disk="vda" path="${FIXTURE_DIR}/vda.s1.qcow2"/><overlay disk="vdb" path="${FIXTURE_DIR}/vdb.s1.qcow2"/>` +
         "</snapshot></state>",
     );

@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { executeDelete, journalForSteps } from "../../../provider/engine/delete-execute";
 import type { DeleteStep } from "../../../provider/engine/delete-plan";
 import { isEngineError } from "../../../provider/engine/errors";
-import { DiskPhase, parseJournal, withJournal } from "../../../provider/engine/journal";
+import { DiskPhase, parseJournal, withJournal, writeJournal } from "../../../provider/engine/journal";
 import { finishInterruptedOperations } from "../../../provider/engine/recover";
 import { DomainState } from "../../../provider/libvirt/api";
 import { daemonError, FakeHost, type FakeHostState } from "./delete-fakes";
@@ -251,7 +251,7 @@ describe("executeDelete: a layer that left the chain without this delete's merge
       ...planned,
       disks: planned.disks.map((d) => ({ ...d, phase, ...(chain === undefined ? {} : { chain }) })),
     };
-    host.metadata = withJournal(undefined, journal) ?? undefined;
+    await writeJournal(host, host.domain, journal);
     const before = host.snapshotState();
     const error = await executeDelete(host, host.domain, journal, options).catch((e: unknown) => e);
     expect(isEngineError(error) && [error.kind, error.disk]).toEqual(["verify-failed", "vda"]);

@@ -1,5 +1,10 @@
 import { describe, expect, test } from "vitest";
-import { readProjectMetadata, writeProjectMetadata } from "../../../provider/engine/project-metadata";
+import { ownerStamp } from "../../../provider/engine/operation-owner";
+import {
+  projectMetadataOwner,
+  readProjectMetadata,
+  writeProjectMetadata,
+} from "../../../provider/engine/project-metadata";
 import type { DomainRef, DomainStateInfo } from "../../../provider/libvirt/api";
 import { DomainState } from "../../../provider/libvirt/api";
 import { DomainMetadataType, DomainModificationImpact, ErrorCode } from "../../../provider/libvirt/flags";
@@ -40,7 +45,8 @@ describe("project metadata on the domain", () => {
   ])("%s: written to the definitions that exist", async (_what, state, flags) => {
     const p = port(state);
     await writeProjectMetadata(p, ref, "<state/>");
-    expect(p.sets).toEqual(flags.map((f) => [DomainMetadataType.ELEMENT, "<state/>", "lvsnap", NS, f]));
+    const stamped = `<state owner="${ownerStamp()}"/>`;
+    expect(p.sets).toEqual(flags.map((f) => [DomainMetadataType.ELEMENT, stamped, "lvsnap", NS, f]));
   });
 
   test("a transient domain (no persistent definition) gets the live one only", async () => {
@@ -57,5 +63,31 @@ describe("project metadata on the domain", () => {
       code: ErrorCode.OPERATION_FAILED,
     });
     expect(await readProjectMetadata(p, ref)).toBeUndefined();
+  });
+
+  test("every write stamps this process as the owner, replacing the stamp the document had", async () => {
+    const p = port(DomainState.SHUTOFF);
+    await writeProjectMetadata(p, ref, '<state owner="pid=1 host=elsewhere"><journal version="1"/></state>');
+    expect(p.sets).toEqual([
+      [
+        DomainMetadataType.ELEMENT,
+        `<state owner="${ownerStamp()}"><journal version="1"/></state>`,
+        "lvsnap",
+        NS,
+        DomainModificationImpact.CONFIG,
+      ],
+    ]);
+  });
+
+  test("the owner of a document: as written, with or without the namespace prefix, or undefined", () => {
+    const stamp = "pid=12 host=h%20x";
+    expect([
+      projectMetadataOwner(`<state owner="${stamp}"><snapshot name="s"/></state>`),
+      projectMetadataOwner(`<lvsnap:state xmlns:lvsnap="${NS}" owner="${stamp}"/>`),
+      projectMetadataOwner("<state/>"),
+      projectMetadataOwner(undefined),
+      projectMetadataOwner(""),
+    ]).toEqual([stamp, stamp, undefined, undefined, undefined]);
+    expect(() => projectMetadataOwner("<state")).toThrow(/malformed/);
   });
 });
