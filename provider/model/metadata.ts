@@ -25,15 +25,8 @@
  * attribute, no files) match no snapshot. Pure: no I/O.
  */
 import type { Element } from "@xmldom/xmldom";
-import {
-  appendCopy,
-  appendElement,
-  attr as editedAttr,
-  childElements as editedChildElements,
-  newDocumentRoot,
-  serialize,
-} from "./xml";
-import { attr, childElements, parseRoot, type XmlElement } from "./xml-read";
+import { appendCopy, appendElement, newDocumentRoot, serialize, serializeRead } from "./xml";
+import { attr, childElements, localName, parseRoot, type XmlElement } from "./xml-read";
 
 /** The local name of the project's root element inside `<metadata>`. */
 export const PROJECT_METADATA_ROOT = "state";
@@ -141,37 +134,51 @@ export function findSnapshotRecord(
  */
 export function editProjectMetadata(xml: string | undefined, edit: (root: Element) => void): string {
   const root = newDocumentRoot(PROJECT_METADATA_ROOT);
-  if (xml !== undefined && xml.trim() !== "") {
-    const old = parseRoot(xml, PROJECT_METADATA_ROOT, "project metadata");
-    for (const el of childElements(old)) appendCopy(root, el, "drop");
-  }
+  for (const el of sections(xml)) appendCopy(root, el, "drop");
   edit(root);
   return serialize(root);
 }
 
-/** The document with `record` added, replacing any record of the same snapshot name (whatever its files). */
+/** The child elements of the project's document (none without one), in order. Throws ModelXmlError. */
+function sections(xml: string | undefined): XmlElement[] {
+  if (xml === undefined || xml.trim() === "") return [];
+  return childElements(parseRoot(xml, PROJECT_METADATA_ROOT, "project metadata"));
+}
+
+/**
+ * The document with `record` added, replacing any record of the same snapshot name (whatever its files):
+ * what `editProjectMetadata` gives for that edit. The sections kept are written straight from the read tree
+ * (`serializeRead`) instead of being copied into a DOM, since every create rewrites the whole document and it
+ * grows with each snapshot; the new record is built with the DOM like any other edit.
+ */
 export function withSnapshotRecord(xml: string | undefined, record: SnapshotRecord): string {
-  return editProjectMetadata(xml, (root) => {
-    removeRecords(root, record.name);
-    const el = appendElement(root, "snapshot", {
-      name: record.name,
-      quiesced: record.quiesced ? "yes" : "no",
-      "quiesce-note": record.quiesceNote,
-    });
-    for (const overlay of record.files.overlays) {
-      appendElement(el, "overlay", { disk: overlay.disk, path: overlay.path });
-    }
-    if (record.files.memoryFile !== undefined) appendElement(el, "memory", { path: record.files.memoryFile });
+  const el = appendElement(newDocumentRoot(PROJECT_METADATA_ROOT), "snapshot", {
+    name: record.name,
+    quiesced: record.quiesced ? "yes" : "no",
+    "quiesce-note": record.quiesceNote,
   });
+  for (const overlay of record.files.overlays) {
+    appendElement(el, "overlay", { disk: overlay.disk, path: overlay.path });
+  }
+  if (record.files.memoryFile !== undefined) appendElement(el, "memory", { path: record.files.memoryFile });
+  return withoutRecords(xml, record.name, serialize(el));
 }
 
 /** The document without the record of snapshot `name` (unchanged content when there is none). */
 export function withoutSnapshotRecord(xml: string | undefined, name: string): string {
-  return editProjectMetadata(xml, (root) => removeRecords(root, name));
+  return withoutRecords(xml, name, "");
 }
 
-function removeRecords(root: Element, name: string): void {
-  for (const el of editedChildElements(root, "snapshot")) {
-    if (editedAttr(el, "name") === name) root.removeChild(el);
-  }
+/**
+ * The sections of `xml` but the records of snapshot `name` (found as `parseProjectMetadata` finds records),
+ * then `appended` (serialized elements).
+ */
+function withoutRecords(xml: string | undefined, name: string, appended: string): string {
+  const kept = sections(xml)
+    .filter((el) => localName(el) !== "snapshot" || attr(el, "name") !== name)
+    .map((el) => serializeRead(el, "drop"));
+  const content = kept.join("") + appended;
+  return content === ""
+    ? `<${PROJECT_METADATA_ROOT}/>`
+    : `<${PROJECT_METADATA_ROOT}>${content}</${PROJECT_METADATA_ROOT}>`;
 }

@@ -1,3 +1,4 @@
+import type { Element } from "@xmldom/xmldom";
 import { describe, expect, test } from "vitest";
 import { parseDomainXml } from "../../../provider/model/domain";
 import {
@@ -156,6 +157,54 @@ describe("project metadata", () => {
         '<snapshot name="old" quiesced="no"><overlay disk="vda" path="/i/o"/></snapshot>' +
         '<snapshot name="new" quiesced="yes"><overlay disk="vda" path="/i/vda.new.qcow2"/></snapshot></state>',
     );
+  });
+
+  test("adding and removing records writes what the same edit through editProjectMetadata writes", () => {
+    const documents = [
+      undefined,
+      "<state/>",
+      `<lvsnap:state xmlns:lvsnap="https://pulumi-libvirt-snapshot.dev/xmlns/v1" owner="p">
+        <lvsnap:snapshot name="s1" quiesced="no" quiesce-note="tab&#9;cr&#13;lf&#10;&lt;&amp;&quot;'">
+          <lvsnap:overlay disk="vda" path="/i/a b/&lt;x&gt;"/>
+        </lvsnap:snapshot>
+        <lvsnap:revert id="r" x:y="1" xmlns:x="urn:x">text &amp; more&#13;<lvsnap:discard snapshot="s1"/></lvsnap:revert>
+        <lvsnap:snapshot name="s2" quiesced="yes"><lvsnap:overlay disk="vda" path="/i/s2"/></lvsnap:snapshot>
+      </lvsnap:state>`,
+    ];
+    const record = {
+      name: "s1",
+      files: { overlays: [{ disk: "vda", path: '/i/"new"&\r<s1>' }], memoryFile: "/i/s1\t.mem" },
+      quiesced: false,
+      quiesceNote: 'no <agent> & "quotes"',
+    };
+    const byDom = (xml: string | undefined, name: string, add: boolean) =>
+      editProjectMetadata(xml, (root) => {
+        for (const el of [...Array.from(root.childNodes)]) {
+          const element = el as unknown as Element;
+          if (element.localName === "snapshot" && element.getAttribute("name") === name) root.removeChild(el);
+        }
+        if (!add) return;
+        const el = appendElement(root, "snapshot", {
+          name: record.name,
+          quiesced: "no",
+          "quiesce-note": record.quiesceNote,
+        });
+        appendElement(el, "overlay", { disk: "vda", path: record.files.overlays[0]?.path });
+        appendElement(el, "memory", { path: record.files.memoryFile });
+      });
+    for (const xml of documents) {
+      expect([
+        withSnapshotRecord(xml, record),
+        withoutSnapshotRecord(xml, "s1"),
+        withoutSnapshotRecord(xml, "s9"),
+      ]).toEqual([byDom(xml, "s1", true), byDom(xml, "s1", false), byDom(xml, "s9", false)]);
+    }
+    expect(parseProjectMetadata(withSnapshotRecord(documents[2], record))).toEqual({
+      snapshots: [
+        { name: "s2", files: { overlays: [{ disk: "vda", path: "/i/s2" }] }, quiesced: true },
+        record,
+      ],
+    });
   });
 
   test("no document is empty metadata", () => {
