@@ -2,15 +2,16 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createLabDomain, type LinuxLabDomain } from "../support/lab";
 import { virsh } from "../support/virsh";
 
-// One Linux guest for the whole file: booting it costs about 35 s under TCG (see linux-guest.ts), so the
-// tests share it, and each one asserts relative to the chain it finds rather than assuming a fresh guest.
+// One Linux guest for the whole file: booting it costs about 35 s under TCG (see linux-guest.ts), and has
+// taken 170 s on an overloaded host, so the tests share it, and each one asserts relative to the chain it finds
+// rather than assuming a fresh guest.
 let dom: LinuxLabDomain;
 
 beforeAll(async () => {
   dom = await createLabDomain({ guest: "linux", disks: [{ sizeMiB: 64 }] });
-  const waited = await dom.waitForAgent(180_000);
+  const waited = await dom.waitForAgent(420_000);
   process.stdout.write(`linux guest ${dom.name} (${dom.virtType}) answered guest-ping after ${waited} ms\n`);
-}, 240_000);
+}, 540_000);
 
 afterAll(async () => {
   await dom?.dispose();

@@ -109,9 +109,9 @@ export class LinuxLabDomain extends LabDomain {
     return agentCommand(this.name, execute, args);
   }
 
-  /** Runs a program in the guest through guest-exec. */
-  exec(path: string, args: string[] = []) {
-    return guestExec(this.name, path, args);
+  /** Runs a program in the guest through guest-exec; see guestExec for `timeoutMs`. */
+  exec(path: string, args: string[] = [], timeoutMs?: number) {
+    return guestExec(this.name, path, args, timeoutMs);
   }
 
   /** Starts the writer of checksummed records on /data/records. Throws if it was already started. */
@@ -125,7 +125,8 @@ export class LinuxLabDomain extends LabDomain {
    * records it wrote.
    */
   async stopWriter(): Promise<number> {
-    const result = await this.exec("/bin/lvsnap-writer", ["stop"]);
+    // The writer's own wait for its loop to end lasts up to 60 s (guest time, slow under TCG on a busy host).
+    const result = await this.exec("/bin/lvsnap-writer", ["stop"], 90_000);
     const count = Number(result.stdout.trim());
     if (result.exitCode !== 0 || !Number.isSafeInteger(count)) {
       throw new Error(`${this.name}: writer did not stop cleanly: ${result.stdout}${result.stderr}`);
@@ -134,10 +135,11 @@ export class LinuxLabDomain extends LabDomain {
   }
 
   /**
-   * Shuts the guest down through the agent (it unmounts /data first) and waits until the domain is shut off.
-   * Does nothing if it is already shut off.
+   * Shuts the guest down through the agent (it stops the writer and unmounts /data first, which alone may
+   * take a minute under TCG on a busy host) and waits until the domain is shut off, up to `timeoutMs`. Does
+   * nothing if it is already shut off.
    */
-  async shutdown(timeoutMs = 60_000): Promise<void> {
+  async shutdown(timeoutMs = 150_000): Promise<void> {
     if ((await domainState(this.name)) === "shutoff") return;
     await virsh("shutdown", "--mode", "agent", this.name);
     const started = Date.now();
