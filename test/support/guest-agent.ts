@@ -23,7 +23,8 @@ export async function agentCommand(
 
 /**
  * Waits until the agent answers guest-ping, polling every 200 ms, and returns the milliseconds waited.
- * Throws after `timeoutMs` with the last error seen.
+ * Throws after `timeoutMs` with the last error seen, or at once when the domain stopped running (a guest that
+ * powered off or crashed never answers).
  */
 export async function waitForAgent(domain: string, timeoutMs: number): Promise<number> {
   const started = Date.now();
@@ -34,6 +35,9 @@ export async function waitForAgent(domain: string, timeoutMs: number): Promise<n
       return Date.now() - started;
     } catch (error) {
       if (!(error instanceof RunError)) throw error;
+      if (/domain is not running/.test(error.stderr)) {
+        throw new Error(`${domain} stopped running before its guest agent answered`, { cause: error });
+      }
       lastError = error;
     }
     await new Promise((resolve) => setTimeout(resolve, 200));

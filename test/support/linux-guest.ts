@@ -23,6 +23,14 @@ export interface LinuxGuestBoot {
 let build: Promise<LinuxGuestBoot> | undefined;
 
 /**
+ * Kernel arguments added to the built guest's command line here (not in build.sh, whose change would force a
+ * rebuild of the cached guest on every machine). no_timer_check: at boot Linux checks that timer interrupts
+ * arrive within a few jiffies and panics ("IO-APIC + timer doesn't work!") when they do not; a TCG vCPU on an
+ * overloaded host can be descheduled through that window, and panic=-1 then ends the domain mid-boot.
+ */
+const EXTRA_KERNEL_ARGUMENTS = "no_timer_check";
+
+/**
  * The domain type for the Linux test guest: LAB_VIRT_TYPE if set, else "qemu" (TCG) when /dev/kvm is provided
  * by kvm_pvm, else the lab's usual choice.
  * Quirk: kvm_pvm (the build machines' KVM, a shadow-paging implementation) takes about 12 ms per first touch of
@@ -49,7 +57,7 @@ export function linuxGuestBoot(): Promise<LinuxGuestBoot> {
     const { stdout, stderr } = await run("bash", [script], 300_000);
     if (stderr.includes("linux-guest: built")) process.stderr.write(stderr);
     const dir = stdout.trim().split("\n").at(-1) ?? "";
-    const cmdline = (await readFile(join(dir, "cmdline"), "utf8")).trim();
+    const cmdline = `${(await readFile(join(dir, "cmdline"), "utf8")).trim()} ${EXTRA_KERNEL_ARGUMENTS}`;
     return { kernel: join(dir, "vmlinux"), initrd: join(dir, "initrd.img"), cmdline };
   })();
   return build;
@@ -98,10 +106,18 @@ export async function readExt4Files(
 export class LinuxLabDomain extends LabDomain {
   /**
    * Waits until qemu-ga answers guest-ping through libvirt (default up to 60 s; under KVM the guest is
-   * ready within a few seconds). Returns the milliseconds waited.
+   * ready within a few seconds). Returns the milliseconds waited. A failure carries the end of the guest's
+   * serial console, which says how far the boot got.
    */
-  waitForAgent(timeoutMs = 60_000): Promise<number> {
-    return waitForAgent(this.name, timeoutMs);
+  async waitForAgent(timeoutMs = 60_000): Promise<number> {
+    try {
+      return await waitForAgent(this.name, timeoutMs);
+    } catch (error) {
+      const consoleText = await readFile(this.path("console.log"), "utf8").catch((e: unknown) => String(e));
+      throw new Error(`${(error as Error).message}; its console ended with:\n${consoleText.slice(-4000)}`, {
+        cause: error,
+      });
+    }
   }
 
   /** Sends an agent command through libvirt and returns its `return` value. */
