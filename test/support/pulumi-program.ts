@@ -5,6 +5,7 @@ import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/p
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
+import { buildOutputLockDir, withDirLock } from "./dir-lock";
 
 /**
  * A throwaway Pulumi program folder with this package installed the way users install it: `npm run build`,
@@ -13,13 +14,13 @@ import { dirname, join, relative, resolve } from "node:path";
  * exactly as in a real deployment.
  *
  * Built once per content hash of the package's sources and kept in os.tmpdir(): later test files and runs
- * reuse it. A lock directory serializes concurrent test files; a crashed builder's lock expires.
+ * reuse it. A lock directory serializes concurrent test files; a crashed builder's lock expires. Building and
+ * packing hold the checkout's build-output lock, so they never rewrite dist/ under a reader of it (the demo).
  */
 
 const REPO_ROOT = resolve(__dirname, "../..");
 const SOURCE_ROOTS = ["provider", "sdk", "cli"];
 const SOURCE_FILES = ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json"];
-const LOCK_STALE_MS = 10 * 60_000;
 const PROGRAM_PREFIX = "lvsnap-pulumi-program-";
 const PRUNE_AFTER_MS = 60 * 60_000;
 const COMMAND_TIMEOUT_MS = 5 * 60_000;
@@ -74,32 +75,6 @@ function npm(args: string[], cwd: string): Promise<string> {
   });
 }
 
-async function withLock<T>(lockDir: string, body: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + COMMAND_TIMEOUT_MS * 2;
-  for (;;) {
-    try {
-      await mkdir(lockDir);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const age =
-        Date.now() -
-        (await stat(lockDir).then(
-          (s) => s.mtimeMs,
-          () => Date.now(),
-        ));
-      if (age > LOCK_STALE_MS) await rm(lockDir, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lockDir}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  try {
-    return await body();
-  } finally {
-    await rm(lockDir, { recursive: true, force: true });
-  }
-}
-
 /** Removes program folders of earlier sources that nobody used for an hour (each holds ~100 MB). */
 async function pruneOldPrograms(keep: string): Promise<void> {
   const now = Date.now();
@@ -116,10 +91,12 @@ async function build(dir: string): Promise<string> {
   await pruneOldPrograms(dir);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  await npm(["run", "build"], REPO_ROOT);
-  const packed = JSON.parse(await npm(["pack", "--json", "--pack-destination", dir], REPO_ROOT)) as {
-    filename: string;
-  }[];
+  const packed = await withDirLock(buildOutputLockDir(), async () => {
+    await npm(["run", "build"], REPO_ROOT);
+    return JSON.parse(await npm(["pack", "--json", "--pack-destination", dir], REPO_ROOT)) as {
+      filename: string;
+    }[];
+  });
   const tarball = packed[0]?.filename;
   if (tarball === undefined) throw new Error("npm pack reported no tarball");
   const pulumiVersion = (
@@ -159,7 +136,7 @@ export function preparePulumiProgram(): Promise<PulumiProgram> {
     const readyFile = join(dir, ".ready");
     const tarball = existsSync(readyFile)
       ? readFileSync(readyFile, "utf8")
-      : await withLock(`${dir}.lock`, async () =>
+      : await withDirLock(`${dir}.lock`, async () =>
           existsSync(readyFile) ? readFileSync(readyFile, "utf8") : build(dir),
         );
     // Marks the folder as in use, so that pruning by a run of other sources leaves it alone.
