@@ -58,6 +58,44 @@ type Props = Record<string, unknown>;
 // biome-ignore lint/suspicious/noExplicitAny: generated protobuf and gRPC modules loaded at run time
 type Any = any;
 
+/** How long a starting plugin may take to print its port, ms. */
+const PORT_TIMEOUT_MS = 120_000;
+
+/** Lines a process printed, in the order they were read, with waiters for lines still to come. */
+class OutputLines {
+  readonly lines: string[] = [];
+  private waiters: { matches: (line: string) => boolean; found: (line: string) => void }[] = [];
+
+  readonly add = (line: string): void => {
+    this.lines.push(line);
+    this.waiters = this.waiters.filter((waiter) => {
+      if (!waiter.matches(line)) return true;
+      waiter.found(line);
+      return false;
+    });
+  };
+
+  waitFor(matches: (line: string) => boolean, timeoutMs: number): Promise<string> {
+    const seen = this.lines.find(matches);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((waiter) => waiter.found !== found);
+        reject(
+          new Error(
+            `no matching plugin output within ${timeoutMs} ms; it printed:\n${this.lines.join("\n")}`,
+          ),
+        );
+      }, timeoutMs);
+      const found = (line: string) => {
+        clearTimeout(timer);
+        resolve(line);
+      };
+      this.waiters.push({ matches, found });
+    });
+  }
+}
+
 /** One running plugin process and a gRPC client for it. Always `stop()` it (in afterAll). */
 export class PulumiPlugin {
   private readonly proto: Any;
@@ -67,8 +105,7 @@ export class PulumiPlugin {
 
   private constructor(
     readonly program: PulumiProgram,
-    /** Every line the plugin printed after its port line (stdout and stderr): what a user would see. */
-    readonly output: string[],
+    private readonly printed: OutputLines,
     private readonly child: ChildProcess,
     readonly port: number,
     private readonly callTimeoutMs: number,
@@ -100,11 +137,15 @@ export class PulumiPlugin {
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    const lines: string[] = [];
+    const output = new OutputLines();
     const port = await new Promise<number>((resolvePort, reject) => {
+      // Loading @pulumi/pulumi takes seconds of CPU: on a busy two-core host, many of them.
       const timer = setTimeout(
-        () => reject(new Error(`plugin printed no port within 30 s:\n${lines.join("\n")}`)),
-        30_000,
+        () =>
+          reject(
+            new Error(`plugin printed no port within ${PORT_TIMEOUT_MS} ms:\n${output.lines.join("\n")}`),
+          ),
+        PORT_TIMEOUT_MS,
       );
       const stdout = createInterface({ input: child.stdout as NodeJS.ReadableStream });
       stdout.once("line", (line) => {
@@ -112,14 +153,32 @@ export class PulumiPlugin {
         const value = Number(line.trim());
         if (Number.isInteger(value) && value > 0) resolvePort(value);
         else reject(new Error(`plugin's first line is not a port: ${line}`));
-        stdout.on("line", (next) => lines.push(next));
+        stdout.on("line", output.add);
       });
-      createInterface({ input: child.stderr as NodeJS.ReadableStream }).on("line", (line) =>
-        lines.push(line),
-      );
-      child.once("exit", (code) => reject(new Error(`plugin exited with ${code}:\n${lines.join("\n")}`)));
+      createInterface({ input: child.stderr as NodeJS.ReadableStream }).on("line", output.add);
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`plugin exited with ${code}:\n${output.lines.join("\n")}`));
+      });
+    }).catch((error: unknown) => {
+      child.kill("SIGKILL"); // a plugin that never became usable is not left running
+      throw error;
     });
-    return new PulumiPlugin(program, lines, child, port, options.callTimeoutMs ?? 180_000);
+    return new PulumiPlugin(program, output, child, port, options.callTimeoutMs ?? 180_000);
+  }
+
+  /** Every line the plugin printed after its port line (stdout and stderr): what a user would see. */
+  get output(): readonly string[] {
+    return this.printed.lines;
+  }
+
+  /**
+   * Resolves with the first line the plugin printed (after its port line) that `matches` accepts, waiting for
+   * it up to `timeoutMs`. A gRPC reply and the lines the plugin printed before sending it travel on different
+   * channels, so the reply can arrive first: wait for a line, never look for it right after a call.
+   */
+  waitForOutput(matches: (line: string) => boolean, timeoutMs = 60_000): Promise<string> {
+    return this.printed.waitFor(matches, timeoutMs);
   }
 
   /** Process id of the plugin's Node process (undefined if the spawn failed); read-only, for /proc figures. */

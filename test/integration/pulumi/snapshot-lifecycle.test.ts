@@ -145,7 +145,7 @@ describe("Snapshot through the plugin", () => {
     expect(await dom.liveChain("vda")).toEqual([dom.base("vda")]);
     expect(await dom.fileChain(dom.base("vda"))).toEqual([dom.base("vda")]);
     expect(existsSync(overlay)).toBe(false);
-    expect(plugin.output).toContain(`${dom.name}/pre-deploy: deleted`);
+    await plugin.waitForOutput((line) => line === `${dom.name}/pre-deploy: deleted`);
     expect(await plugin.read(urn, id, refreshed.properties)).toEqual({
       id: "",
       properties: { __provider: provider },
@@ -191,7 +191,9 @@ describe("Snapshot through the plugin", () => {
     const second = await up("again", { domain: dom.name, name: "again" });
     expect(second).toEqual(first);
     expect(await dom.snapshotNames()).toEqual(["again"]);
-    // What the user reads in the log: the quiesce fallback of the first create, the adoption by the second.
+    // What the user reads in the log: the quiesce fallback of the first create, the adoption by the second
+    // (printed on one stream, in order: once the adoption's line is in, so is everything before it).
+    await plugin.waitForOutput((line) => line.startsWith(`${dom.name}/again: a matching snapshot`));
     const lines = plugin.output.filter((line) => line.startsWith(`${dom.name}/again: `));
     expect(lines).toEqual([
       expect.stringMatching(/: not quiesced: the domain has no guest agent channel/),
