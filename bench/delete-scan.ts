@@ -5,7 +5,9 @@
  * engine deletes 1 x N and D x N snapshots, all of a phase at once on one connection, twice per repeat:
  * as it is, and with `connectListAllDomains` answering no domains (so the scan reads nothing and keeps no
  * file; harmless here, where no other domain uses the lab domains' files). A measurement tool, not a
- * proposal to skip the scan: it shows where the delete phase's time goes.
+ * proposal to skip the scan: it shows where the delete phase's time goes. A delete starts its scan as soon as
+ * it holds its domain lock, so the scan's wait overlaps the delete's own reads and planning: the difference
+ * between the two ways is what is left of it on the delete's path.
  *
  * libvirt's virConnectListAllDomains locks every domain object of the host in turn (virDomainObjListFilter in
  * src/conf/virdomainobjlist.c), so the call waits for whichever domain holds its lock longest at that moment,
