@@ -71,7 +71,7 @@ function writeRead(out: string[], el: XmlElement, namespaces: "keep" | "drop", d
 /** With "drop": no declarations, local names, a later duplicate wins in the first one's place (as setAttribute). */
 function attributesToWrite(el: XmlElement, namespaces: "keep" | "drop"): Iterable<[string, string]> {
   const all = Object.entries(el.attributes);
-  if (namespaces === "keep") return all;
+  if (namespaces === "keep" || !all.some(([name]) => name.includes(":") || name === "xmlns")) return all;
   const plain = new Map<string, string>();
   for (const [name, value] of all) {
     if (!isDeclaration(name)) plain.set(readLocalName(name), value);
@@ -90,27 +90,28 @@ function isDeclaration(attributeName: string): boolean {
  */
 function inheritedDeclarations(root: XmlElement): string {
   const needed = new Set<string>();
-  const visit = (el: XmlElement, declared: ReadonlySet<string>): void => {
-    let scope = declared;
-    const names = Object.keys(el.attributes);
-    for (const name of names) {
-      if (isDeclaration(name))
-        scope = new Set(scope).add(name === "xmlns" ? "" : name.slice("xmlns:".length));
-    }
-    const use = (prefix: string | undefined) => {
-      if (prefix !== undefined && prefix !== "xml" && !scope.has(prefix)) needed.add(prefix);
-    };
-    use(prefixOf(el.name) ?? "");
-    for (const name of names) if (!isDeclaration(name)) use(prefixOf(name));
-    for (const n of el.children) if (isElement(n)) visit(n, scope);
-  };
-  visit(root, new Set());
+  collectUndeclaredPrefixes(root, new Set(), needed);
   let out = "";
   for (const prefix of needed) {
     const uri = namespaceUri(root, prefix === "" ? "x" : `${prefix}:x`);
     if (uri !== undefined) out += ` ${prefix === "" ? "xmlns" : `xmlns:${prefix}`}="${escapeAttribute(uri)}"`;
   }
   return out;
+}
+
+/** Adds to `needed` the prefixes ("" for none) used in `el`'s subtree that neither `declared` nor it declares. */
+function collectUndeclaredPrefixes(el: XmlElement, declared: ReadonlySet<string>, needed: Set<string>): void {
+  let scope = declared;
+  for (const name in el.attributes) {
+    if (isDeclaration(name)) scope = new Set(scope).add(name === "xmlns" ? "" : name.slice("xmlns:".length));
+  }
+  const elementPrefix = prefixOf(el.name) ?? "";
+  if (elementPrefix !== "xml" && !scope.has(elementPrefix)) needed.add(elementPrefix);
+  for (const name in el.attributes) {
+    const prefix = isDeclaration(name) ? undefined : prefixOf(name);
+    if (prefix !== undefined && prefix !== "xml" && !scope.has(prefix)) needed.add(prefix);
+  }
+  for (const n of el.children) if (isElement(n)) collectUndeclaredPrefixes(n, scope, needed);
 }
 
 function prefixOf(qualifiedName: string): string | undefined {
