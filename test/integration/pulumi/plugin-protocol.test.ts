@@ -203,7 +203,7 @@ describe("examples", () => {
     };
     await writeFile(join(dir, "tsconfig.json"), JSON.stringify(tsconfig));
     const tsc = require.resolve("typescript/bin/tsc");
-    const result = await run(process.execPath, [tsc, "-p", join(dir, "tsconfig.json")], 240_000);
+    const result = await run(process.execPath, [tsc, "-p", join(dir, "tsconfig.json")], 120_000);
     expect(result.stdout).toBe("");
   });
 });
