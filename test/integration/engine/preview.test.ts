@@ -24,6 +24,12 @@ import {
 
 const conn = labConnectionPerFile();
 
+/**
+ * For tests that save and restore a running guest's memory: under TCG on a loaded 2-core host one such test
+ * took 62 s, half of the project's 120 s default.
+ */
+const MEMORY_STATE_TIMEOUT_MS = 300_000;
+
 describe("preview", () => {
   test("preview, then commit: the previewed state stays, the saved state and its files are gone", async () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
@@ -64,7 +70,9 @@ describe("preview", () => {
     ]);
   });
 
-  test("preview of a running domain, then undo: back to the saved memory state, the preview branch is gone", async () => {
+  test("preview of a running domain, then undo: back to the saved memory state, the preview branch is gone", {
+    timeout: MEMORY_STATE_TIMEOUT_MS,
+  }, async () => {
     const dom = await lab.domain({ disks: [{ sizeMiB: 16 }], state: "shutoff" });
     await diskOnlyLayers(conn(), dom, ["s1"]);
     await dom.start();
