@@ -34,7 +34,12 @@ export interface OperationOwner {
  */
 export type OwnerVerdict =
   | { readonly status: "this-process"; readonly owner: OperationOwner }
-  | { readonly status: "alive-here"; readonly owner: OperationOwner; readonly command?: string }
+  | {
+      readonly status: "alive-here";
+      readonly owner: OperationOwner;
+      /** The process's name, where /proc tells it (`node`, `pulumi-resource`). */
+      readonly command?: string;
+    }
   | { readonly status: "gone"; readonly owner: OperationOwner }
   | { readonly status: "elsewhere"; readonly owner?: OperationOwner };
 
@@ -136,8 +141,6 @@ function pidExists(pid: number): boolean {
   }
 }
 
-/** Longest command line quoted in messages. */
-const COMMAND_MAX = 160;
 /** PF_EXITING in the flags of /proc/<pid>/stat: the process has begun to exit. */
 const PF_EXITING = 0x4;
 /** SIGKILL's bit in the pending-signal masks of /proc/<pid>/status. */
@@ -150,6 +153,7 @@ interface ProcessFacts {
    * moment, and a zombie until its parent reaps it, which may be never when that parent is killed too).
    */
   readonly dying: boolean;
+  /** The process's name (Linux's comm, at most 15 characters). */
   readonly command?: string;
 }
 
@@ -168,12 +172,9 @@ function processFacts(pid: number): ProcessFacts | undefined {
     state === "X" ||
     (Number.isInteger(flags) && (flags & PF_EXITING) !== 0) ||
     killPending(pid);
-  const command = readText(`/proc/${pid}/cmdline`)?.replaceAll("\0", " ").trim();
-  return {
-    start,
-    dying,
-    ...(command === undefined || command === "" ? {} : { command: command.slice(0, COMMAND_MAX) }),
-  };
+  // The name only (what `ps -o comm` shows): a command line may carry secrets, and messages reach logs.
+  const command = readText(`/proc/${pid}/comm`)?.trim();
+  return { start, dying, ...(command === undefined || command === "" ? {} : { command }) };
 }
 
 /** Whether SIGKILL is pending for the process (its own or its thread group's mask). */

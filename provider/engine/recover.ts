@@ -117,7 +117,8 @@ function refuseWhenOwnedByLiveProcess(domain: DomainRef, metadata: string | unde
     domain: domain.name,
     message:
       `domain ${domain.name}: ${recordedOperation(metadata)} is in progress in another ${other} on this ` +
-      "host; nothing was changed. Wait for it to finish, or stop that process and try again",
+      `host (\`ps -fp ${verdict.owner.pid}\` shows its command line); nothing was changed. Wait for it to ` +
+      "finish, or stop that process and try again",
   });
 }
 

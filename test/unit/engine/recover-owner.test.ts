@@ -80,7 +80,7 @@ describe.runIf(process.platform === "linux")("recovery and the owner of a record
       expect(isEngineError(error) && [error.kind, error.domain]).toEqual(["domain-busy", "d"]);
       const message = (error as Error).message;
       expect(message).toMatch(operation);
-      expect(message).toContain(`process ${other.pid} (sleep 30) on this host`);
+      expect(message).toContain(`process ${other.pid} (sleep) on this host (\`ps -fp ${other.pid}\` shows`);
       expect(message).toMatch(/Wait for it to finish, or stop that process and try again$/);
       expect([host.mutations, host.snapshotState()]).toEqual([[], before]);
     },
