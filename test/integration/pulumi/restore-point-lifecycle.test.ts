@@ -79,8 +79,9 @@ test("paused create across two domains, three trigger changes with keep 2, refre
     const checked = await plugin.check(urn("rp"), {}, news("v1"));
     expect(checked.failures).toEqual([]);
     const created = await plugin.create(urn("rp"), checked.inputs);
-    // Events arrive after the calls that caused them: wait (bounded) for all four before looking.
-    for (let waited = 0; events.length < 4 && waited < 100; waited++) await setTimeout(100);
+    // Events arrive after the calls that caused them: wait (up to a minute, for a busy daemon) for all four
+    // before looking.
+    for (let waited = 0; events.length < 4 && waited < 600; waited++) await setTimeout(100);
     await subscription.close();
 
     // Both were paused before either snapshot was taken and either was resumed; both run again.
@@ -258,7 +259,7 @@ test("paused consistency leaves a domain that was already paused paused, and res
   const created = await plugin.create(urn("mixed"), checked.inputs);
   expect([await running.state(), await paused.state()]).toEqual(["running", "paused"]);
   expect([await running.snapshotNames(), await paused.snapshotNames()]).toEqual([["mixed-1"], ["mixed-1"]]);
-  expect(plugin.output).toContain(`mixed-1: taken with ${running.name} paused`);
+  await plugin.waitForOutput((line) => line === `mixed-1: taken with ${running.name} paused`);
   await plugin.delete(urn("mixed"), created.id, created.properties);
   expect([await running.snapshotNames(), await paused.snapshotNames()]).toEqual([[], []]);
   expect([await running.state(), await paused.state()]).toEqual(["running", "paused"]);
