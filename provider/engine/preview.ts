@@ -16,7 +16,12 @@ import { type RevertPort, type RevertResult, revertSnapshot, revertWhileLocked }
 import { type HostView, readHostView } from "./revert-branch";
 import { finishBranch, finishingRecord } from "./revert-finish";
 import { descendantsLeavesFirst, type RevertTargetState } from "./revert-plan";
-import { type PreviewRecord, readPreviewRecord, writePreviewRecord } from "./revert-state";
+import {
+  type PreviewRecord,
+  previewOnceFinishing,
+  readPreviewRecord,
+  writePreviewRecord,
+} from "./revert-state";
 import { type ScanMark, scanMark } from "./scan-sharing";
 
 /** Prefix of the automatic snapshot that holds the state from before a preview. */
@@ -122,7 +127,7 @@ export async function commitPreview(port: RevertPort, domain: string): Promise<P
       port,
       ref,
       finishingRecord(preview.snapshot, names, true),
-      { lockedAt, closePreview: true },
+      { lockedAt, preview: null },
     );
     return { domain: identity(ref), preview, ...dropped, notes: [...notes, ...warnings] };
   });
@@ -138,10 +143,12 @@ export async function commitPreview(port: RevertPort, domain: string): Promise<P
  *
  * The whole undo (reading the record, the revert, the drop of the branch, which is the revert's finishing phase,
  * the merge and clearing the record) runs under one hold of the domain lock, so no other operation of this
- * process runs in between. The record is marked `undoing` before the revert starts (killed during it, a commit
- * is refused and a second undo reverts again) and `returned` after it: killed before the merge, a second undo
- * only merges and a commit is refused. Refused with INVALID_REQUEST when no preview is open. Killed
- * half-way, the next operation finishes the recorded phase and calling it again completes the undo.
+ * process runs in between. The record is marked `undoing` before the revert starts (stopped before the revert
+ * switched the disks, a commit is refused and a second undo reverts again) and `returned` in the metadata write
+ * that records the revert's finishing phase (recipe and native alike), or by the recovery that completes a
+ * revert which had switched the disks: from then on the domain is in the saved state and the guest may write,
+ * so a second undo only merges and a commit is refused. Refused with INVALID_REQUEST when no preview is open.
+ * Killed half-way, the next operation finishes the recorded phase and calling it again completes the undo.
  */
 export async function undoPreview(
   port: RevertPort,
@@ -183,7 +190,8 @@ async function undoWhileLocked(
 /**
  * The locked part of an undo: finishes interrupted operations, reads the preview, and (unless an earlier undo
  * already did) reverts to the saved snapshot, discarding the snapshots taken of the preview branch during the
- * preview, then marks the record `returned`. Caller holds the domain lock since `lockedAt`.
+ * preview; the record is marked `returned` in the write that records the revert's finishing phase. Caller holds
+ * the domain lock since `lockedAt`.
  */
 async function returnToSaved(
   port: RevertPort,
@@ -197,13 +205,15 @@ async function returnToSaved(
   const savedExists = view.snapshotXml.has(preview.saved);
   if (preview.returned === true || !savedExists) return { preview, savedExists, notes };
   // Marked before the revert starts: once it passed its point of no return a commit would keep the wrong state.
-  await writePreviewRecord(port, ref, { ...preview, undoing: true });
+  const undoing: PreviewRecord = { ...preview, undoing: true };
+  await writePreviewRecord(port, ref, undoing);
+  // Marked returned in the write that records the revert's finishing phase: from then on the domain runs the
+  // saved state and the guest may write, so a later undo must never revert again, whatever fails after it.
   const result = await revertWhileLocked(port, ref, preview.saved, options, {
     lockedAt,
     discard: previewBranch(view, preview),
+    finishingPreview: previewOnceFinishing(undoing, { snapshot: preview.saved }),
   });
-  const { undoing: _undoing, ...marked } = preview;
-  await writePreviewRecord(port, ref, { ...marked, returned: true });
   return { preview, savedExists, revert: result, notes: [...notes, ...result.notes] };
 }
 

@@ -25,6 +25,8 @@ import {
   settleSnapshot,
 } from "./revert-branch";
 import {
+  type PreviewRecord,
+  parsePreviewRecord,
   parseRevertRecord,
   RevertPhase,
   type RevertRecord,
@@ -65,8 +67,12 @@ export interface FinishOptions {
   readonly lockedAt?: ScanMark;
   /** The view before a revert: helps to recognise the abandoned layers as overlays. */
   readonly earlier?: HostView;
-  /** Remove the preview record in the metadata write that records the phase. */
-  readonly closePreview?: boolean;
+  /**
+   * The preview record to write in the metadata write that records the phase: null removes it (a commit
+   * closes its preview there), a record replaces it (an undo marks its preview returned there); absent: the
+   * preview record stays as it is.
+   */
+  readonly preview?: PreviewRecord | null;
 }
 
 /**
@@ -75,10 +81,11 @@ export interface FinishOptions {
  * files an earlier run recorded in `record.remove` (each only if nothing needs it now, and each recorded
  * before any metadata is deleted), makes `record.snapshot` libvirt's current snapshot when `record.settle`
  * and it still exists, then clears the record and, in the same write, forgets the engine's records of the
- * discarded snapshots. With `closePreview` the preview record is removed in the same metadata write that
- * records the phase, so the phase can never be mistaken for part of a preview still open. A record the domain
- * already holds as it is (the recipe leaves it so, and so does a run that stopped before recording files) is
- * not written again. A record with nothing to do (and no preview to close) resolves at once without a call.
+ * discarded snapshots. With `preview` the preview record is replaced in the same metadata write that records
+ * the phase, so the phase can never be mistaken for part of a preview in another state. A record (and preview)
+ * the domain already holds as it is (the recipe leaves it so, and so does a run that stopped before recording
+ * files) is not written again. A record with nothing to do (and no preview to write) resolves at once without
+ * a call.
  *
  * Idempotent: running it again, also from another process after a kill, continues where the previous run
  * stopped. A failure throws the libvirt error and leaves the record on the domain (with the files it meant to
@@ -95,17 +102,18 @@ export async function finishBranch(
   const settle = record.settle !== false;
   const nothingToDo =
     discard.length === 0 && record.previous.length === 0 && (record.remove ?? []).length === 0 && !settle;
-  if (nothingToDo && options.closePreview !== true) return { dropped: [], removedFiles: [], warnings: [] };
+  if (nothingToDo && options.preview === undefined) return { dropped: [], removedFiles: [], warnings: [] };
   let current: RevertRecord = { ...record, phase: RevertPhase.FINISHING };
   const xml = await readProjectMetadata(port, ref);
-  if (options.closePreview === true) {
+  const recorded = nothingToDo ? null : current;
+  if (options.preview === undefined) {
+    if (!holdsRecord(xml, current)) await writeProjectMetadata(port, ref, withRevertRecord(xml, current));
+  } else if (!holdsRecord(xml, recorded) || !holdsPreview(xml, options.preview)) {
     await writeProjectMetadata(
       port,
       ref,
-      withPreviewRecord(withRevertRecord(xml, nothingToDo ? null : current) ?? undefined, null),
+      withPreviewRecord(withRevertRecord(xml, recorded) ?? undefined, options.preview),
     );
-  } else if (!holdsRecord(xml, current)) {
-    await writeProjectMetadata(port, ref, withRevertRecord(xml, current));
   }
   if (nothingToDo) return { dropped: [], removedFiles: [], warnings: [] };
   const dropped = await dropSnapshotsAndFiles(
@@ -133,8 +141,17 @@ export async function finishBranch(
   return dropped;
 }
 
+/** Whether the metadata document holds exactly `preview` as its preview record; false when it cannot be read. */
+function holdsPreview(xml: string | undefined, preview: PreviewRecord | null): boolean {
+  try {
+    return isDeepStrictEqual(parsePreviewRecord(xml), preview);
+  } catch {
+    return false;
+  }
+}
+
 /** Whether the metadata document holds exactly `record` as its revert record; false when it cannot be read. */
-function holdsRecord(xml: string | undefined, record: RevertRecord): boolean {
+function holdsRecord(xml: string | undefined, record: RevertRecord | null): boolean {
   try {
     return isDeepStrictEqual(parseRevertRecord(xml), record);
   } catch {

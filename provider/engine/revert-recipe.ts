@@ -26,14 +26,18 @@ import {
 import { parseDomainXml } from "../model/domain";
 import { removeHostFile } from "./delete-files";
 import { EngineError, EngineErrorKind, libvirtCodeOf } from "./errors";
+import { readProjectMetadata } from "./project-metadata";
 import type { BranchPort } from "./revert-branch";
 import { finishBranch } from "./revert-finish";
 import type { RevertDiskPlan, RevertPlan } from "./revert-plan";
 import {
   RevertPhase as Phase,
+  type PreviewRecord,
+  parsePreviewRecord,
+  parseRevertRecord,
+  previewOnceFinishing,
   type RevertPhase,
   type RevertRecord,
-  readRevertRecord,
   writeRevertRecord,
 } from "./revert-state";
 import { helperDomainXml, type NewSource, overlayCreateXml, restoreXml, withNewSources } from "./revert-xml";
@@ -71,9 +75,11 @@ export interface RecipeOutcome {
  * Runs `plan` on the domain. `replan(taken)` plans again with overlay paths found to exist on the host.
  * `discard` (leaves first) is recorded from the start for the finishing phase, which only happens once the
  * disks are reverted. Resolves the disks as reverted (with their final overlay paths) and leaves the record
- * in phase `finishing`: the caller finishes with revert-finish.ts `finishBranch`, which clears it. On failure
- * throws an EngineError LIBVIRT that names the step and what it left behind; the record stays on the domain
- * for `finishUnfinishedRevert` unless the failure was cleaned up on the spot.
+ * in phase `finishing`: the caller finishes with revert-finish.ts `finishBranch`, which clears it.
+ * `finishingPreview`, when given, replaces the preview record in the same metadata write that records phase
+ * `finishing` (an undo marks its preview returned there). On failure throws an EngineError LIBVIRT that names
+ * the step and what it left behind; the record stays on the domain for `finishUnfinishedRevert` unless the
+ * failure was cleaned up on the spot.
  */
 export async function runRecipe(
   port: RecipePort,
@@ -81,6 +87,7 @@ export async function runRecipe(
   plan: RevertPlan,
   replan: (taken: ReadonlySet<string>) => RevertPlan,
   discard: readonly string[],
+  finishingPreview?: PreviewRecord,
 ): Promise<RecipeOutcome> {
   const helper = `${HELPER_DOMAIN_PREFIX}${randomUUID().slice(0, 8)}`;
   let record: RevertRecord = {
@@ -97,9 +104,9 @@ export async function runRecipe(
     ),
     ...(discard.length === 0 ? {} : { discard }),
   };
-  const step = async (phase: RevertPhase, changes: Partial<RevertRecord> = {}) => {
+  const step = async (phase: RevertPhase, changes: Partial<RevertRecord> = {}, preview?: PreviewRecord) => {
     record = { ...record, ...changes, phase };
-    await writeRevertRecord(port, ref, record);
+    await writeRevertRecord(port, ref, record, preview);
   };
   let disks = plan.disks;
   // What this run created and whether the user's definition was switched yet: on a failure before the
@@ -128,7 +135,7 @@ export async function runRecipe(
     } else if (plan.state !== "shutoff") {
       await port.domainCreateWithFlags(ref, plan.state === "paused" ? DomainCreateFlags.START_PAUSED : 0);
     }
-    await step(Phase.FINISHING);
+    await step(Phase.FINISHING, {}, finishingPreview);
     return { disks, record };
   } catch (e) {
     if (switched) throw recipeFailure(ref, plan, record.phase, false, e);
@@ -261,7 +268,9 @@ export interface RevertRecoveryReport {
  * the new overlays yet, the overlay files are removed and the domain keeps its previous disks (shut off if
  * the revert had stopped it); if it does, the revert stands and is completed like a finishing phase
  * (discarded snapshots dropped, abandoned layers removed unless needed, the snapshot made current) and the
- * domain is left as it is (shut off). The record is cleared last. A run killed between libvirt creating the
+ * domain is left as it is (shut off). Whenever the revert is finished, the phase's first write also marks the
+ * preview that an undo was returning to `record.snapshot` returned (revert-state.ts `previewOnceFinishing`).
+ * The record is cleared last. A run killed between libvirt creating the
  * overlays and recording them leaves those files behind, unused (later reverts choose other names).
  * Idempotent; the caller holds the domain lock. Throws (record kept) when libvirt fails. Operations reach it
  * only through recover.ts's `finishInterruptedOperations`, the engine's one recovery entry.
@@ -270,8 +279,13 @@ export async function finishUnfinishedRevert(
   port: RecipePort,
   ref: DomainRef,
 ): Promise<RevertRecoveryReport | null> {
-  const record = await readRevertRecord(port, ref);
+  const metadata = await readProjectMetadata(port, ref);
+  const record = parseRevertRecord(metadata);
   if (record === null) return null;
+  const preview = parsePreviewRecord(metadata);
+  // From the finishing phase on the domain is in the state of record.snapshot: an undo returning there is over.
+  const returned = previewOnceFinishing(preview, record);
+  const finishing = returned === undefined ? {} : { preview: returned };
   if (record.helper !== undefined) {
     try {
       await port.domainUndefineFlags(await port.domainLookupByName(record.helper), 0);
@@ -281,7 +295,7 @@ export async function finishUnfinishedRevert(
   }
   const where = `an interrupted revert of domain ${ref.name} to snapshot ${record.snapshot} (started ${record.started}, phase ${record.phase})`;
   if (record.phase === Phase.FINISHING) {
-    await finishBranch(port, ref, record);
+    await finishBranch(port, ref, record, finishing);
     return {
       record,
       action: "finished",
@@ -293,7 +307,7 @@ export async function finishUnfinishedRevert(
   const switched = record.overlays.length > 0 && record.overlays.every((o) => inUse.has(o.path));
   if (switched) {
     // Finish what the killed run had left: the abandoned layers go, the snapshot becomes current.
-    await finishBranch(port, ref, { ...record, phase: Phase.FINISHING });
+    await finishBranch(port, ref, { ...record, phase: Phase.FINISHING }, finishing);
   } else {
     for (const overlay of record.overlays)
       if (!inUse.has(overlay.path)) await removeHostFile(port, overlay.path);

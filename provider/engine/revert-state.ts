@@ -201,13 +201,56 @@ export async function readPreviewRecord(
   return parsePreviewRecord(await readProjectMetadata(port, domain));
 }
 
-/** Records (null clears) the revert in progress, in the live and persistent definitions. Idempotent. */
+/**
+ * Records (null clears) the revert in progress, in the live and persistent definitions, and in the same write
+ * replaces the preview record with `preview` when one is given (null removes it; undefined leaves it as it
+ * is). One metadata write. Idempotent.
+ */
 export async function writeRevertRecord(
   port: ProjectMetadataPort,
   domain: DomainRef,
   record: RevertRecord | null,
+  preview?: PreviewRecord | null,
 ): Promise<void> {
-  await writeProjectMetadata(port, domain, withRevertRecord(await readProjectMetadata(port, domain), record));
+  const xml = withRevertRecord(await readProjectMetadata(port, domain), record);
+  await writeProjectMetadata(
+    port,
+    domain,
+    preview === undefined ? xml : withPreviewRecord(xml ?? undefined, preview),
+  );
+}
+
+/**
+ * The preview record once the revert `record` reached its finishing phase (the domain is in the state of
+ * `record.snapshot` from then on): the preview whose undo returns to `record.snapshot` is marked `returned`
+ * (and no longer `undoing`), so a later undo only merges the saved snapshot away and never reverts a second
+ * time over what the guest wrote since. Undefined: the preview record stays as it is. Pure.
+ */
+export function previewOnceFinishing(
+  preview: PreviewRecord | null,
+  record: Pick<RevertRecord, "snapshot">,
+): PreviewRecord | undefined {
+  if (preview?.undoing !== true || preview.saved !== record.snapshot) return undefined;
+  const { undoing: _undoing, ...rest } = preview;
+  return { ...rest, returned: true };
+}
+
+/**
+ * The preview record once the revert `record` was rolled back (the domain keeps the state it had before):
+ * the preview of `record.snapshot` that this revert was starting (open, neither being undone nor returned;
+ * plain reverts are refused while a preview is open, so no other revert targets that snapshot) never started,
+ * and is removed (null). Undefined: the preview record stays as it is. Pure.
+ */
+export function previewOnceRolledBack(
+  preview: PreviewRecord | null,
+  record: Pick<RevertRecord, "snapshot">,
+): null | undefined {
+  const starting =
+    preview !== null &&
+    preview.snapshot === record.snapshot &&
+    preview.undoing !== true &&
+    preview.returned !== true;
+  return starting ? null : undefined;
 }
 
 /** Records (null clears) the preview of the domain, in the live and persistent definitions. Idempotent. */

@@ -39,7 +39,7 @@ import {
   validateRevertOptions,
 } from "./revert-plan";
 import { type RecipePort, runRecipe } from "./revert-recipe";
-import { readPreviewRecord } from "./revert-state";
+import { type PreviewRecord, readPreviewRecord } from "./revert-state";
 import { type ScanMark, scanMark } from "./scan-sharing";
 
 /** Every call a revert (and a preview) makes. */
@@ -205,6 +205,11 @@ export interface LockedRevert {
   readonly lockedAt: ScanMark;
   /** The snapshots to discard, leaves first, instead of those `discardNewer` would discard. */
   readonly discard?: readonly string[];
+  /**
+   * The preview record to write in the metadata write that records the finishing phase (an undo marks its
+   * preview returned there: from that phase on the domain is in the saved state, whatever fails later).
+   */
+  readonly finishingPreview?: PreviewRecord;
 }
 
 /**
@@ -243,6 +248,7 @@ export async function revertWhileLocked(
       plan,
       (taken) => planFrom(before, snapshot, options, taken),
       discard,
+      held.finishingPreview,
     );
     finishing = done.record;
     overlays = done.disks.map((d) => ({
@@ -253,9 +259,11 @@ export async function revertWhileLocked(
     await verifyReverted(port, ref, plan, overlays);
   }
   const abandoned = finishing.previous.map((p) => p.path);
+  // After a recipe the domain holds the record and preview as written: finishBranch writes them only after a native revert.
   const dropped = await finishBranch(port, ref, finishing, {
     lockedAt: held.lockedAt,
     earlier: before,
+    ...(held.finishingPreview === undefined ? {} : { preview: held.finishingPreview }),
   }).catch((e: unknown) => {
     throw new EngineError({
       kind: EngineErrorKind.LIBVIRT,

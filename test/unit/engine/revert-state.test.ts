@@ -3,6 +3,8 @@ import {
   type PreviewRecord,
   parsePreviewRecord,
   parseRevertRecord,
+  previewOnceFinishing,
+  previewOnceRolledBack,
   type RevertRecord,
   withPreviewRecord,
   withRevertRecord,
@@ -64,5 +66,32 @@ describe("the finishing phase on the domain", () => {
     expect(parsePreviewRecord(xml)).toEqual(preview);
     const { returned: _, ...open } = preview;
     expect(parsePreviewRecord(withPreviewRecord(xml, open) ?? undefined)).toEqual(open);
+  });
+});
+
+describe("the preview record as a revert ends", () => {
+  const open: PreviewRecord = { snapshot: "s1", saved: "auto-1", started: "2026-11-22T02:00:00.000Z" };
+  const undoing: PreviewRecord = { ...open, undoing: true };
+  const returned: PreviewRecord = { ...open, returned: true };
+
+  test("a revert reaching its finishing phase marks returned only the undo that returns to its snapshot", () => {
+    expect([
+      previewOnceFinishing(undoing, { snapshot: "auto-1" }),
+      previewOnceFinishing(undoing, { snapshot: "s1" }),
+      previewOnceFinishing(open, { snapshot: "auto-1" }),
+      previewOnceFinishing(returned, { snapshot: "auto-1" }),
+      previewOnceFinishing(null, { snapshot: "auto-1" }),
+    ]).toEqual([returned, undefined, undefined, undefined, undefined]);
+  });
+
+  test("a revert rolled back removes only the preview it was starting", () => {
+    expect([
+      previewOnceRolledBack(open, { snapshot: "s1" }),
+      previewOnceRolledBack(open, { snapshot: "s2" }),
+      previewOnceRolledBack(undoing, { snapshot: "s1" }),
+      previewOnceRolledBack(undoing, { snapshot: "auto-1" }),
+      previewOnceRolledBack(returned, { snapshot: "s1" }),
+      previewOnceRolledBack(null, { snapshot: "s1" }),
+    ]).toEqual([null, undefined, undefined, undefined, undefined, undefined]);
   });
 });
