@@ -3,8 +3,11 @@
  * operations on different domains run in parallel. Keyed by UUID, because a domain can be renamed and the same
  * domain can be named by name or by UUID.
  *
- * This is an in-process lock only (shared by every copy of the package loaded in the process); other processes (another `pulumi up`, virsh) are not excluded. The engine
- * re-reads the host's state after taking the lock, so it never acts on what it saw before waiting.
+ * This is an in-process lock only (shared by every copy of the package loaded in the process); other processes
+ * (another `pulumi up`, the CLI, virsh) are not queued. What keeps two processes of this tool apart is the
+ * owner stamp on the domain's records: recovery refuses, as `domain-busy`, an unfinished operation that a live
+ * process on this host recorded (operation-owner.ts, recover.ts). The engine re-reads the host's state after
+ * taking the lock, so it never acts on what it saw before waiting.
  */
 
 /**
