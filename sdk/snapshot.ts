@@ -51,6 +51,12 @@ const OUTPUT_PROPERTIES = [
  * An external snapshot of a libvirt domain: each selected disk gets a qcow2 overlay, and the image below it
  * keeps the disk as it was. Deleting the resource merges the overlay back (blockcommit), so the domain keeps
  * every write made since. Type token `pulumi-nodejs:dynamic/libvirt:Snapshot`.
+ *
+ * When a create fails and the snapshot cannot be read back either (say the call timed out while libvirtd
+ * finished it), the snapshot may exist: the stack records it as unconfirmed (an `unconfirmed: true` output,
+ * the domain as given for `domainUuid` and `domainName`, no disks and empty host facts), so it is never
+ * orphaned. `pulumi refresh` replaces it with the host's facts or drops it, the next `pulumi up` adopts or
+ * takes it, and deleting the resource merges it if it exists.
  */
 export class Snapshot extends SnapshotOptionsResource {
   declare readonly domain: pulumi.Output<string>;

@@ -73,6 +73,18 @@ export interface SnapshotOutputs extends SnapshotOptionOutputs, Omit<SnapshotFac
   readonly snapshotDisks: readonly SnapshotDiskOutput[];
   /** The URI the last operation used, without credentials. */
   readonly connectionUri: string;
+  /**
+   * Present (true) only on outputs the host's facts do not back: the create failed and reading the snapshot
+   * back failed too, so it may exist (a create that timed out in the client while libvirtd finished it). The
+   * inputs are echoed as usual; `domainUuid` and `domainName` are the domain as given (the host resolves it as
+   * a name or a UUID), `creationTime`, `state`, `libvirtVersion` and `hostname` are "", `snapshotDisks` is
+   * empty and the other facts are null or false. It is recorded so that nothing is orphaned: read replaces it
+   * with the host's facts or drops it, delete merges it (a snapshot that is gone counts as deleted), and diff
+   * reports a change, so the next update adopts or takes it. Absent on every other outputs. An addition within
+   * schema version 1: a package that predates it reads such outputs as a snapshot with no disks, which its
+   * read and delete still handle (they need only the domain and the snapshot name).
+   */
+  readonly unconfirmed?: true;
 }
 
 /** The resource id: `<domain UUID>/<snapshot name>` (libvirt refuses `/` in snapshot names). */
@@ -118,6 +130,29 @@ export function buildSnapshotOutputs(
     hostname: facts.hostname,
     connectionUri,
   };
+}
+
+/**
+ * The outputs of snapshot `inputs.name` of `inputs.domain` that may exist although its facts could not be read
+ * (see `unconfirmed`). Pure.
+ */
+export function unconfirmedSnapshotOutputs(inputs: SnapshotInputs, connectionUri: string): SnapshotOutputs {
+  const unknownFacts: SnapshotFacts = {
+    domainUuid: inputs.domain,
+    domainName: inputs.domain,
+    snapshotName: inputs.name,
+    creationTime: "",
+    state: "",
+    parent: null,
+    description: null,
+    disks: [],
+    memoryFile: null,
+    quiesced: false,
+    quiesceSkippedReason: null,
+    libvirtVersion: "",
+    hostname: "",
+  };
+  return { ...buildSnapshotOutputs(inputs, unknownFacts, connectionUri), unconfirmed: true };
 }
 
 /** The shared snapshot options in the form outputs record them (null where the input was absent). Pure. */

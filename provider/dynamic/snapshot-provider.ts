@@ -10,6 +10,7 @@ import {
   type SnapshotFacts,
   type SnapshotOutputs,
   snapshotId,
+  unconfirmedSnapshotOutputs,
 } from "./outputs";
 import { effectiveUri, providerDefaultUri, redactUri, URI_CONFIG_KEY } from "./uri";
 
@@ -22,10 +23,15 @@ import { effectiveUri, providerDefaultUri, redactUri, URI_CONFIG_KEY } from "./u
  * - create: a failure before the snapshot exists rejects plainly (nothing to record). A failure once the
  *   snapshot exists on the host (an error or a timeout after libvirt made it) rejects with a
  *   `PartialCreateError` carrying `id`, `properties` and `reasons`, so Pulumi records the snapshot instead of
- *   orphaning it. Idempotent: a retry adopts the snapshot the host already has (see SnapshotHost.create).
- * - read: never changes the host; `{ id: "" }` when the snapshot or its domain is gone.
- * - update: only the description touches the host; a failure there leaves the old description.
- * - delete: merges and forgets the snapshot; already gone counts as success.
+ *   orphaning it. When the create failed and reading the snapshot back failed too, the snapshot may exist:
+ *   the `PartialCreateError` records it `unconfirmed` (see SnapshotOutputs), never leaves it out.
+ *   Idempotent: a retry adopts the snapshot the host already has (see SnapshotHost.create).
+ * - read: never changes the host; `{ id: "" }` when the snapshot or its domain is gone; an unconfirmed
+ *   snapshot that exists reads as confirmed.
+ * - diff: an unconfirmed snapshot is a change, whatever the inputs.
+ * - update: only the description touches the host; a failure there leaves the old description. An unconfirmed
+ *   snapshot is created again (adopted when it exists), with the failure contract of create.
+ * - delete: merges and forgets the snapshot; already gone counts as success (also for an unconfirmed one).
  * Timeouts (`timeouts.create` for create/read/update, `timeouts.delete` for delete) abort the host calls.
  */
 
@@ -114,10 +120,15 @@ export function createSnapshotProvider(options: SnapshotProviderOptions): Snapsh
       );
       // A snapshot that existed before belongs to someone else unless the host adopted it, and then create
       // would have succeeded; one that exists only now was made by this call and must be recorded.
+      // When that cannot be read, it may exist (libvirtd may have finished a create the client gave up on),
+      // and is recorded unconfirmed.
       if (!existedBefore) {
-        const made = await host
-          .get(inputs.domain, inputs.name, timeoutSignal(PROBE_TIMEOUT_SECONDS))
-          .catch(() => null);
+        let made: SnapshotFacts | null;
+        try {
+          made = await host.get(inputs.domain, inputs.name, timeoutSignal(PROBE_TIMEOUT_SECONDS));
+        } catch (readError) {
+          throw unconfirmedCreate(inputs, uri, provider, explained, readError);
+        }
         if (made !== null) throw partialCreate(inputs, made, uri, provider, explained);
       }
       throw explained;
@@ -144,6 +155,29 @@ export function createSnapshotProvider(options: SnapshotProviderOptions): Snapsh
     );
   }
 
+  /** The rejection that records a snapshot that may exist: its create and the read back both failed. */
+  function unconfirmedCreate(
+    inputs: SnapshotInputs,
+    uri: string,
+    provider: unknown,
+    error: unknown,
+    readError: unknown,
+  ) {
+    const outs = unconfirmedSnapshotOutputs(inputs, redactUri(uri));
+    const reason = messageOf(error);
+    const unread =
+      `snapshot ${inputs.name} of ${inputs.domain} may exist on the host, but reading it back failed ` +
+      `(${messageOf(readError)}); the stack records it as unconfirmed: pulumi refresh or the next pulumi up ` +
+      "re-reads it, and deleting the resource merges it if it exists";
+    return new PartialCreateError(
+      `creating snapshot ${inputs.name} of ${inputs.domain} failed: ${reason}; ${unread}`,
+      snapshotId(outs),
+      { ...outs, __provider: provider },
+      [reason, unread],
+      { cause: error },
+    );
+  }
+
   return {
     async configure(request) {
       // Read synchronously, before any await: the plugin may call other methods before this promise settles.
@@ -155,7 +189,10 @@ export function createSnapshotProvider(options: SnapshotProviderOptions): Snapsh
     },
 
     async diff(_id, olds, news) {
-      return diffSnapshot(readSnapshotOutputs(olds), news, defaultUri);
+      const old = readSnapshotOutputs(olds);
+      const diff = diffSnapshot(old, news, defaultUri);
+      // An unconfirmed snapshot is unfinished work: update adopts it, or takes it when it does not exist.
+      return old.unconfirmed === true ? { ...diff, changes: true } : diff;
     },
 
     async create(inputs) {
@@ -183,6 +220,11 @@ export function createSnapshotProvider(options: SnapshotProviderOptions): Snapsh
     async update(_id, olds, news) {
       const old = readSnapshotOutputs(olds);
       const next = news as unknown as SnapshotInputs;
+      if (old.unconfirmed === true) {
+        // The create, again: it adopts the snapshot the earlier attempt made (the engine recorded it before
+        // making it) or takes it now; a failure leaves the unconfirmed outputs recorded.
+        return { outs: (await createSnapshot(next, news.__provider)).outs };
+      }
       const uri = uriOf(next.uri);
       let facts = factsFromOutputs(old);
       const description = next.description ?? null;

@@ -34,6 +34,11 @@ class FakeHost implements SnapshotHost {
   readonly calls: string[] = [];
   failCreateAfterMaking = false;
   hangDelete = false;
+  /** Reads of the host throw from the `failReadsFrom`-th on (the first is the probe before a create). */
+  failReadsFrom: number | null = null;
+  private reads = 0;
+  /** `<domain>/<name>` of every delete. */
+  readonly deleted: string[] = [];
 
   async create(request: CreateSnapshotRequest): Promise<SnapshotFacts> {
     this.calls.push(`create ${request.name}`);
@@ -44,6 +49,10 @@ class FakeHost implements SnapshotHost {
   }
   async get(domain: string, name: string): Promise<SnapshotFacts | null> {
     this.calls.push(`get ${domain} ${name}`);
+    this.reads += 1;
+    if (this.failReadsFrom !== null && this.reads >= this.failReadsFrom) {
+      throw new Error("connection to libvirtd lost");
+    }
     return this.snapshots.get(name) ?? null;
   }
   async setDescription(_domain: string, name: string, description: string | null): Promise<SnapshotFacts> {
@@ -54,6 +63,7 @@ class FakeHost implements SnapshotHost {
   }
   async delete(request: DeleteSnapshotRequest, signal: AbortSignal): Promise<void> {
     this.calls.push(`delete ${request.name} ${request.strategy} ${request.bandwidth}`);
+    this.deleted.push(`${request.domain}/${request.name}`);
     request.onProgress("committing vda");
     if (this.hangDelete) {
       await new Promise((_resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
@@ -184,5 +194,106 @@ describe("snapshot provider implementation", () => {
     await expect(
       provider.diff("x", { ...outs, schemaVersion: 2 }, checked({ domain: "web-1", name: "a" })),
     ).rejects.toThrow(/schemaVersion 2, newer than this package understands/);
+  });
+
+  describe("a snapshot that may exist is recorded unconfirmed", () => {
+    const inputs = () => checked({ domain: "web-1", name: "a", description: "d" });
+    const unread =
+      "snapshot a of web-1 may exist on the host, but reading it back failed (connection to libvirtd lost); " +
+      "the stack records it as unconfirmed: pulumi refresh or the next pulumi up re-reads it, and deleting " +
+      "the resource merges it if it exists";
+    /** A create that made the snapshot, failed, and could not read it back. */
+    async function failedUnread() {
+      const made = setup();
+      made.host.failCreateAfterMaking = true;
+      made.host.failReadsFrom = 2;
+      const error = await made.provider.create(inputs()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PartialCreateError);
+      made.host.failCreateAfterMaking = false;
+      made.host.failReadsFrom = null;
+      return { ...made, partial: error as PartialCreateError };
+    }
+    /** The outputs of a create of the same inputs that went well. */
+    async function confirmedOutputs() {
+      return (await setup().provider.create(inputs())).outs;
+    }
+
+    it("create: the partial state names the domain as given and holds no facts", async () => {
+      const { partial } = await failedUnread();
+      expect({
+        message: partial.message,
+        id: partial.id,
+        properties: partial.properties,
+        reasons: partial.reasons,
+      }).toEqual({
+        message: `creating snapshot a of web-1 failed: verifying the chain failed; ${unread}`,
+        id: "web-1/a",
+        properties: {
+          schemaVersion: 1,
+          domain: "web-1",
+          name: "a",
+          description: null,
+          memory: false,
+          live: false,
+          quiesce: "auto",
+          disks: null,
+          excludeDisks: null,
+          overlayDir: null,
+          deleteStrategy: "blockcommit",
+          bandwidth: null,
+          timeouts: { create: null, delete: null },
+          uri: null,
+          triggers: null,
+          adopt: false,
+          domainUuid: "web-1",
+          domainName: "web-1",
+          snapshotName: "a",
+          creationTime: "",
+          state: "",
+          parent: null,
+          snapshotDisks: [],
+          memoryFile: null,
+          quiesced: false,
+          quiesceSkippedReason: null,
+          libvirtVersion: "",
+          hostname: "",
+          connectionUri: "qemu:///session",
+          unconfirmed: true,
+          __provider: "shim",
+        },
+        reasons: ["verifying the chain failed", unread],
+      });
+    });
+
+    it("refresh replaces it with the host's facts, or drops it when the snapshot is gone", async () => {
+      const { provider, host, partial } = await failedUnread();
+      expect(await provider.read(partial.id, partial.properties)).toEqual({
+        id: `${UUID}/a`,
+        props: await confirmedOutputs(),
+      });
+      host.snapshots.delete("a");
+      expect(await provider.read(partial.id, partial.properties)).toEqual({ id: "" });
+    });
+
+    it("destroy merges it through the domain as given", async () => {
+      const { provider, host, partial } = await failedUnread();
+      await provider.delete(partial.id, partial.properties);
+      expect([host.deleted, [...host.snapshots.keys()]]).toEqual([["web-1/a"], []]);
+    });
+
+    it("is a change whatever the inputs; update adopts the snapshot, or takes it when it does not exist", async () => {
+      const { provider, host, partial } = await failedUnread();
+      expect(await provider.diff(partial.id, partial.properties, inputs())).toEqual({
+        changes: true,
+        replaces: [],
+        deleteBeforeReplace: false,
+      });
+      const confirmed = await confirmedOutputs();
+      expect(await provider.update(partial.id, partial.properties, inputs())).toEqual({ outs: confirmed });
+      host.snapshots.delete("a");
+      host.calls.length = 0;
+      expect(await provider.update(partial.id, partial.properties, inputs())).toEqual({ outs: confirmed });
+      expect(host.calls).toEqual(["get web-1 a", "create a"]);
+    });
   });
 });
