@@ -69,7 +69,14 @@ export class RestorePoint extends SnapshotOptionsResource {
   declare readonly schemaVersion: pulumi.Output<number>;
   /** The URI used, without credentials. */
   declare readonly connectionUri: pulumi.Output<string>;
-  /** The generations that exist, oldest first, each with its snapshot on every domain. */
+  /**
+   * The generations that exist, oldest first, each with its snapshot on every domain. A snapshot whose create
+   * failed and could not be read back either may exist: it is listed with `unconfirmed: true`, an empty
+   * `creationTime`, no `disks`, and the domain's name and UUID as the stack knew them (the domain as given when
+   * it knew none), so it is never orphaned. `pulumi refresh` replaces it with the host's facts or drops it, its
+   * generation counts as incomplete (the next `pulumi up` takes or adopts it again), and deleting the restore
+   * point merges it if it exists. Every other entry has no `unconfirmed` field.
+   */
   declare readonly generations: pulumi.Output<Generation[]>;
 
   constructor(name: string, args: RestorePointArgs, opts?: pulumi.CustomResourceOptions) {
