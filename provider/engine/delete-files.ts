@@ -6,8 +6,12 @@
  *
  * Pools are leased per connection and directory: a delete prepares its pools while its merge runs (creating a
  * pool costs a directory scan), operations of this process on the same directory share one transient pool, and
- * the last lease destroys it. Other pools are used and left as they are; a transient pool of this module left
- * by a killed run is adopted and destroyed.
+ * the last lease destroys it. Other pools are used and left as they are. Several processes (a CLI run and a
+ * Pulumi plugin, parallel test files) remove files at once, so a transient pool's name carries its creator
+ * (operation-owner.ts): a pool whose creator is certainly gone was left by a killed run and is adopted and
+ * destroyed; a pool of a live process, of another host or of unknown origin is only used, never destroyed, and
+ * when it vanishes under a removal (its creator destroyed it) the pool is opened again and the removal retried
+ * once.
  */
 import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
@@ -16,6 +20,7 @@ import { isLibvirtError } from "../libvirt/errors";
 import { ErrorCode, ListStoragePoolsFlags } from "../libvirt/flags";
 import { appendElement, newDocumentRoot, serialize } from "../model/xml";
 import { child, childText, parseRoot } from "../model/xml-read";
+import { classifyOwner, formatOwnerStamp, type OperationOwner, thisProcessOwner } from "./operation-owner";
 
 /** The storage calls that find, make and destroy a pool over a directory. */
 export type PoolPort = Pick<
@@ -33,9 +38,15 @@ export type FilePort = PoolPort & Pick<LibvirtApi, "storageVolLookupByPath" | "s
 /** Prefix of the transient pools this module creates (and destroys again). */
 export const TRANSIENT_POOL_PREFIX = "lvsnap-files-";
 
+interface OpenedPool {
+  readonly ref: StoragePoolRef;
+  /** This process made the pool, or adopted one whose creator is gone: the last lease destroys it. */
+  readonly destroyOnRelease: boolean;
+}
+
 interface Lease {
-  /** The pool for the directory; `created`: this process made it and destroys it with the last lease. */
-  readonly pool: Promise<{ ref: StoragePoolRef; created: boolean }>;
+  /** The pool for the directory; replaced by a fresh lookup when the pool vanished (see reopen). */
+  pool: Promise<OpenedPool>;
   holders: number;
 }
 
@@ -67,26 +78,18 @@ export class HostFileRemover {
 
   /**
    * Removes the file at `path` (one of the prepared paths). Resolves "removed", or "absent" when there is no
-   * such file (idempotent). A failure leaves the file in place.
+   * such file (idempotent). A failure leaves the file in place. A pool that vanishes meanwhile (another process
+   * destroyed its own pool that this one was using) is opened again and the removal retried once.
    */
   async remove(path: string): Promise<"removed" | "absent"> {
-    const lease = leases.get(this.port)?.get(posix.dirname(path));
-    if (this.closed || lease === undefined) throw new Error(`remove ${path}: not prepared, or closed`);
-    const { ref } = await lease.pool;
-    try {
-      return await deleteVolume(this.port, path);
-    } catch (e) {
-      if (!isLibvirtError(e) || e.code !== ErrorCode.NO_STORAGE_VOL) throw e;
-      // The pool's list may predate the file: look again once.
-      await this.port.storagePoolRefresh(ref);
-      return deleteVolume(this.port, path).catch((again: unknown) => {
-        if (isLibvirtError(again) && again.code === ErrorCode.NO_STORAGE_VOL) return "absent" as const;
-        throw again;
-      });
+    const directory = posix.dirname(path);
+    if (this.closed || leases.get(this.port)?.get(directory) === undefined) {
+      throw new Error(`remove ${path}: not prepared, or closed`);
     }
+    return withReopen(this.port, directory, (pool) => removeThrough(this.port, pool, path));
   }
 
-  /** Releases the pools; the last holder destroys a transient pool this process created. Idempotent. */
+  /** Releases the pools; the last holder destroys a transient pool this process created or adopted. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -113,6 +116,8 @@ export async function removeHostFile(port: FilePort, path: string): Promise<"rem
  * files in it (storageVolLookupByPath, storageVolGetInfo): an existing pool (refreshed when first opened) or a
  * transient one of this module, shared with the other users in this process and destroyed by the last one.
  * The pool is released however `body` ends; a failure to find or make one rejects without running `body`.
+ * A `body` that fails with NO_STORAGE_POOL (the pool vanished) runs once more with a pool opened again, so it
+ * must be safe to repeat.
  */
 export async function withDirectoryPool<T>(
   port: PoolPort,
@@ -122,9 +127,7 @@ export async function withDirectoryPool<T>(
   if (!posix.isAbsolute(directory)) throw new Error(`not an absolute path: ${JSON.stringify(directory)}`);
   acquire(port, directory);
   try {
-    const lease = leases.get(port)?.get(directory);
-    if (lease === undefined) throw new Error(`no pool lease for ${directory}`);
-    return await body((await lease.pool).ref);
+    return await withReopen(port, directory, body);
   } finally {
     await release(port, directory);
   }
@@ -154,7 +157,40 @@ async function release(port: PoolPort, directory: string): Promise<void> {
   if (--lease.holders > 0) return;
   byDirectory.delete(directory);
   const opened = await lease.pool.catch(() => undefined);
-  if (opened?.created) await port.storagePoolDestroy(opened.ref);
+  // An adopted pool may have been destroyed by another process that adopted it too: that is the goal anyway.
+  if (opened?.destroyOnRelease) await port.storagePoolDestroy(opened.ref).catch(unlessPoolVanished);
+}
+
+/**
+ * Runs `body` with the leased pool of `directory`; when it fails with NO_STORAGE_POOL, opens the pool again
+ * (once for all the holders that saw the same pool vanish) and runs `body` once more.
+ */
+async function withReopen<T>(
+  port: PoolPort,
+  directory: string,
+  body: (pool: StoragePoolRef) => Promise<T>,
+): Promise<T> {
+  const lease = leases.get(port)?.get(directory);
+  if (lease === undefined) throw new Error(`no pool lease for ${directory}`);
+  const first = lease.pool;
+  try {
+    return await body((await first).ref);
+  } catch (e) {
+    if (!isPoolVanished(e)) throw e;
+  }
+  if (lease.pool === first) {
+    lease.pool = openPool(port, directory);
+    lease.pool.catch(() => undefined);
+  }
+  return body((await lease.pool).ref);
+}
+
+function isPoolVanished(e: unknown): boolean {
+  return isLibvirtError(e) && e.code === ErrorCode.NO_STORAGE_POOL;
+}
+
+function unlessPoolVanished(e: unknown): void {
+  if (!isPoolVanished(e)) throw e;
 }
 
 /** Tries at finding or creating a pool for one directory (see openPool). */
@@ -165,40 +201,55 @@ const POOL_ATTEMPTS = 3;
  * process listing it and using it (libvirt then answers NO_STORAGE_POOL): the lookup is then made again, up to
  * POOL_ATTEMPTS times in all.
  */
-async function openPool(
-  port: PoolPort,
-  directory: string,
-): Promise<{ ref: StoragePoolRef; created: boolean }> {
+async function openPool(port: PoolPort, directory: string): Promise<OpenedPool> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await findOrCreatePool(port, directory);
     } catch (e) {
-      const vanished = isLibvirtError(e) && e.code === ErrorCode.NO_STORAGE_POOL;
-      if (!vanished || attempt >= POOL_ATTEMPTS) throw e;
+      if (!isPoolVanished(e) || attempt >= POOL_ATTEMPTS) throw e;
     }
   }
 }
 
-async function findOrCreatePool(
-  port: PoolPort,
-  directory: string,
-): Promise<{ ref: StoragePoolRef; created: boolean }> {
+async function findOrCreatePool(port: PoolPort, directory: string): Promise<OpenedPool> {
   const existing = await findPoolFor(port, directory);
   if (existing !== undefined) {
     await port.storagePoolRefresh(existing);
-    // A transient pool of this module found here was left by a run that was killed (this process shares its
-    // own through the leases): adopt it, so the last lease destroys it instead of it lingering.
-    return { ref: existing, created: existing.name.startsWith(TRANSIENT_POOL_PREFIX) };
+    // A transient pool of this module whose creator is gone was left by a killed run: adopt it, so the last
+    // lease destroys it instead of it lingering. Any other pool (a live process's, this process's on another
+    // connection, one of unknown origin) is only used.
+    return { ref: existing, destroyOnRelease: isAbandonedTransientPool(existing.name) };
   }
   try {
     // Creating a pool also scans the directory: its volumes are listed at once.
-    return { ref: await port.storagePoolCreateXML(transientPoolXml(directory), 0), created: true };
+    return { ref: await port.storagePoolCreateXML(transientPoolXml(directory), 0), destroyOnRelease: true };
   } catch (e) {
     // Another process made a pool for this directory meanwhile (libvirt refuses two on one target): use it.
     const raced = await findPoolFor(port, directory);
     if (raced === undefined) throw e;
     await port.storagePoolRefresh(raced);
-    return { ref: raced, created: false };
+    return { ref: raced, destroyOnRelease: false };
+  }
+}
+
+/**
+ * Deletes the volume at `path`, refreshing `pool` and looking once more when libvirt does not know the file
+ * (the pool's list may predate it). Resolves "absent" when there is no such file.
+ */
+async function removeThrough(
+  port: FilePort,
+  pool: StoragePoolRef,
+  path: string,
+): Promise<"removed" | "absent"> {
+  try {
+    return await deleteVolume(port, path);
+  } catch (e) {
+    if (!isLibvirtError(e) || e.code !== ErrorCode.NO_STORAGE_VOL) throw e;
+    await port.storagePoolRefresh(pool);
+    return deleteVolume(port, path).catch((again: unknown) => {
+      if (isLibvirtError(again) && again.code === ErrorCode.NO_STORAGE_VOL) return "absent" as const;
+      throw again;
+    });
   }
 }
 
@@ -209,20 +260,78 @@ async function deleteVolume(port: FilePort, path: string): Promise<"removed"> {
 }
 
 /**
- * An active pool whose target path is `directory`, if any. On the way, destroys transient pools of this module
- * whose directory is gone (left by killed runs; refreshing them fails): they serve nobody.
+ * An active pool whose target path is `directory`, if any. A pool destroyed between the listing and the read
+ * of its XML (other processes make and destroy transient pools all the time) is skipped. On the way, destroys
+ * transient pools of this module whose creator is gone and whose directory is gone too (refreshing them fails):
+ * they serve nobody.
  */
 async function findPoolFor(port: PoolPort, directory: string): Promise<StoragePoolRef | undefined> {
   const pools = await port.connectListAllStoragePools(ListStoragePoolsFlags.ACTIVE);
   let found: StoragePoolRef | undefined;
   for (const pool of pools) {
-    const target = poolTargetPath(await port.storagePoolGetXMLDesc(pool, 0));
+    let xml: string;
+    try {
+      xml = await port.storagePoolGetXMLDesc(pool, 0);
+    } catch (e) {
+      if (isPoolVanished(e)) continue;
+      throw e;
+    }
+    const target = poolTargetPath(xml);
     if (target !== undefined && posix.normalize(target) === posix.normalize(directory)) found ??= pool;
-    else if (pool.name.startsWith(TRANSIENT_POOL_PREFIX)) {
+    else if (isAbandonedTransientPool(pool.name)) {
       await port.storagePoolRefresh(pool).catch(() => port.storagePoolDestroy(pool).catch(() => undefined));
     }
   }
   return found;
+}
+
+/**
+ * The name of a new transient pool: the prefix, 12 random hex digits, then its creator's fields
+ * (`.pid<pid>[.start<ticks>][.boot<boot id>].host<hostname>`, values URI-encoded). Pure apart from the random part.
+ */
+export function transientPoolName(owner: OperationOwner): string {
+  const fields: [string, string | undefined][] = [
+    ["pid", String(owner.pid)],
+    ["start", owner.start],
+    ["boot", owner.boot],
+    ["host", owner.host],
+  ];
+  const suffix = fields
+    .filter((f): f is [string, string] => f[1] !== undefined)
+    .map(([key, value]) => `.${key}${encodeURIComponent(value)}`)
+    .join("");
+  return `${TRANSIENT_POOL_PREFIX}${randomBytes(6).toString("hex")}${suffix}`;
+}
+
+/**
+ * The creator a transient pool's name carries, or undefined (not this module's, written by an earlier version
+ * without an owner, or malformed). Pure.
+ */
+export function transientPoolOwner(name: string): OperationOwner | undefined {
+  const match = /^lvsnap-files-[0-9a-f]{12}\.pid([^.]+)(?:\.start([^.]+))?(?:\.boot([^.]+))?\.host(.+)$/.exec(
+    name,
+  );
+  if (match === null) return undefined;
+  try {
+    const [pid, start, boot, host] = match
+      .slice(1)
+      .map((v) => (v === undefined ? undefined : decodeURIComponent(v)));
+    if (pid === undefined || host === undefined || !/^[1-9][0-9]{0,9}$/.test(pid)) return undefined;
+    return {
+      pid: Number(pid),
+      ...(start === undefined ? {} : { start }),
+      ...(boot === undefined ? {} : { boot }),
+      host,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `name` is a transient pool of this module whose creator has certainly ended (on this host). */
+function isAbandonedTransientPool(name: string): boolean {
+  const owner = transientPoolOwner(name);
+  return owner !== undefined && classifyOwner(formatOwnerStamp(owner)).status === "gone";
 }
 
 /** `<pool><target><path>` of a storage pool XML, if it has one. Pure. */
@@ -231,11 +340,11 @@ export function poolTargetPath(poolXml: string): string | undefined {
   return target === undefined ? undefined : childText(target, "path")?.trim();
 }
 
-/** XML of a transient `dir` pool over `directory` with a fresh name. Pure apart from the random name. */
+/** XML of a transient `dir` pool over `directory` with a fresh name naming this process as its creator. */
 export function transientPoolXml(directory: string): string {
   const root = newDocumentRoot("pool");
   root.setAttribute("type", "dir");
-  appendElement(root, "name", {}, `${TRANSIENT_POOL_PREFIX}${randomBytes(6).toString("hex")}`);
+  appendElement(root, "name", {}, transientPoolName(thisProcessOwner()));
   appendElement(appendElement(root, "target"), "path", {}, directory);
   return serialize(root);
 }

@@ -4,11 +4,28 @@ import {
   poolTargetPath,
   removeHostFile,
   TRANSIENT_POOL_PREFIX,
+  transientPoolName,
+  transientPoolOwner,
   transientPoolXml,
 } from "../../../provider/engine/delete-files";
-import type { StoragePoolRef } from "../../../provider/libvirt/api";
+import { type OperationOwner, thisProcessOwner } from "../../../provider/engine/operation-owner";
+import type { StoragePoolRef, StorageVolRef } from "../../../provider/libvirt/api";
 import { ErrorCode } from "../../../provider/libvirt/flags";
 import { daemonError, FakeHost } from "./delete-fakes";
+
+/** A creator that has ended: this process's pid with another start time (a reused pid). */
+const goneOwner: OperationOwner = { ...thisProcessOwner(), start: "1" };
+/** A creator that still runs: the parent of this test process (no start time: only the pid is probed). */
+const liveOtherOwner: OperationOwner = (({ start: _, ...me }) => ({ ...me, pid: process.ppid }))(
+  thisProcessOwner(),
+);
+
+function poolVanished(name: string) {
+  return daemonError(
+    ErrorCode.NO_STORAGE_POOL,
+    `Storage pool not found: no storage pool with matching name '${name}'`,
+  );
+}
 
 describe("file removal through storage pools", () => {
   test("a transient pool per directory, shared by concurrent removals and destroyed by the last one", async () => {
@@ -38,17 +55,36 @@ describe("file removal through storage pools", () => {
     expect(host.mutations).toEqual(["vol-delete"]);
   });
 
-  test("a transient pool left by a killed run is adopted and destroyed", async () => {
+  test("a transient pool left by a killed run (its creator is gone) is adopted and destroyed", async () => {
     const host = new FakeHost({}, [], ["/i/a"]);
-    host.pools.set(`${TRANSIENT_POOL_PREFIX}0123456789ab`, "/i");
+    host.pools.set(transientPoolName(goneOwner), "/i");
     expect(await removeHostFile(host, "/i/a")).toBe("removed");
-    expect(host.pools.size).toBe(0);
+    expect([host.pools.size, host.mutations]).toEqual([0, ["vol-delete", "pool-destroy"]]);
   });
 
-  test("transient pools of this module over directories that are gone are swept; live ones are kept", async () => {
+  test.each([
+    ["a live process of this host", () => transientPoolName(liveOtherOwner)],
+    ["this process (on another connection)", () => transientPoolName(thisProcessOwner())],
+    ["another host", () => transientPoolName({ ...goneOwner, host: `not-${goneOwner.host}` })],
+    ["an earlier version (no creator in the name)", () => `${TRANSIENT_POOL_PREFIX}0123456789ab`],
+  ])("a transient pool of %s over the directory is used and kept", async (_, name) => {
     const host = new FakeHost({}, [], ["/i/a"]);
-    host.pools.set(`${TRANSIENT_POOL_PREFIX}00000000gone`, "/gone");
-    host.pools.set(`${TRANSIENT_POOL_PREFIX}0000000inuse`, "/j");
+    const theirs = name();
+    host.pools.set(theirs, "/i");
+    expect(await removeHostFile(host, "/i/a")).toBe("removed");
+    expect([[...host.pools.keys()], host.mutations]).toEqual([[theirs], ["vol-delete"]]);
+  });
+
+  test("only transient pools whose creator and directory are both gone are swept", async () => {
+    const host = new FakeHost({}, [], ["/i/a"]);
+    const abandoned = transientPoolName(goneOwner);
+    const liveOnGoneDirectory = transientPoolName(liveOtherOwner);
+    const abandonedInUse = transientPoolName(goneOwner);
+    const unknownOnGoneDirectory = `${TRANSIENT_POOL_PREFIX}00000000gone`;
+    host.pools.set(abandoned, "/gone");
+    host.pools.set(liveOnGoneDirectory, "/gone-live");
+    host.pools.set(abandonedInUse, "/j");
+    host.pools.set(unknownOnGoneDirectory, "/gone-unknown");
     host.pools.set("someone-elses", "/gone-too");
     const refresh = host.storagePoolRefresh.bind(host);
     host.storagePoolRefresh = async (pool) => {
@@ -56,7 +92,84 @@ describe("file removal through storage pools", () => {
       return refresh(pool);
     };
     expect(await removeHostFile(host, "/i/a")).toBe("removed");
-    expect([...host.pools.keys()].sort()).toEqual([`${TRANSIENT_POOL_PREFIX}0000000inuse`, "someone-elses"]);
+    expect([...host.pools.keys()].sort()).toEqual(
+      [liveOnGoneDirectory, abandonedInUse, unknownOnGoneDirectory, "someone-elses"].sort(),
+    );
+  });
+
+  test("pools destroyed by others between the listing and the read of their XML are skipped, not a restart", async () => {
+    const host = new FakeHost({}, [], ["/i/a"]);
+    const others = [0, 1, 2, 3].map(() => transientPoolName(liveOtherOwner));
+    for (const [i, name] of others.entries()) host.pools.set(name, `/other${i}`);
+    const calls: string[] = [];
+    const list = host.connectListAllStoragePools.bind(host);
+    host.connectListAllStoragePools = async () => {
+      calls.push("list");
+      return list();
+    };
+    const read = host.storagePoolGetXMLDesc.bind(host);
+    host.storagePoolGetXMLDesc = async (pool: StoragePoolRef) => {
+      if (others.includes(pool.name)) {
+        // Each of them is destroyed by its creator right after this process listed it.
+        host.pools.delete(pool.name);
+        throw poolVanished(pool.name);
+      }
+      return read(pool);
+    };
+    expect(await removeHostFile(host, "/i/a")).toBe("removed");
+    expect([calls, host.pools.size, [...host.files], host.mutations]).toEqual([
+      ["list"],
+      0,
+      [],
+      ["pool-create", "vol-delete", "pool-destroy"],
+    ]);
+  });
+
+  test.each([
+    ["deleting the volume", "storageVolDelete"],
+    ["looking the volume up", "storageVolLookupByPath"],
+  ] as const)(
+    "a live process's pool destroyed by it while %s is replaced by a pool of our own, once",
+    async (_, call) => {
+      const host = new FakeHost({}, [], ["/i/a"]);
+      const theirs = transientPoolName(liveOtherOwner);
+      host.pools.set(theirs, "/i");
+      const refresh = host.storagePoolRefresh.bind(host);
+      host.storagePoolRefresh = async (pool) => {
+        if (!host.pools.has(pool.name)) throw poolVanished(pool.name);
+        return refresh(pool);
+      };
+      const original = host[call].bind(host) as (arg: string & StorageVolRef) => Promise<unknown>;
+      host[call] = async (arg: string & StorageVolRef) => {
+        if (host.pools.has(theirs)) {
+          host.pools.delete(theirs);
+          // A deletion through a pool that is gone names the pool; a lookup just finds no volume by that path.
+          if (call === "storageVolDelete") throw poolVanished(theirs);
+        }
+        return original(arg) as never;
+      };
+      expect(await removeHostFile(host, "/i/a")).toBe("removed");
+      expect([host.pools.size, [...host.files], host.mutations]).toEqual([
+        0,
+        [],
+        ["pool-create", "vol-delete", "pool-destroy"],
+      ]);
+    },
+  );
+
+  test("a pool name carries its creator, and only well-formed names are read as one", () => {
+    const owner: OperationOwner = { pid: 4242, start: "987", boot: "0a1b-2c", host: "h.example/x y" };
+    expect(transientPoolOwner(transientPoolName(owner))).toEqual(owner);
+    expect(transientPoolOwner(transientPoolName({ pid: 7, host: "h" }))).toEqual({ pid: 7, host: "h" });
+    expect(
+      [
+        `${TRANSIENT_POOL_PREFIX}0123456789ab`,
+        `${TRANSIENT_POOL_PREFIX}0123456789ab.pid0.hosth`,
+        `${TRANSIENT_POOL_PREFIX}0123456789ab.pid12`,
+        `${TRANSIENT_POOL_PREFIX}0123456789ab.pid12.host%zz`,
+        "images.pid12.hosth",
+      ].map(transientPoolOwner),
+    ).toEqual([undefined, undefined, undefined, undefined, undefined]);
   });
 
   test.each([
@@ -93,6 +206,10 @@ describe("file removal through storage pools", () => {
     const hostile = `/i/<x>&"y'/../z`;
     const xml = transientPoolXml(hostile);
     expect(poolTargetPath(xml)).toBe(hostile);
-    expect(xml).toMatch(new RegExp(`<name>${TRANSIENT_POOL_PREFIX}[0-9a-f]{12}</name>`));
+    const name = /<name>([^<]*)<\/name>/.exec(xml)?.[1] ?? "";
+    expect([name.slice(0, TRANSIENT_POOL_PREFIX.length + 12), transientPoolOwner(name)]).toEqual([
+      expect.stringMatching(new RegExp(`^${TRANSIENT_POOL_PREFIX}[0-9a-f]{12}$`)),
+      thisProcessOwner(),
+    ]);
   });
 });
