@@ -45,7 +45,11 @@ export type ReferencePort = Pick<
   "connectListAllDomains" | "domainGetXMLDesc" | "domainListAllSnapshots" | "domainSnapshotGetXMLDesc"
 >;
 
-/** Normalized absolute path -> who uses it (`domain web-1`, `snapshot s1 of domain web-1`), in order found. */
+/**
+ * Normalized absolute path -> who uses it (`domain web-1`, `snapshot s1 of domain web-1`), sorted by domain name,
+ * each domain before its snapshots, snapshots by name: messages naming them read the same however the host
+ * listed its domains and whichever delete started a shared scan.
+ */
 export type FileReferences = ReadonlyMap<string, readonly string[]>;
 
 /** The normalized paths of the file images among `images`. */
@@ -150,11 +154,17 @@ export function nativeDeleteConflicts(
 /** Calls of one scan pending at once: one below libvirtd's 5 requests per client, left to other work. */
 export const REFERENCE_READS_IN_FLIGHT = 4;
 
-type FileUsers = readonly (readonly [string, string])[];
+/** Who uses a file: a domain (its definitions) or one of its snapshots. */
+interface FileUser {
+  readonly domain: string;
+  readonly snapshot?: string;
+}
+
+type FileUsers = readonly (readonly [string, FileUser])[];
 
 /**
- * One scan: UUID of each domain of the host -> its [file, user] pairs, in the order the host listed them,
- * except `unread`, the domain of the caller that started the scan (it needs no reading of itself).
+ * One scan: UUID of each domain of the host -> its [file, user] pairs, except `unread`, the domain of the
+ * caller that started the scan (it needs no reading of itself).
  */
 interface HostFiles {
   readonly domains: ReadonlyMap<string, FileUsers>;
@@ -187,16 +197,33 @@ export async function referencesOutside(
             await filesOfDomain(port, host.unread, callSlots(REFERENCE_READS_IN_FLIGHT)),
           ] as const,
         ];
-  const references = new Map<string, string[]>();
+  const users = new Map<string, Map<string, FileUser>>();
   for (const [uuid, pairs] of [...host.domains, ...starter]) {
     if (uuid === self.uuid) continue;
     for (const [file, user] of pairs) {
-      const users = references.get(file) ?? [];
-      if (!users.includes(user)) users.push(user);
-      references.set(file, users);
+      const ofFile = users.get(file) ?? new Map<string, FileUser>();
+      ofFile.set(describeUser(user), user);
+      users.set(file, ofFile);
     }
   }
-  return references;
+  return new Map(
+    [...users].map(([file, ofFile]) => [file, [...ofFile.values()].sort(compareUsers).map(describeUser)]),
+  );
+}
+
+function describeUser(user: FileUser): string {
+  const domain = `domain ${user.domain}`;
+  return user.snapshot === undefined ? domain : `snapshot ${user.snapshot} of ${domain}`;
+}
+
+/** By domain name, the domain before its snapshots, then by snapshot name; by code unit, not by locale. */
+function compareUsers(a: FileUser, b: FileUser): number {
+  const byCodeUnit = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  if (a.domain !== b.domain) return byCodeUnit(a.domain, b.domain);
+  if (a.snapshot === undefined || b.snapshot === undefined) {
+    return (a.snapshot === undefined ? 0 : 1) - (b.snapshot === undefined ? 0 : 1);
+  }
+  return byCodeUnit(a.snapshot, b.snapshot);
 }
 
 /**
@@ -244,8 +271,8 @@ async function filesOfDomain(
   port: ReferencePort,
   domain: DomainRef,
   slots: CallSlots,
-): Promise<[string, string][]> {
-  const user = `domain ${domain.name}`;
+): Promise<[string, FileUser][]> {
+  const user: FileUser = { domain: domain.name };
   const documents = await gone(
     Promise.all([
       slots(() => port.domainGetXMLDesc(domain, 0)),
@@ -256,7 +283,7 @@ async function filesOfDomain(
   );
   if (documents === undefined) return [];
   const [live, persistent] = documents.map((xml) => (xml === undefined ? undefined : readDomainXml(xml)));
-  const pairs: [string, string][] = [...(live?.files ?? []), ...(persistent?.files ?? [])].map((file) => [
+  const pairs: [string, FileUser][] = [...(live?.files ?? []), ...(persistent?.files ?? [])].map((file) => [
     file,
     user,
   ]);
@@ -270,7 +297,7 @@ async function filesOfDomain(
     const xml = xmls[i];
     if (xml === undefined) return;
     for (const file of filesOfSnapshotXml(xml)) {
-      pairs.push([file, `snapshot ${snapshot.name} of domain ${domain.name}`]);
+      pairs.push([file, { domain: domain.name, snapshot: snapshot.name }]);
     }
   });
   return pairs;

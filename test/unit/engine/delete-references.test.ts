@@ -155,7 +155,7 @@ describe("referencesOutside", () => {
     const running = ref("run-1", 4, 7);
     const port = host([running, other]);
     const references = await referencesOutside(port, self);
-    expect(references.get("/i/web.s1.qcow2")).toEqual(["domain run-1", "domain other"]);
+    expect(references.get("/i/web.s1.qcow2")).toEqual(["domain other", "domain run-1"]);
     expect(port.calls.filter((c) => c.startsWith("snapshot"))).toEqual([
       "snapshots other",
       "snapshot t1 of other",
@@ -192,12 +192,50 @@ describe("referencesOutside", () => {
     expect(Object.fromEntries(forLate)).toEqual(webUses);
   });
 
+  test("users are sorted by domain name, each domain before its snapshots, whatever the listing order and the scan's starter", async () => {
+    const [zeta, alpha, mid] = [ref("zeta", 4), ref("alpha", 5), ref("mid", 6)];
+    const listedOnce = async (domains: DomainRef[]) =>
+      Object.fromEntries(await referencesOutside(host(domains), self));
+    const forward = await listedOnce([zeta, self, alpha, mid]);
+    const backward = await listedOnce([mid, alpha, self, zeta]);
+    // A shared scan started by alpha's delete: web's delete joins it and reads alpha itself, after the others.
+    let list: () => void = () => undefined;
+    const port = host(
+      [alpha, zeta, self, mid],
+      new Promise<void>((resolve) => {
+        list = resolve;
+      }),
+    );
+    const mark = scanMark();
+    const alphaScan = referencesOutside(port, alpha, mark);
+    const webScan = referencesOutside(port, self, mark);
+    list();
+    await alphaScan;
+    const joined = Object.fromEntries(await webScan);
+    expect(port.calls.filter((c) => c.startsWith("list"))).toEqual(["list 0"]);
+    const users = (...kinds: ("domain" | "snapshot")[]) =>
+      ["alpha", "mid", "zeta"].flatMap((d) =>
+        kinds.map((k) => (k === "domain" ? `domain ${d}` : `snapshot t1 of domain ${d}`)),
+      );
+    const expected = {
+      "/i/other.qcow2": users("domain", "snapshot"),
+      "/i/web.s1.qcow2": users("domain"),
+      "/i/web.qcow2": users("domain"),
+      "/iso/a&b.iso": users("domain"),
+      "/i/other.t1.qcow2": users("snapshot"),
+      "/i/other.t1.mem": users("snapshot"),
+    };
+    expect([forward, backward, joined]).toEqual([expected, expected, expected]);
+  });
+
   test(`reads at most ${REFERENCE_READS_IN_FLIGHT} calls at once, however many domains the host has`, async () => {
     const domains = [other, ...[4, 5, 6, 7, 8].map((n) => ref(`d${n}`, n))];
     const port = host(domains);
     const references = await referencesOutside(port, self);
     expect(port.mostPending).toBe(REFERENCE_READS_IN_FLIGHT);
-    expect(references.get("/i/other.t1.mem")).toEqual(domains.map((d) => `snapshot t1 of domain ${d.name}`));
+    expect(references.get("/i/other.t1.mem")).toEqual(
+      ["d4", "d5", "d6", "d7", "d8", "other"].map((d) => `snapshot t1 of domain ${d}`),
+    );
     expect(port.calls.length).toBe(1 + domains.length * 4);
   });
 
