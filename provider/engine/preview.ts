@@ -5,6 +5,7 @@
  * preview is open, plain reverts and a second preview are refused. The preview is recorded on the domain
  * (revert-state.ts), so it can be committed or undone from another process or machine.
  */
+import { isDeepStrictEqual } from "node:util";
 import type { DomainRef } from "../libvirt/api";
 import { deleteSnapshotWhileLocked } from "./delete";
 import { withDomainLock } from "./domain-lock";
@@ -42,8 +43,11 @@ export interface PreviewResult extends RevertResult {
  * Starts a preview of `snapshot`: the current state is kept as snapshot `auto-before-preview-<UTC time>` (with
  * memory when the domain runs), the preview is recorded on the domain, and the domain is reverted to
  * `snapshot`. Refused with DOMAIN_STATE while another preview is open; otherwise the errors of
- * `revertSnapshot`. A failure after the automatic snapshot exists leaves it and the record in place: undo the
- * preview to return to the saved state.
+ * `revertSnapshot`. When the revert fails and leaves the domain as it was (before its first change, or rolled
+ * back), no preview is open afterwards (the record is removed; the message says so) and the automatic snapshot
+ * stays as an ordinary snapshot. Any other failure after the automatic snapshot exists leaves it and the record
+ * in place (a revert the next operation rolls back also removes the record): undo the preview to return to the
+ * saved state.
  */
 export async function previewSnapshot(
   port: RevertPort,
@@ -63,10 +67,33 @@ export async function previewSnapshot(
         preview = { snapshot, saved: savedAs ?? "", started: new Date().toISOString() };
         await writePreviewRecord(port, ref, preview);
       },
+      afterUnchangedFailure: (ref) => endUnstartedPreview(port, ref, preview),
     },
   );
   if (preview === undefined) throw new Error("previewSnapshot: the preview was not recorded");
   return { ...result, preview };
+}
+
+/**
+ * After the revert of a preview failed and left the domain as it was: removes the preview record (one write;
+ * none when the revert's rollback already removed it), so that no undo reverts to the saved state over what the
+ * guest writes from now on and no commit drops it. The automatic snapshot stays, as an ordinary snapshot of the
+ * state the domain still has. Never rejects: resolves the sentence for the error message.
+ */
+async function endUnstartedPreview(
+  port: RevertPort,
+  ref: DomainRef,
+  started: PreviewRecord | undefined,
+): Promise<string> {
+  const kept = `the preview did not start and no preview is open; snapshot ${started?.saved} stays as an ordinary snapshot (delete it when it is no longer needed)`;
+  try {
+    const open = await readPreviewRecord(port, ref);
+    if (open !== null && isDeepStrictEqual(open, started)) await writePreviewRecord(port, ref, null);
+    return kept;
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    return `the preview did not start, but removing its record failed (${why}): it still shows as open, and undoing it returns to snapshot ${started?.saved}`;
+  }
 }
 
 export interface PreviewEndResult {

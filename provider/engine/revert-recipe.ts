@@ -13,6 +13,7 @@
  * a snapshot's data.
  */
 import { randomUUID } from "node:crypto";
+import { posix } from "node:path";
 import type { DomainRef, LibvirtApi } from "../libvirt/api";
 import { DomainState } from "../libvirt/api";
 import { isLibvirtError } from "../libvirt/errors";
@@ -24,7 +25,7 @@ import {
   SnapshotCreateFlags,
 } from "../libvirt/flags";
 import { parseDomainXml } from "../model/domain";
-import { removeHostFile } from "./delete-files";
+import { removeHostFile, withDirectoryPool } from "./delete-files";
 import { EngineError, EngineErrorKind, libvirtCodeOf } from "./errors";
 import { readProjectMetadata } from "./project-metadata";
 import type { BranchPort } from "./revert-branch";
@@ -36,6 +37,7 @@ import {
   parsePreviewRecord,
   parseRevertRecord,
   previewOnceFinishing,
+  previewOnceRolledBack,
   type RevertPhase,
   type RevertRecord,
   writeRevertRecord,
@@ -79,7 +81,9 @@ export interface RecipeOutcome {
  * `finishingPreview`, when given, replaces the preview record in the same metadata write that records phase
  * `finishing` (an undo marks its preview returned there). On failure throws an EngineError LIBVIRT that names
  * the step and what it left behind; the record stays on the domain for `finishUnfinishedRevert` unless the
- * failure was cleaned up on the spot.
+ * failure was cleaned up on the spot (then `leftDomainUnchanged` holds for the error). Before cleaning up, the
+ * definition is read back, and an overlay it names is never removed: a define whose reply was lost may have
+ * been applied (the revert then stays recorded for the next operation to complete).
  */
 export async function runRecipe(
   port: RecipePort,
@@ -138,26 +142,70 @@ export async function runRecipe(
     await step(Phase.FINISHING, {}, finishingPreview);
     return { disks, record };
   } catch (e) {
-    if (switched) throw recipeFailure(ref, plan, record.phase, false, e);
-    // Nothing of the user's definition changed yet: undo at once rather than leave it for later.
-    const cleaned = await rollBack(port, ref, created).then(
-      () => true,
-      () => false,
-    );
-    throw recipeFailure(ref, plan, record.phase, cleaned, e);
+    if (switched) throw recipeFailure(ref, plan, record.phase, "recorded", e);
+    // As far as this run knows the user's definition is unchanged: undo at once rather than leave it for later.
+    const left = await rollBack(port, ref, created).catch(() => "recorded" as const);
+    const failure = recipeFailure(ref, plan, record.phase, left, e);
+    if (left === "cleaned") unchangedFailures.add(failure);
+    throw failure;
   }
 }
 
-async function rollBack(port: RecipePort, ref: DomainRef, created: readonly RevertDiskPlan[]): Promise<void> {
-  for (const disk of created) await removeHostFile(port, disk.overlayPath);
-  await finishUnfinishedRevert(port, ref);
+/** What a failed run left: see `rollBack`; `recorded`: the record stays for the next operation. */
+type RecipeLeft = "cleaned" | "switched" | "completed" | "recorded";
+
+/**
+ * Undoes a run that failed before it knew the definition was switched. The persistent definition is read
+ * back first: a define whose reply was lost (a timeout, an aborted call, a dropped connection) may have been
+ * applied all the same (api.ts). When it uses the new overlays nothing is removed and the revert stays
+ * recorded for the next operation to complete ("switched"). Otherwise the overlays this run created that the
+ * definition does not name are removed and the record is rolled back by `finishUnfinishedRevert`, which reads
+ * the definition again: "cleaned", or "completed" when that read found the overlays in use after all. Throws,
+ * the record kept, when a read or a removal fails.
+ */
+async function rollBack(
+  port: RecipePort,
+  ref: DomainRef,
+  created: readonly RevertDiskPlan[],
+): Promise<"cleaned" | "switched" | "completed"> {
+  const named = await persistentImagePaths(port, ref);
+  if (created.length > 0 && created.every((d) => named.has(d.overlayPath))) return "switched";
+  for (const disk of created) if (!named.has(disk.overlayPath)) await removeHostFile(port, disk.overlayPath);
+  const report = await finishUnfinishedRevert(port, ref);
+  return report?.action === "finished" ? "completed" : "cleaned";
+}
+
+/** Every image path the persistent definition's disks name (sources and any backing chain shown). */
+async function persistentImagePaths(port: RecipePort, ref: DomainRef): Promise<Set<string>> {
+  const persistent = parseDomainXml(await port.domainGetXMLDesc(ref, DomainXMLFlags.INACTIVE));
+  return new Set(persistent.disks.flatMap((d) => d.chain.flatMap((image) => image.path ?? [])));
+}
+
+/**
+ * Failures of a revert after which the domain is as it was: the run failed before its first change, or its
+ * partial work was rolled back on the spot (the domain may have been stopped). See `leftDomainUnchanged`.
+ */
+const unchangedFailures = new WeakSet<object>();
+
+/**
+ * Whether `error`, thrown by a revert (runRecipe, revert.ts `revertWhileLocked`), says the revert left the
+ * domain's disks and definition as they were: nothing of the revert is recorded on the domain any more.
+ */
+export function leftDomainUnchanged(error: unknown): boolean {
+  return typeof error === "object" && error !== null && unchangedFailures.has(error);
+}
+
+/** Marks `error` as thrown before the revert changed anything (see `leftDomainUnchanged`); returns it. */
+export function failedBeforeAnyChange<E>(error: E): E {
+  if (typeof error === "object" && error !== null) unchangedFailures.add(error);
+  return error;
 }
 
 function recipeFailure(
   ref: DomainRef,
   plan: RevertPlan,
   phase: RevertPhase,
-  cleaned: boolean,
+  outcome: RecipeLeft,
   cause: unknown,
 ): EngineError {
   const text = cause instanceof Error ? cause.message : String(cause);
@@ -167,19 +215,26 @@ function recipeFailure(
   const left: Record<RevertPhase, string> = {
     stopping: "the domain may have been stopped; its disks and definition are unchanged",
     overlays: "the domain is shut off with its previous disks and definition",
-    defining: "the domain is shut off; its definition may already use the new overlays",
+    defining:
+      outcome === "cleaned"
+        ? "the domain is shut off with its previous disks and definition"
+        : "the domain is shut off; its definition may already use the new overlays",
     starting: `the domain's definition uses the new overlays (the disks are reverted) but it could not be ${plan.memoryFile === undefined ? "started" : "restored from the memory state"}; it is shut off`,
     finishing: "the disks are reverted and the domain is in its target state",
   };
-  const next = cleaned
-    ? "the partial work was cleaned up"
-    : "the revert stays recorded on the domain and the next engine operation on it cleans it up";
+  const lostReply = "its definition was switched to the new overlays all the same (the reply was lost)";
+  const next: Record<RecipeLeft, string> = {
+    cleaned: "the partial work was cleaned up",
+    recorded: "the revert stays recorded on the domain and the next engine operation on it cleans it up",
+    switched: `${lostReply}: the revert stays recorded on the domain and the next engine operation on it completes it`,
+    completed: `${lostReply}, so the revert was completed and the domain left shut off`,
+  };
   return new EngineError({
     kind: EngineErrorKind.LIBVIRT,
     domain: ref.name,
     snapshot: plan.snapshot,
     ...(disk === undefined ? {} : { disk: disk.target }),
-    message: `reverting domain ${ref.name} to snapshot ${plan.snapshot} failed while ${phaseWords[phase]}: ${left[phase]}; ${next}`,
+    message: `reverting domain ${ref.name} to snapshot ${plan.snapshot} failed while ${phaseWords[phase]}: ${left[phase]}; ${next[outcome]}`,
     cause,
   });
 }
@@ -253,6 +308,51 @@ async function destroyIfRunning(port: RecipePort, ref: DomainRef): Promise<void>
   }
 }
 
+/**
+ * Refuses (VERIFY_FAILED, nothing changed, the record kept) to complete a revert whose definition names an
+ * overlay file that does not exist: completing it would remove the layers the disks wrote to before, the only
+ * data left. Reads only.
+ */
+async function refuseMissingOverlays(
+  port: RecipePort,
+  ref: DomainRef,
+  record: RevertRecord,
+  where: string,
+): Promise<void> {
+  const missing: string[] = [];
+  for (const overlay of record.overlays)
+    if (!(await hostFileExists(port, overlay.path))) missing.push(overlay.path);
+  if (missing.length === 0) return;
+  const previous = record.previous.map((p) => p.path).join(", ");
+  throw new EngineError({
+    kind: EngineErrorKind.VERIFY_FAILED,
+    domain: ref.name,
+    snapshot: record.snapshot,
+    message:
+      `${where} switched the definition to overlays that do not exist (${missing.join(", ")}): nothing was ` +
+      `removed and the revert stays recorded; the layers the disks wrote to before (${previous}) are kept. ` +
+      "Point the domain's disks at existing images (or restore the missing files), then run the operation again",
+  });
+}
+
+/**
+ * Whether the file `path` exists on the hypervisor host, asked through libvirt's storage API (so it works on
+ * remote hosts): a pool over its directory is refreshed (its list may predate the file, or its removal), then
+ * asked for the file. Reads only.
+ */
+async function hostFileExists(port: RecipePort, path: string): Promise<boolean> {
+  return withDirectoryPool(port, posix.dirname(path), async (pool) => {
+    await port.storagePoolRefresh(pool);
+    return port.storageVolLookupByPath(path).then(
+      () => true,
+      (e: unknown) => {
+        if (libvirtCodeOf(e) === ErrorCode.NO_STORAGE_VOL) return false;
+        throw e;
+      },
+    );
+  });
+}
+
 /** What recovery of a revert did. */
 export interface RevertRecoveryReport {
   readonly record: RevertRecord;
@@ -265,10 +365,13 @@ export interface RevertRecoveryReport {
  * Cleans up after a recipe revert (or the finishing phase of any revert or preview end) that did not finish,
  * if the domain has a revert record; resolves null when it has none. The helper domain is undefined. In phase
  * `finishing`, the finishing phase is completed (revert-finish.ts). Otherwise, if the definition does not use
- * the new overlays yet, the overlay files are removed and the domain keeps its previous disks (shut off if
- * the revert had stopped it); if it does, the revert stands and is completed like a finishing phase
- * (discarded snapshots dropped, abandoned layers removed unless needed, the snapshot made current) and the
- * domain is left as it is (shut off). Whenever the revert is finished, the phase's first write also marks the
+ * the new overlays yet, the overlay files it does not name are removed and the domain keeps its previous disks
+ * (shut off if the revert had stopped it); the write that clears the record also removes the preview this
+ * revert was starting (revert-state.ts `previewOnceRolledBack`). If it does use them, the revert stands and is
+ * completed like a finishing phase (discarded snapshots dropped, abandoned layers removed unless needed, the
+ * snapshot made current) and the domain is left as it is (shut off); but when one of those overlay files does
+ * not exist, completing it would remove the only data left: that is refused with an EngineError VERIFY_FAILED,
+ * nothing changed and the record kept. Whenever the revert is finished, the phase's first write also marks the
  * preview that an undo was returning to `record.snapshot` returned (revert-state.ts `previewOnceFinishing`).
  * The record is cleared last. A run killed between libvirt creating the
  * overlays and recording them leaves those files behind, unused (later reverts choose other names).
@@ -302,16 +405,17 @@ export async function finishUnfinishedRevert(
       message: `${where} had already brought the domain to its final state: its cleanup was completed (discarded snapshots dropped, files nothing needs removed${record.settle === false ? "" : ", the snapshot made current"})`,
     };
   }
-  const persistent = parseDomainXml(await port.domainGetXMLDesc(ref, DomainXMLFlags.INACTIVE));
-  const inUse = new Set(persistent.disks.map((d) => d.chain[0]?.path));
-  const switched = record.overlays.length > 0 && record.overlays.every((o) => inUse.has(o.path));
+  const named = await persistentImagePaths(port, ref);
+  const switched = record.overlays.length > 0 && record.overlays.every((o) => named.has(o.path));
   if (switched) {
+    await refuseMissingOverlays(port, ref, record, where);
     // Finish what the killed run had left: the abandoned layers go, the snapshot becomes current.
     await finishBranch(port, ref, { ...record, phase: Phase.FINISHING }, finishing);
   } else {
+    // A file the definition names is never removed, whatever the record says.
     for (const overlay of record.overlays)
-      if (!inUse.has(overlay.path)) await removeHostFile(port, overlay.path);
-    await writeRevertRecord(port, ref, null);
+      if (!named.has(overlay.path)) await removeHostFile(port, overlay.path);
+    await writeRevertRecord(port, ref, null, previewOnceRolledBack(preview, record));
   }
   return switched
     ? {

@@ -38,7 +38,7 @@ import {
   type RevertPlan,
   validateRevertOptions,
 } from "./revert-plan";
-import { type RecipePort, runRecipe } from "./revert-recipe";
+import { failedBeforeAnyChange, leftDomainUnchanged, type RecipePort, runRecipe } from "./revert-recipe";
 import { type PreviewRecord, readPreviewRecord } from "./revert-state";
 import { type ScanMark, scanMark } from "./scan-sharing";
 
@@ -74,6 +74,12 @@ export interface RevertContext {
   readonly savedPrefix?: string;
   /** Runs under the domain lock after the automatic snapshot exists and before the revert changes anything. */
   readonly beforeRevert?: (ref: DomainRef, savedAs: string | undefined) => Promise<void>;
+  /**
+   * Runs under the domain lock when the revert failed and left the domain's disks and definition as they were
+   * (failed before its first change, or rolled back on the spot); resolves a sentence that is added to the
+   * error's message. Must not reject.
+   */
+  readonly afterUnchangedFailure?: (ref: DomainRef) => Promise<string>;
 }
 
 /**
@@ -122,13 +128,14 @@ export async function revertSnapshot(
       const result = await revertWhileLocked(port, ref, snapshot, options, { lockedAt });
       return { ...result, ...(savedAs === undefined ? {} : { savedAs }), notes: [...notes, ...result.notes] };
     } catch (e) {
+      const after = leftDomainUnchanged(e) ? await context.afterUnchangedFailure?.(ref) : undefined;
       if (savedAs === undefined || !isEngineError(e)) throw e;
       throw new EngineError({
         kind: e.kind,
         domain: ref.name,
         snapshot,
         ...(e.disk === undefined ? {} : { disk: e.disk }),
-        message: `${e.message}; the state from before the revert is kept as snapshot ${savedAs}`,
+        message: `${e.message}; the state from before the revert is kept as snapshot ${savedAs}${after === undefined ? "" : `; ${after}`}`,
         cause: e,
       });
     }
@@ -226,14 +233,7 @@ export async function revertWhileLocked(
   options: RevertOptions,
   held: LockedRevert,
 ): Promise<Omit<RevertResult, "savedAs">> {
-  const before = await readHostView(port, ref);
-  const plan = planFrom(before, snapshot, options);
-  const strategy = chooseStrategy(
-    options.strategy,
-    hostRevertsExternalSnapshots(await port.connectGetCapabilities()),
-    ref.name,
-    snapshot,
-  );
+  const { before, plan, strategy } = await prepareRevert(port, ref, snapshot, options);
   const discard =
     held.discard ?? (options.discardNewer === true ? descendantsLeavesFirst(before.forest, snapshot) : []);
   const notes: string[] = [];
@@ -287,6 +287,32 @@ export async function revertWhileLocked(
     removedFiles: dropped.removedFiles,
     notes,
   };
+}
+
+/**
+ * Reads the host, plans the revert and chooses its strategy. Changes nothing: its failures are marked as
+ * leaving the domain as it was (revert-recipe.ts `leftDomainUnchanged`).
+ */
+async function prepareRevert(
+  port: RevertPort,
+  ref: DomainRef,
+  snapshot: string,
+  options: RevertOptions,
+): Promise<{ before: HostView; plan: RevertPlan; strategy: "native" | "recipe" }> {
+  try {
+    const before = await readHostView(port, ref);
+    const plan = planFrom(before, snapshot, options);
+    const capabilities = await port.connectGetCapabilities();
+    const strategy = chooseStrategy(
+      options.strategy,
+      hostRevertsExternalSnapshots(capabilities),
+      ref.name,
+      snapshot,
+    );
+    return { before, plan, strategy };
+  } catch (e) {
+    throw failedBeforeAnyChange(e);
+  }
 }
 
 /** libvirt's own revert (>= 9.9), into the planned state. */

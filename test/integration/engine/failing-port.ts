@@ -15,18 +15,25 @@ export interface InterceptedPort {
   readonly calls: string[];
   /** The project metadata documents written through `port` (domainSetMetadata), in order. */
   readonly writes: string[];
-  /** How many calls were answered by `answer` (0 or 1). */
+  /** How many of the rules answered a call so far. */
   readonly intercepted: () => number;
 }
 
+/** One call to answer instead of the daemon: the first call that `picks` holds for, answered by `answer`. */
+export interface InterceptRule {
+  readonly picks: (name: string, args: readonly unknown[]) => boolean;
+  /** `send` makes the real call. */
+  readonly answer: (send: () => Promise<unknown>) => Promise<unknown>;
+}
+
 /**
- * `connection`, except that the first call for which `picks(name, args)` holds is answered by `answer(send)`
- * (`send` makes the real call). Later calls all go to the daemon.
+ * `connection`, except that each rule answers one call, in the order of the rules: the first answers the
+ * first call it picks, the second the first call it picks after that, and so on. The other calls go to the
+ * daemon.
  */
-export function interceptOnce(
+export function interceptInOrder(
   connection: LibvirtConnection,
-  picks: (name: string, args: readonly unknown[]) => boolean = () => false,
-  answer: (send: () => Promise<unknown>) => Promise<unknown> = (send) => send(),
+  rules: readonly InterceptRule[] = [],
 ): InterceptedPort {
   const calls: string[] = [];
   const writes: string[] = [];
@@ -40,9 +47,10 @@ export function interceptOnce(
         const send = () => Promise.resolve(Reflect.apply(value, target, args));
         calls.push(name);
         if (name === "domainSetMetadata") writes.push(String(args[2]));
-        if (intercepted === 0 && picks(name, args)) {
+        const rule = rules[intercepted];
+        if (rule?.picks(name, args)) {
           intercepted++;
-          return answer(send);
+          return rule.answer(send);
         }
         return Reflect.apply(value, target, args);
       };
@@ -50,6 +58,14 @@ export function interceptOnce(
   });
   return { port, calls, writes, intercepted: () => intercepted };
 }
+
+/** A rule that refuses the call as the daemon would, before it is sent. */
+export const refuse = (picks: InterceptRule["picks"], message: string): InterceptRule => ({
+  picks,
+  answer: async () => {
+    throw daemonRefusal(message);
+  },
+});
 
 /** An error as the daemon sends it (the call was refused: nothing happened). */
 export function daemonRefusal(message: string): LibvirtError {

@@ -1,9 +1,15 @@
 import { describe, expect, test } from "vitest";
 import { isEngineError } from "../../../provider/engine/errors";
 import { finishBranch } from "../../../provider/engine/revert-finish";
-import { finishUnfinishedRevert, runRecipe } from "../../../provider/engine/revert-recipe";
+import {
+  finishUnfinishedRevert,
+  leftDomainUnchanged,
+  runRecipe,
+} from "../../../provider/engine/revert-recipe";
 import { parseRevertRecord } from "../../../provider/engine/revert-state";
 import { DomainState } from "../../../provider/libvirt/api";
+import { localError } from "../../../provider/libvirt/errors";
+import { ErrorCode } from "../../../provider/libvirt/flags";
 import { parseDomainXml } from "../../../provider/model/domain";
 import { parseProjectMetadata, withSnapshotRecord } from "../../../provider/model/metadata";
 import { plan, RecipeHost } from "./recipe-host";
@@ -75,6 +81,89 @@ describe("the recipe", () => {
       if (outcome === "completed") expect(switched).toBe(true);
     },
   );
+});
+
+describe("a failed define of the user's domain", () => {
+  /** A host that applies the define of the user's domain and then loses its reply (the deadline passes). */
+  function lostDefineHost(): RecipeHost {
+    const host = new RecipeHost();
+    const define = host.domainDefineXMLFlags.bind(host);
+    host.domainDefineXMLFlags = async (xml: string) => {
+      const ref = await define(xml);
+      if (ref !== undefined && ref.name === host.ref.name) {
+        throw localError("timeout", ErrorCode.OPERATION_TIMEOUT, "DOMAIN_DEFINE_XML_FLAGS timed out");
+      }
+      return ref;
+    };
+    return host;
+  }
+
+  test("its reply lost, read back as applied: nothing is removed and the revert stays recorded for the next operation to complete", async () => {
+    const host = lostDefineHost();
+    const error = await run(host).catch((e: unknown) => e);
+    expect([
+      isEngineError(error) ? error.message : error,
+      leftDomainUnchanged(error),
+      host.sources,
+      [...host.files].sort(),
+      parseRevertRecord(host.metadata)?.phase,
+    ]).toEqual([
+      expect.stringContaining(
+        "its definition was switched to the new overlays all the same (the reply was lost): the revert stays recorded",
+      ),
+      false,
+      { vda: "/i/vda.s2.revert-1.qcow2" },
+      [
+        "/i/s2.mem",
+        "/i/vda.qcow2",
+        "/i/vda.s1.qcow2",
+        "/i/vda.s2.qcow2",
+        "/i/vda.s2.revert-1.qcow2",
+        "/i/vda.s3.qcow2",
+      ],
+      "defining",
+    ]);
+    await finishUnfinishedRevert(host.port(), host.ref);
+    expect([parseRevertRecord(host.metadata), host.files.has("/i/vda.s3.qcow2"), host.sources]).toEqual([
+      null,
+      false,
+      { vda: "/i/vda.s2.revert-1.qcow2" },
+    ]);
+  });
+
+  test("recovery refuses to complete a switched revert whose overlay is missing: VERIFY_FAILED, nothing removed, the record kept", async () => {
+    const host = lostDefineHost();
+    await run(host).catch(() => undefined);
+    host.files.delete("/i/vda.s2.revert-1.qcow2");
+    host.mutations.length = 0;
+    const error = await finishUnfinishedRevert(host.port(), host.ref).catch((e: unknown) => e);
+    expect([
+      isEngineError(error) ? [error.kind, error.snapshot] : error,
+      host.mutations,
+      host.files.has("/i/vda.s3.qcow2"),
+      parseRevertRecord(host.metadata)?.phase,
+    ]).toEqual([["verify-failed", "s2"], [], true, "defining"]);
+  });
+
+  test("a failure the rollback cleans up says the domain is unchanged", async () => {
+    const host = new RecipeHost();
+    // The eighth state-changing call is the define of the user's domain: refused by the daemon.
+    host.failAt = 8;
+    const error = await run(host).catch((e: unknown) => e);
+    expect([
+      isEngineError(error) ? error.message : error,
+      leftDomainUnchanged(error),
+      host.sources,
+      host.files.has("/i/vda.s2.revert-1.qcow2"),
+      parseRevertRecord(host.metadata),
+    ]).toEqual([
+      expect.stringContaining("switching the definition to the new overlays: "),
+      true,
+      { vda: "/i/vda.s3.qcow2" },
+      false,
+      null,
+    ]);
+  });
 });
 
 describe("the finishing phase", () => {
