@@ -1,9 +1,15 @@
-import { type CreateProgress, createSnapshot } from "../engine/create";
+import {
+  type CreateProgress,
+  type CreateSnapshotResult,
+  createSnapshot,
+  createSnapshotWhileLocked,
+} from "../engine/create";
 import type { CreateSnapshotRequest as EngineCreateRequest } from "../engine/create-plan";
 import { deleteSnapshot } from "../engine/delete";
 import { updateSnapshotDescription } from "../engine/describe";
 import { EngineErrorKind, isEngineError } from "../engine/errors";
 import { type DomainIdentity, getSnapshot, type SnapshotDetails } from "../engine/inspect";
+import type { DomainRef } from "../libvirt/api";
 import type { LibvirtConnection } from "../libvirt/connection";
 import type { SnapshotView } from "../model/snapshot-tree";
 import { givenUpOnAbort } from "./abort";
@@ -120,6 +126,46 @@ function reportCreate(event: CreateProgress, onProgress: (line: string) => void)
   else if (event.kind === "adopted") onProgress("a matching snapshot already exists: adopted it");
 }
 
+/** The facts of a create's result; a snapshot someone else made is refused unless the request adopts. */
+async function createdFacts(
+  result: CreateSnapshotResult,
+  request: CreateSnapshotRequest,
+  connection: LibvirtConnection,
+): Promise<SnapshotFacts> {
+  // A snapshot the engine did not record was made by someone else: take it over only when asked.
+  if (result.adopted && result.quiesced === undefined && !request.adopt) {
+    throw new Error(
+      `domain ${result.domain.name} already has a snapshot ${request.name} that pulumi-libvirt-snapshot ` +
+        "did not create; set adopt: true to take it over (it will be merged away when the resource is " +
+        "deleted), or choose another name",
+    );
+  }
+  return factsOf(
+    result.domain,
+    result.snapshot,
+    { quiesced: result.quiesced, note: result.quiesceNote },
+    await infoOf(connection),
+  );
+}
+
+/**
+ * `SnapshotHost.create` for a caller that already holds the domain lock of `ref` (the lock is not re-entrant:
+ * the host's own create would wait for the caller for ever), such as a RestorePoint keeping a domain paused
+ * from its pause to its resume. Same results, errors and abort semantics as `create`.
+ */
+export async function createSnapshotWhileHolding(
+  connection: LibvirtConnection,
+  ref: DomainRef,
+  request: CreateSnapshotRequest,
+  signal: AbortSignal,
+): Promise<SnapshotFacts> {
+  const result = await createSnapshotWhileLocked(connection, ref, engineCreateRequest(request), {
+    onProgress: (event) => reportCreate(event, request.onProgress),
+    signal,
+  });
+  return createdFacts(result, request, connection);
+}
+
 /** Turns the engine's byte counts into a line at each quarter of each disk's merge. */
 function progressReporter(onProgress: (line: string) => void) {
   const reported = new Map<string, number>();
@@ -142,20 +188,7 @@ export function engineHostFactory(connections: ConnectionCache): SnapshotHostFac
           onProgress: (event) => reportCreate(event, request.onProgress),
           signal,
         });
-        // A snapshot the engine did not record was made by someone else: take it over only when asked.
-        if (result.adopted && result.quiesced === undefined && !request.adopt) {
-          throw new Error(
-            `domain ${result.domain.name} already has a snapshot ${request.name} that pulumi-libvirt-snapshot ` +
-              "did not create; set adopt: true to take it over (it will be merged away when the resource is " +
-              "deleted), or choose another name",
-          );
-        }
-        return factsOf(
-          result.domain,
-          result.snapshot,
-          { quiesced: result.quiesced, note: result.quiesceNote },
-          await infoOf(connection),
-        );
+        return createdFacts(result, request, connection);
       },
 
       async get(domain, name, signal) {
