@@ -1,11 +1,8 @@
 import { describe, expect, test } from "vitest";
 import { isEngineError } from "../../../provider/engine/errors";
 import { finishBranch } from "../../../provider/engine/revert-finish";
-import {
-  finishUnfinishedRevert,
-  leftDomainUnchanged,
-  runRecipe,
-} from "../../../provider/engine/revert-recipe";
+import { leftDomainUnchanged, runRecipe } from "../../../provider/engine/revert-recipe";
+import { finishUnfinishedRevert } from "../../../provider/engine/revert-recovery";
 import { parseRevertRecord } from "../../../provider/engine/revert-state";
 import { DomainState } from "../../../provider/libvirt/api";
 import { localError } from "../../../provider/libvirt/errors";
