@@ -259,7 +259,8 @@ export async function revertWhileLocked(
     await verifyReverted(port, ref, plan, overlays);
   }
   const abandoned = finishing.previous.map((p) => p.path);
-  // After a recipe the domain holds the record and preview as written: finishBranch writes them only after a native revert.
+  // After a recipe the domain holds the record and preview as written: finishBranch writes them only after a
+  // native revert.
   const dropped = await finishBranch(port, ref, finishing, {
     lockedAt: held.lockedAt,
     earlier: before,
