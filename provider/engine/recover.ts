@@ -43,13 +43,15 @@ export interface RecoveryReport {
 /**
  * Finishes (or rolls back) every unfinished operation recorded on `domain`: first a delete, then a revert.
  * Resolves null when there was none. Throws an EngineError DOMAIN_BUSY, having changed nothing, when another
- * live process of this host wrote the record (it is still running that operation). The caller must hold the domain lock (it is not re-entrant: never call
- * this from inside another locked section of the same domain through a locking engine function).
+ * live process of this host wrote the record (it is still running that operation). The caller must hold the
+ * domain lock (it is not re-entrant: never call this from inside another locked section of the same domain
+ * through a locking engine function).
  * Idempotent: running it again after a failure continues from where that failure stopped. Throws an
  * EngineError when an operation can neither be finished nor rolled back, and nothing after it is attempted:
  * for a delete with the executor's kind (BLOCK_JOB_ACTIVE, TIMEOUT, ABORTED, VERIFY_FAILED or LIBVIRT) and a
- * message that says whether it stays recorded or was rolled back; for a revert with kind LIBVIRT, its record
- * staying on the domain.
+ * message that says whether it stays recorded or was rolled back; for a revert with the kind of the engine's
+ * error (VERIFY_FAILED when a file the definition needs is missing) or LIBVIRT, its record staying on the
+ * domain.
  */
 export async function finishInterruptedOperations(
   port: RecoveryPort,
@@ -62,7 +64,7 @@ export async function finishInterruptedOperations(
   const deleted = await finishUnfinishedDelete(port, domain, parseJournal(metadata), options);
   const reverted = await finishUnfinishedRevert(port, domain).catch((e: unknown) => {
     throw new EngineError({
-      kind: EngineErrorKind.LIBVIRT,
+      kind: e instanceof EngineError ? e.kind : EngineErrorKind.LIBVIRT,
       domain: domain.name,
       message:
         `domain ${domain.name}: an interrupted revert recorded on the domain could not be cleaned up; it ` +

@@ -113,9 +113,9 @@ describe("a recipe revert whose define was applied but its reply lost", () => {
       (e: unknown) => e,
     );
     expect({ refused: described(refused), left: await leftOn(dom) }).toEqual({
-      // Recovery reports every revert it cannot clean up as LIBVIRT; the cause says why.
+      // Recovery keeps the kind of the engine's refusal; the cause says why.
       refused: [
-        "libvirt",
+        "verify-failed",
         expect.stringContaining("could not be cleaned up; it stays recorded"),
         [
           "verify-failed",
