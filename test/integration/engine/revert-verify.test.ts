@@ -3,11 +3,11 @@ import { deleteSnapshot } from "../../../provider/engine/delete";
 import { revertSnapshot } from "../../../provider/engine/revert";
 import { readRevertRecord } from "../../../provider/engine/revert-state";
 import type { LibvirtConnection } from "../../../provider/libvirt/connection";
-import { LibvirtError } from "../../../provider/libvirt/errors";
 import { ErrorCode } from "../../../provider/libvirt/flags";
 import { type LabDomain, lab } from "../../support/lab";
 import { engineRejection } from "../../support/rejections";
 import { currentSnapshot } from "../../support/virsh";
+import { daemonRefusal } from "./failing-port";
 import { labConnectionPerFile } from "./lab-connection";
 import { diskOnlyLayers, files, persistentSources, visibleLayer } from "./revert-support";
 
@@ -38,19 +38,7 @@ function verificationTampered(connection: LibvirtConnection, tamper: (xml: strin
 
 /** A read that fails as a busy daemon's would. */
 const readFails = (): string => {
-  throw new LibvirtError({
-    kind: "remote",
-    code: ErrorCode.INTERNAL_ERROR,
-    domain: 10,
-    message: "injected: the domain could not be read",
-    level: 2,
-    str1: null,
-    str2: null,
-    str3: null,
-    int1: 0,
-    int2: 0,
-    procedure: null,
-  });
+  throw daemonRefusal("the domain could not be read");
 };
 
 /** s1 <- s2 <- s3 on a shut-off domain, reverted to s1 into running with discardNewer, through `port`. */
